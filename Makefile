@@ -1,0 +1,21 @@
+# Entry points for a fresh machine without ROS (see README). Every target sets up first; setup is
+# idempotent and quick once done.
+SHELL := /bin/bash
+RUN := source ./env.sh &&
+
+.PHONY: setup test demo benchmark train-default clean
+
+setup:
+	@bash tools/setup_env.sh
+
+test: setup
+	@$(RUN) GRASP_SCORER_REQUIRE_ROS=1 python -m pytest -q test
+
+demo: setup
+	@$(RUN) python -m grasp_scorer_ros.demo
+
+benchmark: setup
+	@$(RUN) python benchmarks/benchmark.py
+
+clean:
+	rm -rf build install log env.sh .setup-stamp
