@@ -62,7 +62,9 @@ cat > "$root/env.sh" <<ENV
 export PATH="$venv/bin:\$PATH"
 export AMENT_PREFIX_PATH="$root/install:$venv"
 export CMAKE_PREFIX_PATH="$venv"
-export PYTHONPATH="$root/install/lib/python3.11/site-packages\${PYTHONPATH:+:\$PYTHONPATH}"
+# The checkout first (edits take effect without a rebuild), then the install tree for the generated
+# messages (grasp_scorer_ros/__init__.py extends the package path to find them there).
+export PYTHONPATH="$root:$root/install/lib/python3.11/site-packages\${PYTHONPATH:+:\$PYTHONPATH}"
 export LD_LIBRARY_PATH="$root/install/lib:$venv/lib:${ros_libs}\${LD_LIBRARY_PATH:-}"
 export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1

@@ -1,0 +1,30 @@
+"""What ships inside the package: the default checkpoint and the demo scenes with their camera.
+
+Found next to this file, so the same paths work from the checkout, from a pip install and from a
+colcon install (both install the whole package directory).
+"""
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CHECKPOINT = PACKAGE_DIR / "weights" / "default.pt"
+DEMO_SCENES_DIR = PACKAGE_DIR / "data" / "demo_scenes"
+
+
+def default_checkpoint_path() -> Path:
+    """The model trained by ``make train-default`` (command and seed in its metadata and README)."""
+    return DEFAULT_CHECKPOINT
+
+
+def demo_scenes_dir() -> Path:
+    """Synthetic overhead scenes (PNG) for the camera replay node and the demo."""
+    return DEMO_SCENES_DIR
+
+
+def demo_camera_path() -> Path:
+    """Intrinsics of the virtual camera that 'took' the demo scenes (camera_info_manager YAML)."""
+    return DEMO_SCENES_DIR / "camera.yaml"
+
+
+def demo_calibration_path() -> Path:
+    """Pose of that virtual camera over the table (calibration YAML, see config/calibration.yaml)."""
+    return DEMO_SCENES_DIR / "calibration.yaml"

@@ -1,0 +1,123 @@
+"""Inference wrapper: an RGB image in, every anchor's grasp out, scored and sorted, in image pixels.
+
+The image is letterboxed to the network input (uniform scale so that its longer side is ``S``,
+centred, padding elsewhere; :func:`grasp_scorer_ros.image_transform.letterbox_matrix`), every one of
+the ``H * W * k`` grasps is decoded and scored by the dense scorer (as the paper does at test time),
+and the grasps are mapped back to the original image's pixels.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from . import box_coder
+from .checkpoint import load_model
+from .image_transform import invert_affine, letterbox_matrix, transform_grasps, warp_image
+from .model import GRASP, GraspScorerNet, ModelConfig
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class Detections:
+    """Grasps of one image, best first. ``grasps`` ``(N, 5)`` in the original image's pixels."""
+
+    grasps: np.ndarray
+    scores: np.ndarray           # final score (the scorer's; the primary one for the baseline)
+    primary_scores: np.ndarray   # the PGP's score of each grasp's anchor
+    timings_ms: Dict[str, float] = field(default_factory=dict)  # preprocess, fe, pgp, scorer, postprocess
+
+    def __len__(self) -> int:
+        return len(self.grasps)
+
+
+class GraspDetector:
+    """Runs a trained :class:`GraspScorerNet` on ``HxWx3`` uint8 RGB images.
+
+    ``dtype="bfloat16"`` casts the model's weights to bfloat16; ``channels_last`` stores them in
+    that memory format. ``num_threads`` sets torch's (process-wide) intra-op thread count.
+    """
+
+    def __init__(self, checkpoint_path: Optional[str] = None, device: str = "cpu",
+                 num_threads: Optional[int] = None, dtype: str = "float32",
+                 channels_last: bool = False, pad_value: int = 0,
+                 model: Optional[GraspScorerNet] = None):
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if (checkpoint_path is None) == (model is None):
+            raise ValueError("give exactly one of checkpoint_path and model")
+        if num_threads is not None:
+            torch.set_num_threads(int(num_threads))
+        self.device = torch.device(device)
+        if model is None:
+            model = load_model(checkpoint_path, map_location="cpu")
+        model = model.to(device=self.device, dtype=_DTYPES[dtype]).eval()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.pad_value = pad_value
+
+    @classmethod
+    def from_model(cls, model: GraspScorerNet, **kwargs) -> "GraspDetector":
+        """A detector around an in-memory model (tests, evaluation right after training).
+
+        The detector takes the model over: it is put in eval mode and moved/cast in place.
+        """
+        return cls(model=model, **kwargs)
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @torch.no_grad()
+    def detect(self, rgb: np.ndarray, top_k: Optional[int] = None) -> Detections:
+        """All grasps of ``rgb`` (``HxWx3`` uint8, RGB), sorted by final score; at most ``top_k``."""
+        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError("detect expects an HxWx3 uint8 RGB array, got "
+                             f"{getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', type(rgb).__name__)}")
+        timings = {}
+        clock = time.perf_counter()
+        size = self.config.input_size
+        matrix = letterbox_matrix(rgb.shape[0], rgb.shape[1], size)
+        network_image = warp_image(rgb, matrix, size, border_value=self.pad_value)  # (S, S, 3)
+        images = torch.from_numpy(network_image).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+
+        model = self.model
+        images = model.prepare_input(images)
+        self._sync()
+        timings["preprocess"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
+        features = model.feature_extractor(images)                  # (1, C, H, W)
+        self._sync()
+        timings["fe"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
+        deltas, primary_logits = model.pgp(features)                 # (1, H, W, k, 5|2)
+        self._sync()
+        timings["pgp"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
+        if model.scorer is not None:
+            final_logits = model.scorer.dense(features, deltas)      # (1, H, W, k, 2)
+        else:
+            final_logits = primary_logits
+        self._sync()
+        timings["scorer"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
+
+        anchors = model.anchors(features.shape[2], features.shape[3], device=features.device)
+        grasps = box_coder.decode(deltas.float(), anchors, self.config.num_orientations).reshape(-1, 5)
+        final = torch.softmax(final_logits.float(), dim=-1)[..., GRASP].reshape(-1)
+        primary = torch.softmax(primary_logits.float(), dim=-1)[..., GRASP].reshape(-1)
+        order = torch.argsort(final, descending=True, stable=True)
+        if top_k is not None:
+            order = order[:top_k]
+        grasps = transform_grasps(grasps[order].cpu().numpy(), invert_affine(matrix))
+        result = Detections(grasps=grasps.astype(np.float32),
+                            scores=final[order].cpu().numpy(),
+                            primary_scores=primary[order].cpu().numpy(),
+                            timings_ms=timings)
+        timings["postprocess"] = 1000 * (time.perf_counter() - clock)
+        return result

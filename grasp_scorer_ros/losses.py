@@ -1,0 +1,202 @@
+"""Training targets and losses of Depierre et al. (ICRA 2021), sect. IV-B and IV-C.
+
+* ``intermediate`` (Eq. 3): softmax cross-entropy of the primary score on P positives and
+  ``negative_ratio * P`` negatives per image. Positives come from *angle matching*: the anchor's cell
+  contains a ground-truth centre and their angle difference is under ``positive_angle_threshold``.
+  Negatives are the other anchors with the highest predicted grasp probability (hard negative
+  mining, as in SSD-style detectors: the 3:1 ratio presumes it); an image without ground truth still
+  gives ``negative_ratio`` negatives.
+* ``regression_l1`` (first term of Eq. 5): ``alpha`` x smooth L1 between the positives' deltas and
+  the inverse-Eq. 2 targets, summed over the 5 values, averaged over positives.
+* ``scorer`` (Eq. 4): cross-entropy of the scorer on T grasps per image: the T anchors with the
+  highest primary score ("full") or the highest final score ("no_selection"), decoded and labelled
+  by *Jaccard matching* (``scorer_angle_threshold``, ``scorer_iou_threshold``).
+* ``regression_scorer`` (second term of Eq. 5): ``-mean log p_s`` over the same T grasps.
+
+Gradient routing (sect. IV-B): ``scorer`` sees the deltas detached, so it updates the scorer and
+the FE but never the PGP; ``regression_scorer`` runs the scorer with detached parameters, so it
+updates the PGP and the FE but never the scorer. The baseline variant has no scorer: both scorer
+terms are zero.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from . import box_coder
+from .metric import match_grasps
+from .model import FEATURE_STRIDE, GRASP, ModelConfig, Scorer, delta_slot_vectors, gather_neighbourhoods
+
+
+def _angle_difference_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    d = torch.abs(box_coder.wrap_angle(a - b))
+    return torch.minimum(d, 180.0 - d)
+
+
+def angle_matching(ground_truths: torch.Tensor, anchors: torch.Tensor, stride: float,
+                   angle_threshold: float) -> torch.Tensor:
+    """Positive anchors by angle matching: ``(N, 5)`` grasps, ``(H, W, k, 5)`` anchors -> ``(H, W, k)``.
+
+    Each entry is the index of the ground truth an anchor regresses to, or -1 for no match. An anchor
+    matches a ground truth whose centre lies in the anchor's cell and whose angle differs from the
+    anchor's by less than ``angle_threshold`` degrees (mod 180). When several ground truths match one
+    anchor, the one with the smallest angle difference wins (then the lowest index).
+    """
+    h, w, k, _ = anchors.shape
+    matched = torch.full((h * w * k,), -1, dtype=torch.long, device=anchors.device)
+    gt = ground_truths.to(device=anchors.device, dtype=anchors.dtype).reshape(-1, 5)
+    if len(gt) == 0:
+        return matched.view(h, w, k)
+    rows = torch.floor(gt[:, 1] / stride).long()
+    cols = torch.floor(gt[:, 0] / stride).long()
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
+    difference = _angle_difference_torch(gt[:, 4:5], anchors[0, 0, :, 4].view(1, k))  # (N, k)
+    candidate = (difference < angle_threshold) & inside.view(-1, 1)
+    gt_index, anchor_index = torch.nonzero(candidate, as_tuple=True)
+    if len(gt_index) == 0:
+        return matched.view(h, w, k)
+    flat = (rows[gt_index] * w + cols[gt_index]) * k + anchor_index
+    diff = difference[gt_index, anchor_index]
+    best = torch.full((h * w * k,), float("inf"), device=anchors.device, dtype=diff.dtype)
+    best = best.scatter_reduce(0, flat, diff, reduce="amin")
+    keep = diff == best[flat]
+    first = torch.full((h * w * k,), len(gt), dtype=torch.long, device=anchors.device)
+    first = first.scatter_reduce(0, flat[keep], gt_index[keep], reduce="amin")
+    return torch.where(first < len(gt), first, matched).view(h, w, k)
+
+
+def sample_primary_targets(matched: torch.Tensor, grasp_probability: torch.Tensor,
+                           negative_ratio: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The anchors of Eq. 3 for one image: all P positives and ``negative_ratio * max(P, 1)`` negatives.
+
+    ``matched`` and ``grasp_probability`` are flat ``(A,)``. Returns flat indices and 0/1 labels.
+    """
+    positive = matched >= 0
+    num_positive = int(positive.sum())
+    num_negative = min(negative_ratio * max(num_positive, 1), int((~positive).sum()))
+    negative_score = grasp_probability.detach().masked_fill(positive, -1.0)
+    negatives = torch.topk(negative_score, num_negative).indices  # hardest negatives
+    positives = torch.nonzero(positive, as_tuple=True)[0]
+    index = torch.cat([positives, negatives])
+    labels = torch.cat([torch.ones_like(positives), torch.zeros_like(negatives)])
+    return index, labels
+
+
+def jaccard_labels(grasps: torch.Tensor, ground_truths: torch.Tensor, angle_threshold: float,
+                   iou_threshold: float) -> torch.Tensor:
+    """Scorer labels: 1 for each decoded grasp ``(T, 5)`` that Jaccard-matches a ground truth."""
+    hits = match_grasps(grasps.detach().float().cpu().numpy(),
+                        ground_truths.detach().float().cpu().numpy(), angle_threshold, iou_threshold)
+    return torch.from_numpy(hits.astype(np.int64)).to(grasps.device)
+
+
+def _check_targets(targets, batch_size: int):
+    if targets is None:
+        raise ValueError("training losses need targets: a list of (N_i, 5) grasp tensors per image")
+    if len(targets) != batch_size:
+        raise ValueError(f"got {len(targets)} target tensors for a batch of {batch_size} images")
+    for i, t in enumerate(targets):
+        if t is None:
+            raise ValueError(f"target {i} is missing")
+        if not torch.is_tensor(t) or (t.numel() and (t.dim() != 2 or t.shape[-1] != 5)):
+            raise ValueError(f"target {i} must be a (N, 5) tensor, got "
+                             f"{tuple(t.shape) if torch.is_tensor(t) else type(t).__name__}")
+
+
+def select_scored_anchors(outputs: Dict[str, torch.Tensor], config: ModelConfig,
+                          scorer: Optional[Scorer]) -> torch.Tensor:
+    """Flat anchor indices ``(B, T)`` of the grasps that train the scorer.
+
+    "full": the T highest primary scores; "no_selection": every grasp is scored (densely, without
+    gradient) and the T highest final scores are kept.
+    """
+    b = outputs["deltas"].shape[0]
+    with torch.no_grad():
+        if config.variant == "no_selection":
+            logits = scorer.dense(outputs["features"], outputs["deltas"])
+        else:
+            logits = outputs["primary_logits"]
+        score = torch.softmax(logits.float(), dim=-1)[..., GRASP].reshape(b, -1)  # (B, A)
+        t = min(config.num_scored_grasps, score.shape[1])
+        return torch.topk(score, t, dim=1).indices                                # (B, T)
+
+
+def compute_losses(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Tensor],
+                   config: ModelConfig, scorer: Optional[Scorer]) -> Dict[str, torch.Tensor]:
+    """Named losses ``intermediate``, ``regression_l1``, ``regression_scorer``, ``scorer``, ``total``.
+
+    ``outputs`` is :meth:`GraspScorerNet.forward`'s dict; ``targets`` a list (one per image) of
+    ground-truth grasps ``(N_i, 5)`` in network-input pixels (``N_i`` may be 0).
+    """
+    features, anchors = outputs["features"], outputs["anchors"]
+    deltas = outputs["deltas"].float()                        # (B, H, W, k, 5)
+    primary_logits = outputs["primary_logits"].float()        # (B, H, W, k, 2)
+    b, h, w, k, _ = deltas.shape
+    _check_targets(targets, b)
+    anchors = anchors.float()
+    flat_anchors = anchors.reshape(-1, 5)                     # (A, 5)
+    flat_deltas = deltas.reshape(b, -1, 5)                    # (B, A, 5)
+    flat_logits = primary_logits.reshape(b, -1, 2)            # (B, A, 2)
+    grasp_probability = torch.softmax(flat_logits.detach(), dim=-1)[..., GRASP]
+    ground_truths = [t.to(device=deltas.device, dtype=torch.float32).reshape(-1, 5) for t in targets]
+
+    # Eq. 3 and the smooth L1 term of Eq. 5, on angle-matched anchors.
+    ce_terms, l1_terms = [], []
+    for i in range(b):
+        matched = angle_matching(ground_truths[i], anchors, FEATURE_STRIDE,
+                                 config.positive_angle_threshold).reshape(-1)
+        index, labels = sample_primary_targets(matched, grasp_probability[i], config.negative_ratio)
+        ce_terms.append(F.cross_entropy(flat_logits[i, index], labels, reduction="none"))
+        positives = torch.nonzero(matched >= 0, as_tuple=True)[0]
+        if len(positives):
+            target = box_coder.encode(ground_truths[i][matched[positives]], flat_anchors[positives], k)
+            l1 = F.smooth_l1_loss(flat_deltas[i, positives], target, reduction="none").sum(dim=1)
+            l1_terms.append(l1)
+    intermediate = torch.cat(ce_terms).mean()
+    if l1_terms:
+        regression_l1 = config.alpha * torch.cat(l1_terms).mean()
+    else:
+        regression_l1 = flat_deltas.sum() * 0.0  # keeps the graph; no positive in this batch
+
+    zero = primary_logits.sum() * 0.0
+    scorer_loss, regression_scorer = zero, zero
+    if scorer is not None and config.variant != "baseline":
+        scorer_loss, regression_scorer = _scorer_losses(features, flat_deltas, flat_anchors,
+                                                        ground_truths, outputs, config, scorer)
+    total = intermediate + regression_l1 + regression_scorer + scorer_loss
+    return {"intermediate": intermediate, "regression_l1": regression_l1,
+            "regression_scorer": regression_scorer, "scorer": scorer_loss, "total": total}
+
+
+def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, config, scorer):
+    """Eq. 4 and the scorer term of Eq. 5 on the T selected grasps per image, with gradient routing."""
+    b = flat_deltas.shape[0]
+    _, _, h, w = features.shape
+    k = config.num_orientations
+    selected = select_scored_anchors(outputs, config, scorer)          # (B, T)
+    t = selected.shape[1]
+    batch_index = torch.arange(b, device=selected.device).repeat_interleave(t)
+    flat = selected.reshape(-1)                                         # (B*T,)
+    rows, cols, anchor_index = flat // (w * k), (flat // k) % w, flat % k
+    deltas = flat_deltas[batch_index, flat]                             # (B*T, 5)
+
+    with torch.no_grad():
+        grasps = box_coder.decode(deltas, flat_anchors[flat], k).reshape(b, t, 5)
+        labels = torch.cat([jaccard_labels(grasps[i], ground_truths[i], config.scorer_angle_threshold,
+                                           config.scorer_iou_threshold) for i in range(b)])
+
+    neighbourhoods = gather_neighbourhoods(features, batch_index, rows, cols)  # (B*T, C, 3, 3)
+    neighbourhoods = neighbourhoods.to(scorer.neighbourhood_conv.weight.dtype)
+    deltas = deltas.to(neighbourhoods.dtype)
+    # L_scorer: deltas detached -> gradient reaches the scorer and the FE, never the PGP.
+    logits = scorer(neighbourhoods, delta_slot_vectors(deltas.detach(), anchor_index, k))
+    scorer_loss = F.cross_entropy(logits.float(), labels)
+    # Scorer term of L_reg: scorer parameters detached -> gradient reaches the PGP and the FE only.
+    frozen = {name: p.detach() for name, p in scorer.named_parameters()}
+    logits = functional_call(scorer, frozen, (neighbourhoods, delta_slot_vectors(deltas, anchor_index, k)))
+    regression_scorer = -torch.log_softmax(logits.float(), dim=-1)[:, GRASP].mean()
+    return scorer_loss, regression_scorer

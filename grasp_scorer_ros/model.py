@@ -1,0 +1,391 @@
+"""The grasp network of Depierre et al. (ICRA 2021): feature extractor, primary grasp predictor, scorer.
+
+Conventions pinned here and used by the losses, the checkpoint and the detector:
+
+* Input: float images ``(B, 3, S, S)``, RGB in ``[0, 1]``; the model applies the ImageNet mean/std
+  normalisation itself (:class:`FeatureExtractor`). ``S`` must be a multiple of the stride, 16.
+* Output layout: ``deltas`` ``(B, H, W, k, 5)`` and ``primary_logits`` ``(B, H, W, k, 2)``, index
+  ``[b, i, j, a]`` being the anchor of orientation ``a`` at feature row ``i``, column ``j`` (see
+  :mod:`grasp_scorer_ros.anchors`). Class index 0 is "no grasp", 1 is "grasp", for the primary score
+  and for the scorer alike.
+* Grasps are ``[x, y, w, h, theta]`` in network-input pixels (:mod:`grasp_scorer_ros.grasp`).
+
+The scorer exists in two equal forms: the literal per-grasp network of the paper (:meth:`Scorer.forward`
+on 3x3 neighbourhoods and one-slot ``5k`` vectors; used for training on the T selected grasps and by
+:func:`score_all_per_grasp`), and a dense form over the whole feature map (:meth:`Scorer.dense`),
+which exploits that the scorer is linear up to the leaky ReLU after the concatenation.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from . import anchors as anchor_lib
+from . import box_coder
+
+LOG = logging.getLogger(__name__)
+
+FEATURE_STRIDE = 16  # ResNet stem (4) x layer2 (2) x layer3 (2)
+VARIANTS = ("baseline", "full", "no_selection")
+NO_GRASP, GRASP = 0, 1
+
+# backbone name -> (torchvision constructor, weights enum name, channels out of layer3)
+BACKBONES = {
+    "resnet18": (torchvision.models.resnet18, "ResNet18_Weights", 256),
+    "resnet34": (torchvision.models.resnet34, "ResNet34_Weights", 256),
+    "resnet50": (torchvision.models.resnet50, "ResNet50_Weights", 1024),
+    "resnet101": (torchvision.models.resnet101, "ResNet101_Weights", 1024),
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ModelConfig:
+    """Every number that shapes the network or its training targets; stored in each checkpoint."""
+
+    backbone: str = "resnet50"
+    num_orientations: int = 6          # k
+    anchor_width: float = 91.0         # opening, network-input pixels (the training set's mean)
+    anchor_height: float = 26.0        # jaw size, network-input pixels (the training set's mean)
+    input_size: int = 320              # S
+    variant: str = "full"              # "baseline" (Zhou et al.), "full", "no_selection"
+    pgp_kernel_size: int = 3
+    scorer_conv_channels: int = 1024   # the 1x1 conv; 3x3x1024 = 9216 (paper)
+    scorer_delta_width: int = 512      # FC on the 5k vector (paper)
+    scorer_hidden: int = 512           # hidden width of the last FC pair (not given by the paper)
+    leaky_slope: float = 0.1
+    # Training targets and losses (sect. IV-B/C, V-A).
+    num_scored_grasps: int = 64        # T
+    positive_angle_threshold: float = 15.0   # angle matching for the primary score, degrees
+    scorer_angle_threshold: float = 15.0     # Jaccard matching for the scorer labels, degrees
+    scorer_iou_threshold: float = 0.25
+    negative_ratio: int = 3            # 3P negatives per P positives
+    alpha: float = 2.0                 # weight of the smooth L1 term in Eq. 5
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.num_orientations < 1:
+            raise ValueError(f"num_orientations must be >= 1, got {self.num_orientations}")
+        if self.anchor_width <= 0 or self.anchor_height <= 0:
+            raise ValueError(f"anchor size must be positive, got "
+                             f"{self.anchor_width}x{self.anchor_height}")
+        if self.input_size <= 0 or self.input_size % FEATURE_STRIDE:
+            raise ValueError(f"input_size must be a positive multiple of {FEATURE_STRIDE}, "
+                             f"got {self.input_size}")
+
+    @property
+    def feature_size(self) -> int:
+        """Side of the feature map at ``input_size`` (20 at 320)."""
+        return self.input_size // FEATURE_STRIDE
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        """Rebuild a config; unknown keys are an error (they mean a different model version)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model configuration keys: {unknown}")
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------------------------------
+# Feature extractor
+
+
+def imagenet_weight_candidates(backbone: str) -> List[str]:
+    """Where torchvision would cache this backbone's ImageNet weights (the files may be absent)."""
+    weights_enum = getattr(torchvision.models, BACKBONES[backbone][1])
+    directory = os.path.join(torch.hub.get_dir(), "checkpoints")
+    return [os.path.join(directory, os.path.basename(w.url)) for w in weights_enum]
+
+
+_warned_random_backbones = set()
+
+
+def _load_resnet_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):  # tolerate wrapped state dicts
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"not a ResNet state dict: {path}")
+    return state
+
+
+def build_resnet_trunk(backbone: str, pretrained_weights: Optional[str] = None,
+                       pretrained: Optional[bool] = None, warn_random_init: bool = True) -> nn.Sequential:
+    """ResNet stem + layer1..layer3 (stride 16). Never downloads anything.
+
+    ``pretrained_weights``: path to a torchvision state dict of the full ResNet (must exist).
+    Otherwise ``pretrained`` decides: True = the ImageNet weights must be in the torchvision cache
+    (``FileNotFoundError`` naming the paths looked at if not); None = use them if present, random
+    init with a warning otherwise; False = random init.
+    """
+    constructor, _, _ = BACKBONES[backbone]
+    resnet = constructor(weights=None)
+    path = None
+    if pretrained_weights is not None:
+        if not os.path.isfile(pretrained_weights):
+            raise FileNotFoundError(f"backbone weights file not found: {pretrained_weights}")
+        path = pretrained_weights
+    elif pretrained is not False:
+        candidates = imagenet_weight_candidates(backbone)
+        path = next((c for c in candidates if os.path.isfile(c)), None)
+        if path is None and pretrained:
+            raise FileNotFoundError(
+                f"ImageNet weights for {backbone} not found; looked at: {', '.join(candidates)}. "
+                f"Copy a torchvision {backbone} state dict there or pass its path "
+                f"(nothing is downloaded).")
+    if path is not None:
+        try:
+            resnet.load_state_dict(_load_resnet_state_dict(path))
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(f"{path} does not hold {backbone} weights: {error}") from error
+        LOG.info("loaded %s ImageNet weights from %s", backbone, path)
+    elif warn_random_init and backbone not in _warned_random_backbones:
+        _warned_random_backbones.add(backbone)
+        LOG.warning("%s backbone randomly initialised (no ImageNet weights)", backbone)
+    return nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool,
+                         resnet.layer1, resnet.layer2, resnet.layer3)
+
+
+class FeatureExtractor(nn.Module):
+    """FE: ImageNet normalisation, then a ResNet through layer3. ``(B, 3, S, S) -> (B, C, S/16, S/16)``."""
+
+    def __init__(self, trunk: nn.Sequential, out_channels: int):
+        super().__init__()
+        self.trunk = trunk
+        self.out_channels = out_channels
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk((images - self.mean) / self.std)  # (B, C, H, W)
+
+
+# --------------------------------------------------------------------------------------------------
+# Primary grasp predictor
+
+
+class PrimaryGraspPredictor(nn.Module):
+    """PGP (Zhou et al.): two convolutions giving, per cell and anchor, 5 deltas and 2 score logits."""
+
+    def __init__(self, in_channels: int, num_orientations: int, kernel_size: int = 3):
+        super().__init__()
+        self.k = num_orientations
+        padding = kernel_size // 2
+        self.regression = nn.Conv2d(in_channels, 5 * self.k, kernel_size, padding=padding)
+        self.classification = nn.Conv2d(in_channels, 2 * self.k, kernel_size, padding=padding)
+        for conv in (self.regression, self.classification):  # small start: deltas ~ 0, scores ~ 0.5
+            nn.init.normal_(conv.weight, std=0.01)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, features: torch.Tensor):
+        b, _, h, w = features.shape
+        deltas = self.regression(features).reshape(b, self.k, 5, h, w)        # (B, k, 5, H, W)
+        logits = self.classification(features).reshape(b, self.k, 2, h, w)    # (B, k, 2, H, W)
+        return deltas.permute(0, 3, 4, 1, 2), logits.permute(0, 3, 4, 1, 2)   # (B, H, W, k, 5|2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Scorer
+
+
+def gather_neighbourhoods(features: torch.Tensor, batch_index: torch.Tensor, rows: torch.Tensor,
+                          cols: torch.Tensor) -> torch.Tensor:
+    """3x3 neighbourhoods ``(N, C, 3, 3)`` of cells ``(batch_index, rows, cols)`` of ``(B, C, H, W)``.
+
+    The feature map is zero-padded by one cell, so border cells see zeros outside the map.
+    """
+    padded = F.pad(features, (1, 1, 1, 1))                         # (B, C, H+2, W+2)
+    offsets = torch.arange(3, device=features.device)
+    r = rows.view(-1, 1, 1) + offsets.view(1, 3, 1)                # (N, 3, 1), padded coordinates
+    c = cols.view(-1, 1, 1) + offsets.view(1, 1, 3)                # (N, 1, 3)
+    patches = padded[batch_index.view(-1, 1, 1), :, r, c]           # (N, 3, 3, C)
+    return patches.permute(0, 3, 1, 2)                             # (N, C, 3, 3)
+
+
+def delta_slot_vectors(deltas: torch.Tensor, anchor_index: torch.Tensor, num_orientations: int):
+    """The scorer's ``5k`` input: zeros except the 5 slots of the grasp's anchor. ``(N, 5) -> (N, 5k)``."""
+    one_hot = F.one_hot(anchor_index, num_orientations).to(deltas.dtype)  # (N, k)
+    return (one_hot.unsqueeze(-1) * deltas.unsqueeze(1)).flatten(1)       # (N, 5k)
+
+
+class Scorer(nn.Module):
+    """The scorer of sect. IV-A.c, layer for layer.
+
+    3x3 neighbourhood -> 1x1 conv (1024) -> flatten (9216); one-slot 5k vector -> FC (512);
+    concatenation (9728) -> FC (``hidden``) -> FC (2). Leaky ReLU (0.1) after every layer but the last.
+    """
+
+    def __init__(self, in_channels: int, num_orientations: int, conv_channels: int = 1024,
+                 delta_width: int = 512, hidden: int = 512, negative_slope: float = 0.1):
+        super().__init__()
+        self.k = num_orientations
+        self.negative_slope = negative_slope
+        self.neighbourhood_conv = nn.Conv2d(in_channels, conv_channels, kernel_size=1)
+        self.delta_fc = nn.Linear(5 * num_orientations, delta_width)
+        self.image_vector_size = 9 * conv_channels                   # 9216
+        self.hidden_fc = nn.Linear(self.image_vector_size + delta_width, hidden)  # 9728 -> hidden
+        self.score_fc = nn.Linear(hidden, 2)
+
+    def _leaky(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def forward(self, neighbourhoods: torch.Tensor, delta_vectors: torch.Tensor) -> torch.Tensor:
+        """Per-grasp scoring: ``(N, C, 3, 3)``, ``(N, 5k)`` -> logits ``(N, 2)``."""
+        image = self._leaky(self.neighbourhood_conv(neighbourhoods)).flatten(1)  # (N, 9216)
+        grasp = self._leaky(self.delta_fc(delta_vectors))                        # (N, 512)
+        hidden = self._leaky(self.hidden_fc(torch.cat([image, grasp], dim=1)))  # (N, hidden)
+        return self.score_fc(hidden)                                            # (N, 2)
+
+    def dense(self, features: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        """Score every anchor's grasp at once: ``(B, C, H, W)``, ``(B, H, W, k, 5)`` -> ``(B, H, W, k, 2)``.
+
+        Equal to :meth:`forward` on every grasp: the image half of ``hidden_fc`` is a 3x3 convolution
+        over the (zero-padded, 1x1-convolved) map, computed once per cell; the grasp half is applied
+        per anchor through the anchor's 5 columns of ``delta_fc``.
+        """
+        b, h, w, k, _ = deltas.shape
+        image = self._leaky(self.neighbourhood_conv(F.pad(features, (1, 1, 1, 1))))  # (B, 1024, H+2, W+2)
+        hidden_size = self.hidden_fc.out_features
+        image_weight = self.hidden_fc.weight[:, :self.image_vector_size]
+        image_weight = image_weight.reshape(hidden_size, -1, 3, 3)                  # (hidden, 1024, 3, 3)
+        image_hidden = F.conv2d(image, image_weight, self.hidden_fc.bias)           # (B, hidden, H, W)
+
+        slot_weight = self.delta_fc.weight.reshape(-1, k, 5)                        # (512, k, 5)
+        grasp = torch.einsum("bhwkm,okm->bhwko", deltas, slot_weight) + self.delta_fc.bias
+        grasp = self._leaky(grasp)                                                  # (B, H, W, k, 512)
+        grasp_hidden = grasp @ self.hidden_fc.weight[:, self.image_vector_size:].t()  # (B, H, W, k, hidden)
+
+        hidden = self._leaky(image_hidden.permute(0, 2, 3, 1).unsqueeze(3) + grasp_hidden)
+        return self.score_fc(hidden)                                                # (B, H, W, k, 2)
+
+    def score_anchors(self, features: torch.Tensor, deltas: torch.Tensor, batch_index: torch.Tensor,
+                      rows: torch.Tensor, cols: torch.Tensor, anchor_index: torch.Tensor) -> torch.Tensor:
+        """Per-grasp scoring of the anchors ``[batch_index, rows, cols, anchor_index]`` -> ``(N, 2)``."""
+        neighbourhoods = gather_neighbourhoods(features, batch_index, rows, cols)
+        selected = deltas[batch_index, rows, cols, anchor_index]                   # (N, 5)
+        return self(neighbourhoods, delta_slot_vectors(selected, anchor_index, self.k))
+
+
+def score_all_per_grasp(scorer: Scorer, features: torch.Tensor, deltas: torch.Tensor,
+                        chunk_size: int = 2400) -> torch.Tensor:
+    """Every grasp through the literal per-grasp scorer, ``chunk_size`` at a time -> ``(B, H, W, k, 2)``.
+
+    The straightforward (slow) reference for :meth:`Scorer.dense`.
+    """
+    b, h, w, k, _ = deltas.shape
+    flat = torch.arange(b * h * w * k, device=deltas.device)
+    logits = []
+    for chunk in flat.split(chunk_size):
+        bi, rest = chunk // (h * w * k), chunk % (h * w * k)
+        rows, cols, anchor = rest // (w * k), (rest // k) % w, rest % k
+        logits.append(scorer.score_anchors(features, deltas, bi, rows, cols, anchor))
+    return torch.cat(logits).reshape(b, h, w, k, 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# The whole network
+
+
+class GraspScorerNet(nn.Module):
+    """FE + PGP (+ scorer unless ``config.variant == "baseline"``).
+
+    ``pretrained_weights`` / ``pretrained``: see :func:`build_resnet_trunk`. ``warn_random_init=False``
+    is for models whose weights come from a checkpoint right after construction.
+    """
+
+    def __init__(self, config: ModelConfig, pretrained_weights: Optional[str] = None, *,
+                 pretrained: Optional[bool] = None, warn_random_init: bool = True):
+        super().__init__()
+        self.config = config
+        _, _, channels = BACKBONES[config.backbone]
+        trunk = build_resnet_trunk(config.backbone, pretrained_weights, pretrained, warn_random_init)
+        self.feature_extractor = FeatureExtractor(trunk, channels)
+        self.pgp = PrimaryGraspPredictor(channels, config.num_orientations, config.pgp_kernel_size)
+        self.scorer = None
+        if config.variant != "baseline":
+            self.scorer = Scorer(channels, config.num_orientations, config.scorer_conv_channels,
+                                 config.scorer_delta_width, config.scorer_hidden, config.leaky_slope)
+
+    def anchors(self, feature_height: int, feature_width: int, device=None) -> torch.Tensor:
+        """Anchors ``(H, W, k, 5)`` for a feature map of that size, network-input pixels, float32."""
+        c = self.config
+        return anchor_lib.grid_anchors(feature_height, feature_width, FEATURE_STRIDE, c.anchor_width,
+                                       c.anchor_height, c.num_orientations, device=device)
+
+    def prepare_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Check ``(B, 3, H, W)`` and match the model's dtype and memory format (bf16, channels_last)."""
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+        if images.shape[2] % FEATURE_STRIDE or images.shape[3] % FEATURE_STRIDE:
+            raise ValueError(f"image sides must be multiples of {FEATURE_STRIDE}, "
+                             f"got {tuple(images.shape[2:])}")
+        first_conv = self.feature_extractor.trunk[0].weight
+        images = images.to(dtype=first_conv.dtype)  # a bf16-cast model takes bf16 input
+        if first_conv.is_contiguous(memory_format=torch.channels_last):
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """``images`` ``(B, 3, S, S)`` RGB in [0, 1] -> dict of ``features`` ``(B, C, H, W)``,
+        ``deltas`` ``(B, H, W, k, 5)``, ``primary_logits`` ``(B, H, W, k, 2)`` and
+        ``anchors`` ``(H, W, k, 5)``."""
+        features = self.feature_extractor(self.prepare_input(images))
+        deltas, primary_logits = self.pgp(features)
+        anchors = self.anchors(features.shape[2], features.shape[3], device=features.device)
+        return {"features": features, "deltas": deltas, "primary_logits": primary_logits,
+                "anchors": anchors}
+
+    def losses(self, outputs: Dict[str, torch.Tensor],
+               targets: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Named training losses (see :func:`grasp_scorer_ros.losses.compute_losses`)."""
+        from .losses import compute_losses  # losses imports the scorer helpers from this module
+        return compute_losses(outputs, targets, self.config, self.scorer)
+
+    def final_logits(self, outputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Final score logits ``(B, H, W, k, 2)``: the dense scorer, or the primary score (baseline)."""
+        if self.scorer is None:
+            return outputs["primary_logits"]
+        return self.scorer.dense(outputs["features"], outputs["deltas"])
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor,
+                top_k: Optional[int] = None) -> List[Dict[str, torch.Tensor]]:
+        """Every anchor's grasp, decoded and scored, per image sorted by final score (best first).
+
+        Returns one dict per image with ``grasps`` ``(N, 5)`` (network-input pixels), ``scores``
+        ``(N,)`` (final: the scorer's grasp probability; the primary one for the baseline) and
+        ``primary_scores`` ``(N,)``, all float32. ``N = H * W * k`` unless ``top_k`` is smaller.
+        Call ``eval()`` first.
+        """
+        outputs = self(images)
+        b = images.shape[0]
+        primary = torch.softmax(outputs["primary_logits"].float(), dim=-1)[..., GRASP].reshape(b, -1)
+        final = torch.softmax(self.final_logits(outputs).float(), dim=-1)[..., GRASP].reshape(b, -1)
+        grasps = box_coder.decode(outputs["deltas"].float(), outputs["anchors"],
+                                  self.config.num_orientations).reshape(b, -1, 5)
+        results = []
+        for i in range(b):
+            order = torch.argsort(final[i], descending=True, stable=True)
+            if top_k is not None:
+                order = order[:top_k]
+            results.append({"grasps": grasps[i, order], "scores": final[i, order],
+                            "primary_scores": primary[i, order]})
+        return results

@@ -1,0 +1,114 @@
+"""Camera replay node: publishes the images of a folder, with matching CameraInfo, like a camera.
+
+Stands in for the overhead camera driver so that the whole chain runs without hardware. Images are
+decoded once at start-up, so the publishing rate does not depend on PNG decoding.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+
+from grasp_scorer_ros import bundled
+from grasp_scorer_ros.calibration import CameraIntrinsics, load_intrinsics_yaml
+from grasp_scorer_ros.image_decoding import rgb_to_image_fields
+from grasp_scorer_ros.nodes.runner import run_node
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+
+PARAMETERS = {
+    "folder": ("", "Folder of images to publish (sorted by name); empty: the bundled demo scenes"),
+    "camera_info_file": ("", "camera_info_manager YAML of the camera; empty: the demo scenes' camera"),
+    "rate": (2.0, "Frames per second"),
+    "loop": (True, "Start again after the last image; false: stop publishing after one pass"),
+    "count": (0, "Stop after this many frames (0: no limit)"),
+    "frame_id": ("camera_color_optical_frame", "frame_id of the published images and CameraInfo"),
+    "encoding": ("rgb8", "Published encoding: rgb8 or bgr8"),
+}
+
+
+def load_folder(folder: Path) -> list[tuple[str, "cv2.Mat"]]:
+    """(name, RGB image) for every readable image in ``folder``; unreadable files are reported."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    images = []
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            print(f"camera_replay: skipping unreadable image {path}", file=sys.stderr)
+            continue
+        images.append((path.name, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+    if not images:
+        raise FileNotFoundError(f"no readable images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    return images
+
+
+def camera_info_message(intrinsics: CameraIntrinsics, frame_id: str) -> CameraInfo:
+    info = CameraInfo()
+    info.header.frame_id = frame_id
+    info.width, info.height = int(intrinsics.width), int(intrinsics.height)
+    info.distortion_model = intrinsics.distortion_model
+    info.d = [float(v) for v in intrinsics.distortion]
+    info.k = [float(v) for v in intrinsics.camera_matrix.reshape(-1)]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    k = intrinsics.camera_matrix
+    info.p = [float(k[0, 0]), 0.0, float(k[0, 2]), 0.0, 0.0, float(k[1, 1]), float(k[1, 2]), 0.0,
+              0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+class CameraReplayNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("camera_replay", **kwargs)
+        for name, (default, description) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description))
+        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        if p["encoding"] not in ("rgb8", "bgr8"):
+            raise ValueError(f"encoding must be rgb8 or bgr8, got {p['encoding']!r}")
+        if not p["rate"] > 0:
+            raise ValueError(f"rate must be positive, got {p['rate']}")
+        self.params = p
+        folder = Path(p["folder"] or bundled.demo_scenes_dir())
+        self.images = load_folder(folder)
+        intrinsics = load_intrinsics_yaml(p["camera_info_file"] or bundled.demo_camera_path())
+        self.camera_info = camera_info_message(intrinsics, p["frame_id"])
+        # Pre-encode each frame once: publishing then costs only the copy into the message.
+        self.messages = []
+        for _, rgb in self.images:
+            self.messages.append(Image(**rgb_to_image_fields(rgb, p["encoding"])))
+        self.image_pub = self.create_publisher(Image, "image", qos_profile_sensor_data)
+        self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+        self.published = 0
+        self.timer = self.create_timer(1.0 / p["rate"], self._publish_next)
+        self.get_logger().info(f"publishing {len(self.images)} images from {folder} at {p['rate']} Hz "
+                               f"on {self.resolve_topic_name('image')}")
+
+    def _publish_next(self) -> None:
+        p = self.params
+        done = (p["count"] and self.published >= p["count"]) or (
+            not p["loop"] and self.published >= len(self.messages))
+        if done:
+            self.timer.cancel()
+            self.get_logger().info(f"done: {self.published} frames published")
+            return
+        message = self.messages[self.published % len(self.messages)]
+        stamp = self.get_clock().now().to_msg()
+        message.header.stamp = stamp
+        message.header.frame_id = p["frame_id"]
+        self.camera_info.header.stamp = stamp
+        self.info_pub.publish(self.camera_info)
+        self.image_pub.publish(message)
+        self.published += 1
+
+
+def main(args=None) -> int:
+    return run_node(CameraReplayNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

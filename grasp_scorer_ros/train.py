@@ -1,0 +1,329 @@
+"""Training script: FE + PGP + Scorer on Cornell or Jacquard (or the synthetic set, Jacquard format).
+
+Defaults are the paper's (sect. V-A): SGD, momentum 0.9, lr 0.001, weight decay 0.0001, batch 10,
+100k iterations, T = 64, alpha = 2, ResNet-50 from ImageNet weights, anchors = mean training box.
+
+    grasp-scorer-train --dataset jacquard --data-root /data/jacquard --fold 0 --out runs/fold0
+
+Runs on CUDA when available, else on the CPU. Writes to ``--out``: ``last.pt`` every
+``--checkpoint-every`` iterations (atomically: a killed run never leaves a corrupt file),
+``log.csv`` (losses, accuracies), ``training_curves.png``, and ``final.pt`` at the end.
+``--resume runs/fold0/last.pt`` continues exactly: each iteration's batch, augmentation and sampling
+are drawn from (seed, iteration) alone, so a resumed run sees the same data as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from grasp_scorer_ros.checkpoint import load_checkpoint, save_checkpoint
+from grasp_scorer_ros.datasets import load_dataset
+from grasp_scorer_ros.datasets.splits import kfold_splits
+from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
+from grasp_scorer_ros.evaluate import evaluate_model
+from grasp_scorer_ros.grasp import H, W
+from grasp_scorer_ros.model import BACKBONES, VARIANTS, GraspScorerNet, ModelConfig
+
+logger = logging.getLogger("grasp_scorer_ros.train")
+
+LOSS_NAMES = ("total", "intermediate", "regression_l1", "regression_scorer", "scorer")
+SHORT_NAMES = {"total": "total", "intermediate": "primary", "regression_l1": "l1",
+               "regression_scorer": "reg_sc", "scorer": "scorer"}
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", choices=["cornell", "jacquard"], required=True,
+                      help="native format of --data-root (the synthetic generator writes jacquard)")
+    data.add_argument("--data-root", type=Path, required=True)
+    data.add_argument("--split", choices=["image", "object"], default="object")
+    data.add_argument("--folds", type=int, default=5)
+    data.add_argument("--fold", type=int, default=0, help="held-out fold (its images are never trained on)")
+    data.add_argument("--split-seed", type=int, default=0)
+    data.add_argument("--workers", type=int, default=2, help="data loading processes")
+
+    model = p.add_argument_group("model")
+    model.add_argument("--backbone", choices=sorted(BACKBONES), default="resnet50")
+    model.add_argument("--variant", choices=VARIANTS, default="full")
+    model.add_argument("--input-size", type=int, default=320)
+    model.add_argument("--orientations", type=int, default=6, help="k, anchors per cell")
+    model.add_argument("--scorer-hidden", type=int, default=ModelConfig.scorer_hidden)
+    model.add_argument("--anchor-size", type=float, nargs=2, metavar=("W", "H"), default=None,
+                       help="anchor opening width and jaw size in network pixels; "
+                            "default: the mean ground-truth box of the training set")
+    model.add_argument("--pretrained", choices=["auto", "required", "none"], default="auto",
+                       help="ImageNet weights for the FE: auto = use them when found locally "
+                            "(torchvision cache or --pretrained-weights), required = fail without, none")
+    model.add_argument("--pretrained-weights", default=None, help="torchvision ResNet state dict (.pth)")
+
+    optim = p.add_argument_group("optimisation (paper defaults)")
+    optim.add_argument("--iterations", type=int, default=100_000)
+    optim.add_argument("--batch-size", type=int, default=10)
+    optim.add_argument("--lr", type=float, default=0.001)
+    optim.add_argument("--momentum", type=float, default=0.9)
+    optim.add_argument("--weight-decay", type=float, default=0.0001)
+    optim.add_argument("--T", dest="num_scored_grasps", type=int, default=64,
+                       help="grasps selected for the scorer per image")
+    optim.add_argument("--alpha", type=float, default=2.0, help="weight of smooth L1 in Eq. 5")
+    optim.add_argument("--autocast", choices=["none", "bfloat16"], default="none",
+                       help="bfloat16 autocast (much faster on CPUs with AVX-512 BF16/AMX)")
+
+    run = p.add_argument_group("run")
+    run.add_argument("--out", type=Path, default=Path("runs/train"))
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--checkpoint-every", type=int, default=1000)
+    run.add_argument("--eval-every", type=int, default=5000,
+                     help="accuracy on the held-out fold every N iterations (0: only at the end)")
+    run.add_argument("--eval-limit", type=int, default=0, help="evaluate on at most N held-out images")
+    run.add_argument("--resume", type=Path, default=None, help="continue from this last.pt")
+    run.add_argument("--export-half", type=Path, default=None,
+                     help="also write the final model in half precision here (for shipping)")
+    return p
+
+
+def mean_grasp_box(samples, size: int, limit: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Mean (opening width, jaw size) of the ground truth in network pixels (letterboxed to size)."""
+    rng = np.random.default_rng(seed)
+    chosen = rng.permutation(len(samples))[:limit]
+    widths, heights = [], []
+    for i in chosen:
+        sample = samples[i]
+        if len(sample.grasps) == 0:
+            continue
+        image = cv2.imread(str(sample.image_path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            continue
+        scale = size / max(image.shape[:2])
+        widths.append(sample.grasps[:, W] * scale)
+        heights.append(sample.grasps[:, H] * scale)
+    if not widths:
+        raise ValueError("no ground-truth grasp found to compute the anchor size")
+    return float(np.concatenate(widths).mean()), float(np.concatenate(heights).mean())
+
+
+class IterationBatches(torch.utils.data.Dataset):
+    """Item ``i`` is the whole batch of iteration ``i``, drawn from ``(seed, i)`` only.
+
+    This makes resuming exact and independent of the number of loader workers.
+    """
+
+    def __init__(self, dataset: GraspTorchDataset, batch_size: int, seed: int, iterations: int):
+        self.dataset, self.batch_size, self.seed, self.iterations = dataset, batch_size, seed, iterations
+
+    def __len__(self):
+        return self.iterations
+
+    def __getitem__(self, iteration: int):
+        rng = np.random.default_rng([self.seed, iteration])
+        indices = rng.integers(len(self.dataset), size=self.batch_size)
+        return collate_grasps([self.dataset.item(int(i), rng) for i in indices])
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def write_curves(csv_path: Path, png_path: Path) -> None:
+    """Training curves (loss terms, smoothed, and held-out accuracy) as a picture."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(csv_path.open()))
+    train = [r for r in rows if r["kind"] == "train"]
+    evals = [r for r in rows if r["kind"] == "eval"]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
+    if train:
+        it = np.array([int(r["iteration"]) for r in train])
+        for name in LOSS_NAMES:
+            values = np.array([float(r[name]) if r[name] else np.nan for r in train])
+            if np.all(np.isnan(values)):
+                continue
+            window = max(1, len(values) // 50)
+            smooth = np.convolve(np.nan_to_num(values), np.ones(window) / window, mode="valid")
+            ax_loss.plot(it[window - 1:], smooth, label=name)
+        ax_loss.set_xlabel("iteration")
+        ax_loss.set_ylabel("loss (moving average)")
+        ax_loss.set_yscale("log")
+        ax_loss.legend()
+    if evals:
+        it = [int(r["iteration"]) for r in evals]
+        ax_acc.plot(it, [100 * float(r["primary_accuracy"]) for r in evals], "o-", label="primary score")
+        ax_acc.plot(it, [100 * float(r["scorer_accuracy"]) for r in evals], "s-", label="scorer")
+        ax_acc.set_xlabel("iteration")
+        ax_acc.set_ylabel("held-out top-1 accuracy (%)")
+        ax_acc.set_ylim(0, 100)
+        ax_acc.legend()
+    ax_acc.set_title("held-out fold")
+    ax_loss.set_title("training losses")
+    fig.tight_layout()
+    tmp = png_path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(png_path)
+
+
+class CsvLog:
+    FIELDS = ["kind", "iteration", "seconds", "lr", *LOSS_NAMES, "images_per_s",
+              "primary_accuracy", "scorer_accuracy", "images"]
+
+    def __init__(self, path: Path, resume_from: int | None):
+        self.path = path
+        if resume_from is None or not path.exists():
+            with path.open("w", newline="") as f:
+                csv.DictWriter(f, self.FIELDS).writeheader()
+        else:  # drop rows past the checkpoint: they will be computed again
+            rows = [r for r in csv.DictReader(path.open()) if int(r["iteration"]) <= resume_from]
+            with path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, self.FIELDS)
+                writer.writeheader()
+                writer.writerows(rows)
+
+    def write(self, **row):
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, self.FIELDS).writerow(row)
+
+
+def train(args) -> Path:
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = _device(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    samples = load_dataset(args.dataset, args.data_root)
+    splits = kfold_splits(samples, folds=args.folds, by=args.split, seed=args.split_seed)
+    if not 0 <= args.fold < args.folds:
+        raise ValueError(f"--fold must be in [0, {args.folds}), got {args.fold}")
+    train_idx, test_idx = splits[args.fold]
+    train_samples = [samples[i] for i in train_idx]
+    test_samples = [samples[i] for i in test_idx]
+    if args.eval_limit:
+        test_samples = test_samples[:args.eval_limit]
+    logger.info("%d images: %d for training, %d held out (fold %d of %d, %s-wise)", len(samples),
+                len(train_samples), len(test_samples), args.fold, args.folds, args.split)
+
+    start = 0
+    resume = load_checkpoint(str(args.resume)) if args.resume else None
+    if resume is not None:
+        config = ModelConfig.from_dict(resume["config"])
+        start = int(resume["iteration"])
+        logger.info("resuming from %s at iteration %d", args.resume, start)
+    else:
+        if args.anchor_size:
+            anchor_w, anchor_h = args.anchor_size
+        else:
+            anchor_w, anchor_h = mean_grasp_box(train_samples, args.input_size, seed=args.seed)
+            logger.info("anchor = mean training box: %.1f x %.1f px (opening x jaw)", anchor_w, anchor_h)
+        config = ModelConfig(backbone=args.backbone, variant=args.variant, input_size=args.input_size,
+                             num_orientations=args.orientations, anchor_width=anchor_w,
+                             anchor_height=anchor_h, scorer_hidden=args.scorer_hidden,
+                             num_scored_grasps=args.num_scored_grasps, alpha=args.alpha)
+
+    pretrained = {"auto": None, "required": True, "none": False}[args.pretrained]
+    model = GraspScorerNet(config, args.pretrained_weights, pretrained=pretrained,
+                           warn_random_init=resume is None)
+    if resume is not None:
+        model.load_state_dict(resume["state_dict"])
+    model.to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                                weight_decay=args.weight_decay)
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+
+    dataset = GraspTorchDataset(train_samples, train=True, size=config.input_size, seed=args.seed)
+    batches = IterationBatches(dataset, args.batch_size, args.seed, args.iterations)
+    loader = torch.utils.data.DataLoader(
+        batches, batch_size=None, sampler=range(start, args.iterations), num_workers=args.workers,
+        persistent_workers=False, prefetch_factor=2 if args.workers else None)
+    log = CsvLog(args.out / "log.csv", start if resume is not None else None)
+    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    metadata = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                "command": command}
+
+    def checkpoint(iteration: int, path: Path, **extra):
+        save_checkpoint(str(path), model, config, {"iteration": iteration,
+                                                   "optimizer": optimizer.state_dict(),
+                                                   **metadata, **extra})
+
+    def evaluate(iteration: int):
+        result = evaluate_model(model, test_samples, device, progress=False)
+        model.train()
+        log.write(kind="eval", iteration=iteration, **result)
+        tqdm.write(f"iteration {iteration}: held-out top-1 accuracy primary "
+                   f"{100 * result['primary_accuracy']:.1f}%, scorer {100 * result['scorer_accuracy']:.1f}% "
+                   f"({result['images']} images)")
+        return result
+
+    autocast = args.autocast == "bfloat16"
+    started = time.monotonic()
+    progress = tqdm(total=args.iterations, initial=start, desc="training", dynamic_ncols=True)
+    iteration = start
+    for iteration, (images, targets) in enumerate(loader, start=start + 1):
+        torch.manual_seed(hash((args.seed, iteration)) & 0xFFFF_FFFF)  # sampling inside the losses
+        tic = time.monotonic()
+        images = images.to(device, non_blocking=True)
+        targets = [t.to(device) for t in targets]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            outputs = model(images)
+        losses = model.losses({k: v.float() for k, v in outputs.items()}, targets)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        values = {name: losses[name].item() for name in LOSS_NAMES if name in losses}
+        if not math.isfinite(values["total"]):
+            raise FloatingPointError(f"loss became {values['total']} at iteration {iteration}; "
+                                     f"last good checkpoint: {args.out / 'last.pt'}")
+        log.write(kind="train", iteration=iteration, seconds=f"{time.monotonic() - started:.1f}",
+                  lr=args.lr, images_per_s=f"{len(images) / (time.monotonic() - tic):.2f}",
+                  **{k: f"{v:.5f}" for k, v in values.items()})
+        progress.update(1)
+        progress.set_postfix({SHORT_NAMES[k]: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+        if args.eval_every and iteration % args.eval_every == 0 and iteration < args.iterations:
+            evaluate(iteration)
+        if iteration % args.checkpoint_every == 0 or iteration == args.iterations:
+            checkpoint(iteration, args.out / "last.pt")
+            write_curves(args.out / "log.csv", args.out / "training_curves.png")
+    progress.close()
+
+    result = evaluate(iteration) if test_samples else {}
+    final = args.out / "final.pt"
+    checkpoint(iteration, final, held_out=result)
+    if args.export_half:
+        save_checkpoint(str(args.export_half), model, config,
+                        {"iteration": iteration, **metadata, "held_out": result}, half=True)
+        logger.info("half-precision export: %s", args.export_half)
+    write_curves(args.out / "log.csv", args.out / "training_curves.png")
+    logger.info("done: %s, curves %s", final, args.out / "training_curves.png")
+    return final
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = get_args_parser().parse_args(argv)
+    try:
+        train(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"grasp-scorer-train: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""The detection node over a real rclpy graph: images in, calibrated grasps out, bad input survived."""
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from ros_helpers import spin_until
+from tiny_model import tiny_model
+
+IMAGE_SIZE = 96
+CAMERA = {"fx": 120.0, "cx": IMAGE_SIZE / 2, "height": 0.8}
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    from grasp_scorer_ros.checkpoint import save_checkpoint
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(str(path), tiny_model(seed=3))
+    return path
+
+
+@pytest.fixture
+def calibration_file(tmp_path):
+    doc = {
+        "base_frame": "robot_base",
+        "camera_frame": "camera_optical",
+        "camera_pose": {"translation": [0.5, 0.1, CAMERA["height"]],
+                        "quaternion_xyzw": [0.7071068, -0.7071068, 0.0, 0.0]},
+        "work_surface": {"height": 0.0},
+    }
+    path = tmp_path / "calibration.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def scene(seed=0):
+    """A simple overhead scene: a bar on a textured table."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    image = rng.integers(60, 90, size=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    cv2.rectangle(image, (20, 40), (76, 56), (200, 30, 30), -1)
+    return image
+
+
+def camera_info(width=IMAGE_SIZE, height=IMAGE_SIZE, fx=CAMERA["fx"]):
+    from sensor_msgs.msg import CameraInfo
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    info.k = [fx, 0.0, width / 2, 0.0, fx, height / 2, 0.0, 0.0, 1.0]
+    info.d = [0.0] * 5
+    return info
+
+
+def image_message(rgb, stamp_sec, encoding="rgb8"):
+    from sensor_msgs.msg import Image
+    from grasp_scorer_ros.image_decoding import rgb_to_image_fields
+    message = Image(**rgb_to_image_fields(rgb, encoding))
+    message.header.stamp.sec = stamp_sec
+    message.header.frame_id = "camera_optical"
+    return message
+
+
+class Graph:
+    """The node under test plus a peer node that publishes camera data and records outputs."""
+
+    def __init__(self, context, checkpoint, calibration_file, **parameters):
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.parameter import Parameter
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import CameraInfo, Image
+        from grasp_scorer_ros.msg import GraspCandidates, GraspPose
+        from grasp_scorer_ros.nodes.detection_node import GraspDetectionNode
+
+        values = {"checkpoint": str(checkpoint), "calibration_file": str(calibration_file),
+                  "score_threshold": 0.0, "num_candidates": 4, **parameters}
+        self.node = GraspDetectionNode(
+            context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+        self.peer = rclpy.create_node("camera_and_robot", context=context)
+        self.image_pub = self.peer.create_publisher(Image, "image", qos_profile_sensor_data)
+        self.info_pub = self.peer.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+        self.best, self.candidates, self.debug = [], [], []
+        self.peer.create_subscription(GraspPose, "/grasp/best", self.best.append, 50)
+        self.peer.create_subscription(GraspCandidates, "/grasp/candidates", self.candidates.append, 50)
+        self.peer.create_subscription(Image, "/grasp/debug_image", self.debug.append, 50)
+        self.executor = MultiThreadedExecutor(num_threads=2, context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.peer)
+        assert spin_until(self.executor, lambda: self.image_pub.get_subscription_count() > 0
+                          and self.node.best_pub.get_subscription_count() > 0)
+
+    def send(self, message, info=True):
+        if info:
+            self.info_pub.publish(camera_info())
+            self.executor.spin_once(timeout_sec=0.05)
+        self.image_pub.publish(message)
+
+    def deliver(self, message, timeout=10.0):
+        """Publish until the node has received it (images travel best-effort, like a camera's)."""
+        before = self.node.stats["received"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.send(message)
+            if spin_until(self.executor, lambda: self.node.stats["received"] > before, timeout=1.0):
+                return
+        raise AssertionError("the node never received the message")
+
+    def wait_idle(self, timeout=20.0):
+        """Spin until the node has no frame pending and its counters stop moving."""
+        def idle():
+            s = self.node.stats
+            return self.node._pending is None and s["received"] == s["processed"] + s["dropped"] + s["rejected"]
+        return spin_until(self.executor, idle, timeout)
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.peer.destroy_node()
+
+
+@pytest.fixture
+def graph(ros, checkpoint, calibration_file):
+    graphs = []
+
+    def make(**parameters):
+        graphs.append(Graph(ros, checkpoint, calibration_file, **parameters))
+        return graphs[-1]
+    yield make
+    for g in graphs:
+        g.close()
+
+
+def test_best_grasp_is_calibrated_pose_with_image_stamp(graph, calibration_file):
+    from grasp_scorer_ros.calibration import (CameraIntrinsics, grasp_to_gripper_pose,
+                                              load_calibration_yaml)
+    g = graph()
+    g.send(image_message(scene(), stamp_sec=42))
+    assert spin_until(g.executor, lambda: g.best and g.candidates and g.debug, timeout=20)
+    best = g.best[0]
+    assert best.header.stamp.sec == 42 and best.header.frame_id == "robot_base"
+    ranked = g.candidates[0].candidates
+    assert len(ranked) == 4
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+    assert best.score == ranked[0].score
+
+    # The pose is the calibration of the published pixel grasp: recompute it independently.
+    ig = best.image_grasp
+    grasp = [ig.center_x, ig.center_y, ig.opening_width, ig.jaw_size, np.degrees(ig.angle)]
+    calibration = load_calibration_yaml(calibration_file)
+    intrinsics = CameraIntrinsics.from_camera_info_fields(camera_info().k, [0.0] * 5, IMAGE_SIZE,
+                                                          IMAGE_SIZE, "plumb_bob")
+    expected = grasp_to_gripper_pose(grasp, intrinsics, calibration.camera_pose, calibration.surface)
+    p = best.pose.position
+    assert np.allclose([p.x, p.y, p.z], expected.position, atol=1e-6)
+    q = best.pose.orientation
+    assert abs(abs(np.dot([q.x, q.y, q.z, q.w], expected.quaternion)) - 1) < 1e-6
+    assert best.opening_width == pytest.approx(expected.opening_width_m)
+    # Straight-down camera, 0.8 m, f = 120 px: one pixel is 0.8/120 m on the table.
+    assert best.opening_width == pytest.approx(ig.opening_width * 0.8 / 120, rel=1e-3)
+    assert p.z == pytest.approx(0.0, abs=1e-9)
+    assert g.debug[0].encoding == "rgb8" and g.debug[0].width == IMAGE_SIZE
+
+
+def test_encodings_agree_and_unknown_ones_are_rejected(graph):
+    g = graph()
+    rgb = scene(1)
+    gray = rgb.mean(axis=2).astype(np.uint8)
+    for stamp, encoding in ((1, "rgb8"), (2, "bgr8")):
+        g.send(image_message(rgb, stamp, encoding))
+        assert spin_until(g.executor, lambda: len(g.candidates) == stamp, timeout=20)
+    first, second = (c.candidates[0].image_grasp for c in g.candidates)
+    assert (first.center_x, first.center_y, first.angle) == pytest.approx(
+        (second.center_x, second.center_y, second.angle))
+
+    from sensor_msgs.msg import Image
+    mono = Image(height=IMAGE_SIZE, width=IMAGE_SIZE, encoding="mono8", step=IMAGE_SIZE,
+                 data=gray.tobytes())
+    mono.header.stamp.sec = 3
+    g.send(mono)
+    assert spin_until(g.executor, lambda: len(g.candidates) == 3, timeout=20)
+    depth = Image(height=4, width=4, encoding="16UC1", step=8, data=bytes(32))
+    g.deliver(depth)
+    assert spin_until(g.executor, lambda: g.node.stats["rejected"] == 1, timeout=10)
+    assert len(g.candidates) == 3
+
+
+def test_malformed_images_are_rejected_and_the_next_good_one_served(graph):
+    from sensor_msgs.msg import Image
+    g = graph()
+    good = image_message(scene(), stamp_sec=100)
+    truncated = image_message(scene(), stamp_sec=1)
+    truncated.data = truncated.data[: len(truncated.data) // 2]
+    wrong_step = image_message(scene(), stamp_sec=2)
+    wrong_step.step = wrong_step.step - 3
+    wrong_size = image_message(scene(), stamp_sec=3)
+    wrong_size.height = wrong_size.height + 5
+    empty = Image(encoding="rgb8")
+    bad = [truncated, wrong_step, wrong_size, empty]
+    for message in bad:
+        g.deliver(message)
+        g.wait_idle()
+    assert g.node.stats["rejected"] == len(bad), g.node.stats
+    assert not g.candidates
+    g.send(good)
+    assert spin_until(g.executor, lambda: g.best, timeout=20)
+    assert g.best[0].header.stamp.sec == 100
+
+
+def test_invalid_camera_info_is_ignored(graph):
+    from sensor_msgs.msg import CameraInfo
+    g = graph()
+    broken = camera_info()
+    broken.k[0] = float("nan")
+    zeros = CameraInfo(width=IMAGE_SIZE, height=IMAGE_SIZE)
+    for info in (broken, zeros):
+        g.info_pub.publish(info)
+        g.executor.spin_once(timeout_sec=0.1)
+    g.send(image_message(scene(), stamp_sec=5), info=False)
+    assert spin_until(g.executor, lambda: g.candidates, timeout=20)
+    assert g.node.intrinsics is None
+    assert not g.best, "no intrinsics: no pose, so nothing may be published as best"
+    g.send(image_message(scene(), stamp_sec=6))  # with a valid CameraInfo first
+    assert spin_until(g.executor, lambda: g.best, timeout=20)
+    assert g.best[0].header.stamp.sec == 6
+
+
+def test_score_threshold_keeps_weak_grasps_off_best(graph):
+    g = graph(score_threshold=1.01)
+    g.send(image_message(scene(), stamp_sec=7))
+    assert spin_until(g.executor, lambda: g.candidates, timeout=20)
+    g.wait_idle()
+    assert not g.best
+    assert len(g.candidates[0].candidates) == 4
+
+
+def test_slow_inference_drops_old_frames_and_keeps_the_newest(graph):
+    g = graph(publish_debug_image=False)
+    detector = g.node.detector
+    real_detect = detector.detect
+    started = threading.Event()
+
+    def slow_detect(*args, **kwargs):  # the model, made slower than the camera
+        started.set()
+        time.sleep(0.4)
+        return real_detect(*args, **kwargs)
+    detector.detect = slow_detect
+
+    g.info_pub.publish(camera_info())
+    stamps = list(range(1000, 1012))
+    for stamp in stamps:
+        g.image_pub.publish(image_message(scene(), stamp))
+        g.executor.spin_once(timeout_sec=0.03)
+    assert g.wait_idle(timeout=30)
+    assert spin_until(g.executor, lambda: len(g.candidates) == g.node.stats["processed"])
+    out = [c.header.stamp.sec for c in g.candidates]
+    assert set(out) <= set(stamps)
+    assert out == sorted(out), "results come out in camera order"
+    assert out[-1] == stamps[-1], "the newest frame is always processed"
+    assert len(out) < len(stamps) / 2, f"frames were queued instead of dropped: {out}"
+    assert g.node.stats["dropped"] >= len(stamps) - len(out) - 1
+
+
+@pytest.mark.parametrize("content", [None, b"this is not a checkpoint"])
+def test_missing_or_corrupt_checkpoint_exits_with_a_clear_message(ros, tmp_path, calibration_file, content):
+    path = tmp_path / "model.pt"
+    if content is not None:
+        path.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "grasp_scorer_ros.nodes.detection_node", "--ros-args",
+         "-p", f"checkpoint:={path}", "-p", f"calibration_file:={calibration_file}"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert str(path) in result.stderr
+    assert ("not found" in result.stderr) if content is None else ("corrupt" in result.stderr)
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,170 @@
+"""Training targets, losses, gradient routing and the three variants."""
+import pytest
+import torch
+
+from grasp_scorer_ros import box_coder
+from grasp_scorer_ros.anchors import grid_anchors
+from grasp_scorer_ros.losses import (angle_matching, jaccard_labels, sample_primary_targets,
+                                     select_scored_anchors)
+from tiny_model import tiny_model
+
+ANCHORS = grid_anchors(20, 20, 16, 91.0, 26.0, 6)  # angles -75 -45 -15 15 45 75
+
+
+def test_angle_matching_on_hand_made_ground_truth():
+    gt = torch.tensor([
+        [100.0, 50.0, 80.0, 20.0, 20.0],    # cell (3, 6); 5 degrees from the 15 anchor
+        [100.0, 50.0, 60.0, 20.0, 45.0],    # same cell, exactly the 45 anchor
+        [319.0, 319.0, 80.0, 20.0, 89.0],   # last cell; 14 degrees from 75
+        [400.0, 50.0, 80.0, 20.0, 0.0],     # centre outside the image: ignored
+    ])
+    matched = angle_matching(gt, ANCHORS, 16, 15.0)
+    positives = torch.nonzero(matched >= 0).tolist()
+    assert positives == [[3, 6, 3], [3, 6, 4], [19, 19, 5]]
+    assert matched[3, 6, 3] == 0 and matched[3, 6, 4] == 1 and matched[19, 19, 5] == 2
+    # At 20 degrees, 89 also matches the -75 anchor through the 90/-90 seam (16 degrees away).
+    wide = angle_matching(gt[2:3], ANCHORS, 16, 20.0)
+    assert torch.nonzero(wide >= 0).tolist() == [[19, 19, 0], [19, 19, 5]]
+    assert (angle_matching(torch.zeros(0, 5), ANCHORS, 16, 15.0) < 0).all()
+
+
+def test_angle_matching_prefers_the_closest_angle():
+    gt = torch.tensor([[40.0, 40.0, 80.0, 20.0, 27.0], [41.0, 42.0, 80.0, 20.0, 17.0]])
+    matched = angle_matching(gt, ANCHORS, 16, 15.0)
+    assert matched[2, 2, 3] == 1  # 17 is 2 degrees from the 15 anchor, 27 is 12
+    assert (matched >= 0).sum() == 1
+
+
+def test_positive_and_negative_sampling():
+    matched = torch.full((50,), -1)
+    matched[[3, 7]] = 0
+    probability = torch.linspace(0, 1, 50)
+    index, labels = sample_primary_targets(matched, probability, 3)
+    assert labels.tolist() == [1, 1, 0, 0, 0, 0, 0, 0]
+    assert index[:2].tolist() == [3, 7]
+    assert sorted(index[2:].tolist()) == [44, 45, 46, 47, 48, 49]  # the hardest negatives
+    index, labels = sample_primary_targets(torch.full((50,), -1), probability, 3)
+    assert labels.tolist() == [0, 0, 0]  # no ground truth: negatives only
+
+
+def test_jaccard_labels():
+    gt = torch.tensor([[100.0, 100.0, 60.0, 20.0, 30.0]])
+    grasps = torch.tensor([[100.0, 100.0, 60.0, 20.0, 30.0],   # identical
+                           [100.0, 100.0, 60.0, 20.0, 50.0],   # 20 degrees off
+                           [104.0, 100.0, 60.0, 20.0, 40.0],   # 10 degrees off, large overlap
+                           [300.0, 100.0, 60.0, 20.0, 30.0]])  # far away
+    assert jaccard_labels(grasps, gt, 15.0, 0.25).tolist() == [1, 0, 1, 0]
+    assert jaccard_labels(grasps, torch.zeros(0, 5), 15.0, 0.25).tolist() == [0, 0, 0, 0]
+
+
+def _batch(model):
+    torch.manual_seed(1)
+    images = torch.rand(2, 3, 64, 64)
+    targets = [torch.tensor([[30.0, 34.0, 24.0, 10.0, 12.0], [20.0, 20.0, 20.0, 8.0, -50.0]]),
+               torch.zeros(0, 5)]
+    return images, targets
+
+
+def test_loss_dict_and_regression_targets():
+    model = tiny_model()
+    images, targets = _batch(model)
+    outputs = model(images)
+    losses = model.losses(outputs, targets)
+    assert set(losses) == {"intermediate", "regression_l1", "regression_scorer", "scorer", "total"}
+    assert all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
+    parts = sum(losses[k] for k in ("intermediate", "regression_l1", "regression_scorer", "scorer"))
+    torch.testing.assert_close(losses["total"], parts)
+    # regression_l1 = alpha x smooth L1 on the two positives against the inverse Eq. 2.
+    matched = angle_matching(targets[0], outputs["anchors"], 16, 15.0)
+    cells = torch.nonzero(matched >= 0)
+    assert len(cells) == 2
+    expected = 0
+    for i, j, a in cells.tolist():
+        target = box_coder.encode(targets[0][matched[i, j, a]], outputs["anchors"][i, j, a], 6)
+        expected = expected + torch.nn.functional.smooth_l1_loss(
+            outputs["deltas"][0, i, j, a], target, reduction="sum")
+    torch.testing.assert_close(losses["regression_l1"], 2.0 * expected / 2)
+
+
+def test_missing_targets_raise():
+    model = tiny_model()
+    images, targets = _batch(model)
+    outputs = model(images)
+    for bad in (None, targets[:1], [targets[0], None], [targets[0], torch.zeros(3, 4)]):
+        with pytest.raises(ValueError):
+            model.losses(outputs, bad)
+
+
+def _grad_norms(module):
+    return [0.0 if p.grad is None else p.grad.abs().sum().item() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("variant", ["full", "no_selection"])
+def test_gradient_routing(variant):
+    model = tiny_model(variant=variant)
+    images, targets = _batch(model)
+    losses = model.losses(model(images), targets)
+
+    model.zero_grad(set_to_none=True)
+    losses["scorer"].backward(retain_graph=True)
+    assert sum(_grad_norms(model.pgp)) == 0.0                 # never the PGP
+    assert sum(_grad_norms(model.scorer)) > 0.0
+    assert sum(_grad_norms(model.feature_extractor)) > 0.0
+
+    model.zero_grad(set_to_none=True)
+    losses["regression_scorer"].backward(retain_graph=True)
+    assert sum(_grad_norms(model.scorer)) == 0.0              # never the scorer
+    assert sum(_grad_norms(model.pgp.regression)) > 0.0
+    assert sum(_grad_norms(model.feature_extractor)) > 0.0
+
+    model.zero_grad(set_to_none=True)
+    (losses["intermediate"] + losses["regression_l1"]).backward()
+    assert sum(_grad_norms(model.scorer)) == 0.0
+    assert sum(_grad_norms(model.pgp)) > 0.0
+
+
+def test_selection_uses_primary_or_final_score():
+    model = tiny_model(variant="full")
+    images, targets = _batch(model)
+    outputs = model(images)
+    primary = torch.softmax(outputs["primary_logits"], -1)[..., 1].reshape(2, -1)
+    selected = select_scored_anchors(outputs, model.config, model.scorer)
+    assert selected.shape == (2, 8)
+    assert torch.equal(selected.sort().values, primary.topk(8).indices.sort().values)
+    config = model.config.__class__(**{**model.config.to_dict(), "variant": "no_selection"})
+    final = torch.softmax(model.scorer.dense(outputs["features"], outputs["deltas"]), -1)[..., 1]
+    selected = select_scored_anchors(outputs, config, model.scorer)
+    assert torch.equal(selected.sort().values, final.reshape(2, -1).topk(8).indices.sort().values)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "full", "no_selection"])
+def test_each_variant_runs_a_training_step(variant):
+    model = tiny_model(variant=variant)
+    images, targets = _batch(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    before = [p.detach().clone() for p in model.pgp.parameters()]
+    losses = model.losses(model(images), targets)
+    optimizer.zero_grad()
+    losses["total"].backward()
+    optimizer.step()
+    assert torch.isfinite(losses["total"])
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.pgp.parameters()))
+    if variant == "baseline":
+        assert losses["scorer"].item() == 0.0 and losses["regression_scorer"].item() == 0.0
+    else:
+        assert losses["scorer"].item() > 0.0 and losses["regression_scorer"].item() > 0.0
+
+
+def test_a_few_steps_on_one_image_reduce_the_loss():
+    model = tiny_model(seed=5)
+    images, targets = _batch(model)
+    images, targets = images[:1], targets[:1]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    history = []
+    for _ in range(10):
+        losses = model.losses(model(images), targets)
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+        history.append(losses["total"].item())
+    assert sum(history[-3:]) / 3 < 0.7 * history[0], history
