@@ -73,6 +73,6 @@ def test_bad_folder_exits_with_a_clear_message(ros, tmp_path, setup):
         folder.mkdir()
     result = subprocess.run([sys.executable, "-m", "grasp_scorer_ros.nodes.camera_replay_node",
                              "--ros-args", "-p", f"folder:={folder}"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=180)
     assert result.returncode == 2
     assert str(folder) in result.stderr and "Traceback" not in result.stderr

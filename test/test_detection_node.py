@@ -253,14 +253,15 @@ def test_slow_inference_drops_old_frames_and_keeps_the_newest(graph):
     for stamp in stamps:
         g.image_pub.publish(image_message(scene(), stamp))
         g.executor.spin_once(timeout_sec=0.03)
-    assert g.wait_idle(timeout=30)
-    assert spin_until(g.executor, lambda: len(g.candidates) == g.node.stats["processed"])
+    assert g.wait_idle(timeout=60)
+    assert spin_until(g.executor, lambda: len(g.candidates) == g.node.stats["processed"], timeout=20)
     out = [c.header.stamp.sec for c in g.candidates]
     assert set(out) <= set(stamps)
     assert out == sorted(out), "results come out in camera order"
     assert out[-1] == stamps[-1], "the newest frame is always processed"
+    # 12 frames in about 0.4 s against 0.4 s per inference: most must have been dropped.
     assert len(out) < len(stamps) / 2, f"frames were queued instead of dropped: {out}"
-    assert g.node.stats["dropped"] >= len(stamps) - len(out) - 1
+    assert g.node.stats["dropped"] == g.node.stats["received"] - len(out)
 
 
 @pytest.mark.parametrize("content", [None, b"this is not a checkpoint"])
@@ -271,7 +272,7 @@ def test_missing_or_corrupt_checkpoint_exits_with_a_clear_message(ros, tmp_path,
     result = subprocess.run(
         [sys.executable, "-m", "grasp_scorer_ros.nodes.detection_node", "--ros-args",
          "-p", f"checkpoint:={path}", "-p", f"calibration_file:={calibration_file}"],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True, text=True, timeout=180)
     assert result.returncode == 2
     assert str(path) in result.stderr
     assert ("not found" in result.stderr) if content is None else ("corrupt" in result.stderr)

@@ -116,7 +116,7 @@ class GraspDetectionNode(Node):
             intrinsics = CameraIntrinsics.from_camera_info_fields(
                 message.k, message.d, message.width, message.height, message.distortion_model)
         except CalibrationError as error:
-            self.get_logger().warn(f"ignoring CameraInfo: {error}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"ignoring CameraInfo: {error}", throttle_duration_sec=5.0)
             return
         self.intrinsics = intrinsics
 
@@ -141,7 +141,7 @@ class GraspDetectionNode(Node):
             rgb = image_msg_to_rgb(message)
         except ImageFormatError as error:
             self.stats["rejected"] += 1
-            self.get_logger().warn(f"rejected image: {error}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"rejected image: {error}", throttle_duration_sec=2.0)
             return
         detections = self.detector.detect(rgb, top_k=max(1, self.params["num_candidates"]))
         top = len(detections)
@@ -157,7 +157,7 @@ class GraspDetectionNode(Node):
             self.stats["published"] += 1
             self._latencies.append(time.monotonic() - frame.received)
         elif intrinsics is None:
-            self.get_logger().warn("no camera intrinsics yet (no valid CameraInfo and none in the "
+            self.get_logger().warning("no camera intrinsics yet (no valid CameraInfo and none in the "
                                    "calibration file): poses cannot be computed",
                                    throttle_duration_sec=5.0)
         self.candidates_pub.publish(GraspCandidates(header=self._header(message), candidates=candidates))
@@ -190,7 +190,7 @@ class GraspDetectionNode(Node):
                                          self.params["reference_yaw"])
         except CalibrationError as error:
             out.score = 0.0  # not reachable on the work surface: never the best
-            self.get_logger().warn(f"grasp {index} not mapped: {error}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"grasp {index} not mapped: {error}", throttle_duration_sec=5.0)
             return out
         out.pose = Pose()
         out.pose.position.x, out.pose.position.y, out.pose.position.z = map(float, pose.position)
