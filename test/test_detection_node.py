@@ -277,3 +277,17 @@ def test_missing_or_corrupt_checkpoint_exits_with_a_clear_message(ros, tmp_path,
     assert str(path) in result.stderr
     assert ("not found" in result.stderr) if content is None else ("corrupt" in result.stderr)
     assert "Traceback" not in result.stderr
+
+
+def test_camera_info_for_another_resolution_gives_no_pose(graph):
+    g = graph()
+    g.info_pub.publish(camera_info(width=640, height=480))
+    g.executor.spin_once(timeout_sec=0.1)
+    assert spin_until(g.executor, lambda: g.node.intrinsics is not None, timeout=5)
+    for _ in range(10):  # images travel best-effort: publish until one is processed
+        g.image_pub.publish(image_message(scene(), stamp_sec=8))
+        if spin_until(g.executor, lambda: g.candidates, timeout=3):
+            break
+    assert g.candidates
+    g.wait_idle()
+    assert not g.best, "intrinsics of another resolution must not produce a pose"

@@ -146,24 +146,34 @@ class GraspDetectionNode(Node):
         detections = self.detector.detect(rgb, top_k=max(1, self.params["num_candidates"]))
         top = len(detections)
         intrinsics = self.intrinsics
-        candidates = []
+        if intrinsics is not None and (int(intrinsics.width), int(intrinsics.height)) != (rgb.shape[1], rgb.shape[0]):
+            self.get_logger().warning(
+                f"intrinsics are for {intrinsics.width}x{intrinsics.height} images but the image is "
+                f"{rgb.shape[1]}x{rgb.shape[0]}: no pose until they match", throttle_duration_sec=5.0)
+            intrinsics = None
+        candidates, reachable = [], []
         for i in range(top):
-            candidates.append(self._grasp_message(message, detections, i, intrinsics))
+            candidate, has_pose = self._grasp_message(message, detections, i, intrinsics)
+            candidates.append(candidate)
+            if has_pose:
+                reachable.append(candidate)
 
-        best = candidates[0] if candidates else None
-        if best is not None and best.score >= self.params["score_threshold"] and intrinsics is not None:
+        # The best grasp is the highest-scoring one that maps onto the work surface.
+        best = reachable[0] if reachable else None
+        if best is not None and best.score >= self.params["score_threshold"]:
             self.best_pub.publish(best)
             self.markers_pub.publish(self._markers(best))
             self.stats["published"] += 1
             self._latencies.append(time.monotonic() - frame.received)
-        elif intrinsics is None:
+        elif intrinsics is None and self.intrinsics is None:
             self.get_logger().warning("no camera intrinsics yet (no valid CameraInfo and none in the "
-                                   "calibration file): poses cannot be computed",
-                                   throttle_duration_sec=5.0)
+                                      "calibration file): poses cannot be computed",
+                                      throttle_duration_sec=5.0)
         self.candidates_pub.publish(GraspCandidates(header=self._header(message), candidates=candidates))
         # Drawing and sending a full image costs milliseconds per frame: only for a listener.
         if self.debug_pub is not None and self.debug_pub.get_subscription_count() > 0:
-            annotated = draw_grasps(rgb, detections.grasps[::-1])  # best drawn last, on top
+            annotated = draw_grasps(rgb, detections.grasps[1:][::-1], color=(255, 210, 0))
+            annotated = draw_grasps(annotated, detections.grasps[:1], thickness=2)  # the top one on top
             debug = Image(header=message.header, **rgb_to_image_fields(annotated, "rgb8"))
             self.debug_pub.publish(debug)
         self.stats["processed"] += 1
@@ -174,7 +184,8 @@ class GraspDetectionNode(Node):
         header.frame_id = self.base_frame
         return header
 
-    def _grasp_message(self, image: Image, detections, index: int, intrinsics) -> GraspPose:
+    def _grasp_message(self, image: Image, detections, index: int, intrinsics) -> tuple[GraspPose, bool]:
+        """Candidate ``index`` as a message, and whether it has a pose (intrinsics known, on the surface)."""
         g = detections.grasps[index]
         out = GraspPose(header=self._header(image))
         out.score = float(detections.scores[index])
@@ -183,15 +194,14 @@ class GraspDetectionNode(Node):
                                      opening_width=float(g[W]), jaw_size=float(g[H]),
                                      angle=math.radians(float(g[THETA])))
         if intrinsics is None:
-            return out
+            return out, False
         try:
             pose = grasp_to_gripper_pose(g, intrinsics, self.calibration.camera_pose,
                                          self.calibration.surface, self.params["grasp_depth"],
                                          self.params["reference_yaw"])
         except CalibrationError as error:
-            out.score = 0.0  # not reachable on the work surface: never the best
             self.get_logger().warning(f"grasp {index} not mapped: {error}", throttle_duration_sec=5.0)
-            return out
+            return out, False
         out.pose = Pose()
         out.pose.position.x, out.pose.position.y, out.pose.position.z = map(float, pose.position)
         q = pose.quaternion
@@ -199,7 +209,7 @@ class GraspDetectionNode(Node):
         out.pose.orientation.z, out.pose.orientation.w = float(q[2]), float(q[3])
         out.opening_width = pose.opening_width_m
         out.jaw_size = pose.jaw_size_m
-        return out
+        return out, True
 
     def _markers(self, best: GraspPose) -> MarkerArray:
         # The jaws' sweep as a thin box in the tool frame: y along the closing axis, x across it.

@@ -25,7 +25,6 @@ never waits behind a running pick.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import queue
 import sys
@@ -39,7 +38,6 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.exceptions import ParameterException
 from rclpy.executors import MultiThreadedExecutor
-from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
 
@@ -49,6 +47,7 @@ from grasp_scorer_ros.fanuc import (ControllerStatus, PickAborted, PickConfig, P
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.msg import BridgeStatus, GraspPose
 from grasp_scorer_ros.action import PickGrasp
+from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
 from grasp_scorer_ros.nodes.runner import run_node
 
 # name: (default, description). Declared once; config/fanuc_bridge.yaml sets them for the launch
@@ -122,46 +121,6 @@ def all_parameters() -> dict[str, tuple]:
     return {**PARAMETERS, **{PICK_PREFIX + k: v for k, v in PICK_PARAMETERS.items()}}
 
 
-class RclpyLogHandler(logging.Handler):
-    """Forwards Python ``logging`` records (the ROS-free core's) to a node's rclpy logger."""
-
-    def __init__(self, ros_logger):
-        super().__init__()
-        self._ros_logger = ros_logger
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-            if record.levelno >= logging.ERROR:
-                self._ros_logger.error(message)
-            elif record.levelno >= logging.WARNING:
-                self._ros_logger.warning(message)
-            elif record.levelno >= logging.INFO:
-                self._ros_logger.info(message)
-            else:
-                self._ros_logger.debug(message)
-        except Exception:  # logging must never break the caller
-            self.handleError(record)
-
-
-def forward_python_logging(logger_name: str, node: Node) -> tuple[logging.Logger, RclpyLogHandler, int]:
-    """Route ``logger_name``'s records to ``node``'s logger at the node's level; undo with
-    :func:`stop_forwarding`."""
-    logger = logging.getLogger(logger_name)
-    handler = RclpyLogHandler(node.get_logger())
-    debug = node.get_logger().get_effective_level() <= LoggingSeverity.DEBUG
-    previous = logger.level
-    logger.setLevel(logging.DEBUG if debug else logging.INFO)
-    logger.addHandler(handler)
-    return logger, handler, previous
-
-
-def stop_forwarding(forwarding) -> None:
-    logger, handler, previous = forwarding
-    logger.removeHandler(handler)
-    logger.setLevel(previous)
-
-
 @dataclass
 class PickJob:
     """One accepted pick, from the topic or the action."""
@@ -204,7 +163,7 @@ class FanucBridgeNode(Node):
         self.dry_run = bool(p["dry_run"])
         self.base_frame = p["base_frame"]
 
-        self._log_forwarding = forward_python_logging("grasp_scorer_ros.fanuc", self)
+        self._log_forwarding = LogForwarding("grasp_scorer_ros.fanuc", self)
         self.client = RMIClient(p["robot_ip"], p["rmi_port"], timeout=p["reply_timeout"],
                                 on_event=self._on_client_event, dry_run=self.dry_run,
                                 motion_timeout_factor=p["motion_timeout_factor"])
@@ -608,7 +567,7 @@ class FanucBridgeNode(Node):
     # -- shutdown --------------------------------------------------------------------------------
     def destroy_node(self):
         if not self.context.ok():       # after Ctrl-C rosout is gone: the core's last words stay local
-            self._stop_log_forwarding()
+            stop_log_forwarding(self)
         worker = getattr(self, "_worker", None)  # absent when the constructor failed
         if worker is not None:
             with self._wake:
@@ -619,13 +578,8 @@ class FanucBridgeNode(Node):
             worker.join(timeout=self.params["reply_timeout"] * 3 + 2.0)
             self.client.disconnect()     # FRC_Disconnect: the controller stops RMI_MOVE
             self._action_server.destroy()
-        self._stop_log_forwarding()
+        stop_log_forwarding(self)
         super().destroy_node()
-
-    def _stop_log_forwarding(self) -> None:
-        if getattr(self, "_log_forwarding", None) is not None:
-            stop_forwarding(self._log_forwarding)
-            self._log_forwarding = None
 
 
 def main(args=None) -> int:

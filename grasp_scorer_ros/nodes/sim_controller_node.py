@@ -16,7 +16,7 @@ from rclpy.node import Node
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
 from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
-from grasp_scorer_ros.nodes.fanuc_bridge_node import forward_python_logging, stop_forwarding
+from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
 from grasp_scorer_ros.nodes.runner import run_node
 
 # name: (default, description)
@@ -55,24 +55,19 @@ class SimControllerNode(Node):
         except OSError as error:     # e.g. the port is taken: a start-up error for main() to report
             self.sim.stop()
             raise ValueError(f"cannot listen on {p['host']}:{p['port']}: {error}") from None
-        self._log_forwarding = forward_python_logging("grasp_scorer_ros.fanuc", self)
+        self._log_forwarding = LogForwarding("grasp_scorer_ros.fanuc", self)
         self.get_logger().info(
             f"simulated FANUC controller on {p['host']}: connect port {self.sim.port}, "
             f"hand-off port {self.sim.handoff_port}, speed scale {p['speed_scale']}")
 
     def destroy_node(self):
         if not self.context.ok():       # after Ctrl-C rosout is gone: the core's last words stay local
-            self._stop_log_forwarding()
+            stop_log_forwarding(self)
         sim = getattr(self, "sim", None)
         if sim is not None:
             sim.stop()
-        self._stop_log_forwarding()
+        stop_log_forwarding(self)
         super().destroy_node()
-
-    def _stop_log_forwarding(self) -> None:
-        if getattr(self, "_log_forwarding", None) is not None:
-            stop_forwarding(self._log_forwarding)
-            self._log_forwarding = None
 
 
 def main(args=None) -> int:
