@@ -14,8 +14,9 @@
 * ``regression_scorer`` (second term of Eq. 5): ``-mean log p_s`` over the same T grasps.
 
 Gradient routing (sect. IV-B): ``scorer`` sees the deltas detached, so it updates the scorer and
-the FE but never the PGP; ``regression_scorer`` runs the scorer with detached parameters, so it
-updates the PGP and the FE but never the scorer. The baseline variant has no scorer: both scorer
+the FE but never the PGP; ``regression_scorer`` runs the scorer with detached parameters and a
+detached neighbourhood, so it updates the PGP and, through the PGP's deltas, the FE, but never the
+scorer. The baseline variant has no scorer: both scorer
 terms are zero.
 """
 from __future__ import annotations
@@ -195,8 +196,12 @@ def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, 
     # L_scorer: deltas detached -> gradient reaches the scorer and the FE, never the PGP.
     logits = scorer(neighbourhoods, delta_slot_vectors(deltas.detach(), anchor_index, k))
     scorer_loss = F.cross_entropy(logits.float(), labels)
-    # Scorer term of L_reg: scorer parameters detached -> gradient reaches the PGP and the FE only.
+    # Scorer term of L_reg: scorer parameters detached -> gradient reaches the PGP, and the FE
+    # through the PGP. The neighbourhood is detached too: this term must improve the regressed
+    # grasp, not teach the FE to make any neighbourhood look graspable to the scorer (that path
+    # fought L_scorer and wrecked the primary score in training runs).
     frozen = {name: p.detach() for name, p in scorer.named_parameters()}
-    logits = functional_call(scorer, frozen, (neighbourhoods, delta_slot_vectors(deltas, anchor_index, k)))
+    logits = functional_call(scorer, frozen, (neighbourhoods.detach(),
+                                              delta_slot_vectors(deltas, anchor_index, k)))
     regression_scorer = -torch.log_softmax(logits.float(), dim=-1)[:, GRASP].mean()
     return scorer_loss, regression_scorer

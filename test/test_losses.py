@@ -117,6 +117,16 @@ def test_gradient_routing(variant):
     assert sum(_grad_norms(model.pgp.regression)) > 0.0
     assert sum(_grad_norms(model.feature_extractor)) > 0.0
 
+    # ... and reaches the FE only through the PGP's deltas, not through the scorer's view of the
+    # neighbourhood: d/d(features) equals the chain through the deltas alone.
+    outputs = model(images)
+    losses = model.losses(outputs, targets)
+    direct = torch.autograd.grad(losses["regression_scorer"], outputs["features"], retain_graph=True)[0]
+    through_deltas = torch.autograd.grad(losses["regression_scorer"], outputs["deltas"], retain_graph=True)[0]
+    chained = torch.autograd.grad(outputs["deltas"], outputs["features"], through_deltas, retain_graph=True)[0]
+    assert direct.abs().sum() > 0
+    assert torch.allclose(direct, chained, atol=1e-6)
+
     model.zero_grad(set_to_none=True)
     (losses["intermediate"] + losses["regression_l1"]).backward()
     assert sum(_grad_norms(model.scorer)) == 0.0
