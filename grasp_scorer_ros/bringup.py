@@ -56,6 +56,7 @@ class BringupOptions:
     dry_run: bool = False
     replay_folder: str | None = None  # start the camera replay node on this folder ("" = bundled)
     replay_rate: float = 2.0
+    image_reliability: str = ""     # detection node's image QoS; "": its config file's value
 
     def __post_init__(self):
         if self.robot not in ("sim", "real"):
@@ -78,6 +79,8 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
         detection_parameters["checkpoint"] = options.checkpoint
     if options.calibration_file:
         detection_parameters["calibration_file"] = options.calibration_file
+    if options.image_reliability:
+        detection_parameters["image_reliability"] = options.image_reliability
     specs.append(NodeSpec(
         "detection_node", f"{PACKAGE}.nodes.detection_node", "grasp_detection",
         parameter_files=[str(config / "detection.yaml")], parameters=detection_parameters,

@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     from rclpy.executors import SingleThreadedExecutor
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    options = BringupOptions(config_dir=find_config_dir(), checkpoint=args.checkpoint,
+    options = BringupOptions(config_dir=find_config_dir(), checkpoint=args.checkpoint, image_reliability="reliable",
                              calibration_file=str(bundled.demo_calibration_path()),
                              replay_folder="", replay_rate=args.rate, robot="sim", armed=True)
     context = rclpy.context.Context()

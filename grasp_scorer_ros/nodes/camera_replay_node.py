@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from grasp_scorer_ros import bundled
@@ -81,8 +80,9 @@ class CameraReplayNode(Node):
         self.messages = []
         for _, rgb in self.images:
             self.messages.append(Image(**rgb_to_image_fields(rgb, p["encoding"])))
-        self.image_pub = self.create_publisher(Image, "image", qos_profile_sensor_data)
-        self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+        # Reliable, like many camera drivers: matches best-effort and reliable subscribers alike.
+        self.image_pub = self.create_publisher(Image, "image", 5)
+        self.info_pub = self.create_publisher(CameraInfo, "camera_info", 5)
         self.published = 0
         self.timer = self.create_timer(1.0 / p["rate"], self._publish_next)
         self.get_logger().info(f"publishing {len(self.images)} images from {folder} at {p['rate']} Hz "

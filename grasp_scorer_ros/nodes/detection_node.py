@@ -17,7 +17,7 @@ import numpy as np
 from geometry_msgs.msg import Pose
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -44,6 +44,9 @@ PARAMETERS = {
     "grasp_depth": (0.0, "Metres to move the grasp point past the surface hit (positive = deeper)"),
     "reference_yaw": (0.0, "Wrist yaw (rad) the 180-degree gripper symmetry is resolved towards"),
     "publish_debug_image": (True, "Publish the image annotated with the candidates on grasp/debug_image"),
+    "image_reliability": ("best_effort", "QoS of the image subscription: best_effort (sensor data: accepts "
+                          "every camera driver) or reliable (lost fragments of large images are resent; "
+                          "needs a reliable publisher)"),
     "image_topic": ("image", "Camera image topic (sensor_msgs/Image; rgb8, bgr8, mono8, rgba8, bgra8)"),
     "camera_info_topic": ("camera_info", "CameraInfo topic; the calibration file's intrinsics are the fallback"),
     "best_topic": ("grasp/best", "Output: best grasp (grasp_scorer_ros/GraspPose)"),
@@ -84,7 +87,12 @@ class GraspDetectionNode(Node):
         self.debug_pub = (self.create_publisher(Image, p["debug_image_topic"], 1)
                           if p["publish_debug_image"] else None)
         self.markers_pub = self.create_publisher(MarkerArray, p["markers_topic"], 10)
-        self.create_subscription(Image, p["image_topic"], self._on_image, qos_profile_sensor_data)
+        # Depth 1 either way: only the newest frame matters.
+        image_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE
+                               if p["image_reliability"] == "reliable" else ReliabilityPolicy.BEST_EFFORT)
+        if p["image_reliability"] not in ("best_effort", "reliable"):
+            raise ValueError(f"image_reliability must be best_effort or reliable, got {p['image_reliability']!r}")
+        self.create_subscription(Image, p["image_topic"], self._on_image, image_qos)
         self.create_subscription(CameraInfo, p["camera_info_topic"], self._on_camera_info,
                                  qos_profile_sensor_data)
 
