@@ -24,7 +24,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..grasp import corners_to_grasp
-from .sample import (GraspSample, LoadReport, check_root, image_header_problem, no_images_error)
+from .sample import GraspSample, LoadReport, check_root, no_images_error, usable_pair
 
 logger = logging.getLogger(__name__)
 
@@ -135,12 +135,7 @@ def load_cornell(root, report: Optional[LoadReport] = None,
         digits = _IMAGE_NAME.match(image_path.name).group(1)
         positives_path = image_path.with_name(f"pcd{digits}cpos.txt")
         negatives_path = image_path.with_name(f"pcd{digits}cneg.txt")
-        if not positives_path.is_file():
-            report.skip(image_path, f"no grasp file: {positives_path.name} is missing")
-            continue
-        problem = image_header_problem(image_path)
-        if problem:
-            report.skip(image_path, f"unreadable image: {problem}")
+        if not usable_pair(image_path, positives_path, report):
             continue
         try:
             nan_before = report.nan_rectangles

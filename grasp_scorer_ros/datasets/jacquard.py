@@ -17,7 +17,7 @@ from typing import List, Optional
 import numpy as np
 
 from ..grasp import THETA, normalize_angle
-from .sample import (GraspSample, LoadReport, check_root, image_header_problem, no_images_error)
+from .sample import GraspSample, LoadReport, check_root, no_images_error, usable_pair
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +98,7 @@ def load_jacquard(root, report: Optional[LoadReport] = None) -> List[GraspSample
     samples = []
     for image_path in image_paths:
         grasp_path = image_path.with_name(image_path.name[:-len(IMAGE_SUFFIX)] + GRASPS_SUFFIX)
-        if not grasp_path.is_file():
-            report.skip(image_path, f"no grasp file: {grasp_path.name} is missing")
-            continue
-        problem = image_header_problem(image_path)
-        if problem:
-            report.skip(image_path, f"unreadable image: {problem}")
+        if not usable_pair(image_path, grasp_path, report):
             continue
         try:
             grasps = read_jacquard_grasps(grasp_path, report)

@@ -135,3 +135,15 @@ def no_images_error(root: Path, dataset: str, pattern: str) -> FileNotFoundError
     return FileNotFoundError(
         f"no {dataset} images under {root}: looked for files matching '{pattern}' in it and "
         "all its subfolders. Is this the dataset's root folder?")
+
+
+def usable_pair(image_path: Path, grasp_path: Path, report: "LoadReport") -> bool:
+    """Whether an image and its grasp file are worth reading; if not, the skip is reported."""
+    if not grasp_path.is_file():
+        report.skip(image_path, f"no grasp file: {grasp_path.name} is missing")
+        return False
+    problem = image_header_problem(image_path)
+    if problem:
+        report.skip(image_path, f"unreadable image: {problem}")
+        return False
+    return True
