@@ -46,7 +46,8 @@ def evaluate_model(model, samples, device="cpu", batch_size=8, angle_threshold=3
     dataset = GraspTorchDataset(samples, train=False, size=model.config.input_size)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
                                          num_workers=workers, collate_fn=collate_grasps)
-    correct_primary = correct_scorer = total = 0
+    correct_primary = correct_scorer = correct_topt = total = 0
+    t = model.config.num_scored_grasps
     drawn = 0
     for images, targets in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
         predictions = model.predict(images.to(device))
@@ -58,6 +59,10 @@ def evaluate_model(model, samples, device="cpu", batch_size=8, angle_threshold=3
             best_primary = prediction["grasps"][int(torch.argmax(prediction["primary_scores"]))].cpu().numpy()
             correct_scorer += bool(is_grasp_correct(best_scorer, gts, angle_threshold, iou_threshold))
             correct_primary += bool(is_grasp_correct(best_primary, gts, angle_threshold, iou_threshold))
+            primary = prediction["primary_scores"]
+            cutoff = torch.topk(primary, min(t, len(primary))).values[-1]
+            best_topt = prediction["grasps"][int(torch.nonzero(primary >= cutoff)[0])].cpu().numpy()
+            correct_topt += bool(is_grasp_correct(best_topt, gts, angle_threshold, iou_threshold))
             total += 1
             if draw_dir is not None and drawn < draw:
                 rgb = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
@@ -70,7 +75,7 @@ def evaluate_model(model, samples, device="cpu", batch_size=8, angle_threshold=3
     if total == 0:
         raise ValueError("no evaluation image has a ground-truth grasp")
     return {"images": total, "primary_accuracy": correct_primary / total,
-            "scorer_accuracy": correct_scorer / total}
+            "scorer_accuracy": correct_scorer / total, "topt_accuracy": correct_topt / total}
 
 
 def format_table(rows: list[dict], variant: str, backbone: str) -> str:

@@ -69,6 +69,12 @@ class ModelConfig:
     scorer_angle_threshold: float = 15.0     # Jaccard matching for the scorer labels, degrees
     scorer_iou_threshold: float = 0.25
     negative_ratio: int = 3            # 3P negatives per P positives
+    negative_sampling: str = "hardest"  # "hardest" (Zhou et al.'s code) or "random" (the paper's text)
+    clean_negatives: bool = True       # never call an anchor a negative if it is a good grasp
+    negative_ignore_angle: float = 30.0  # "good grasp" = the rectangle metric of the evaluation
+    negative_ignore_iou: float = 0.25
+    scorer_jitter: int = 0             # perturbed copies of each selected grasp for the scorer (0: paper)
+    scorer_jitter_sigma: tuple = (0.1, 0.3, 0.15, 0.15, 0.3)  # per delta component
     alpha: float = 2.0                 # weight of the smooth L1 term in Eq. 5
 
     def __post_init__(self):
@@ -353,11 +359,11 @@ class GraspScorerNet(nn.Module):
         return {"features": features, "deltas": deltas, "primary_logits": primary_logits,
                 "anchors": anchors}
 
-    def losses(self, outputs: Dict[str, torch.Tensor],
-               targets: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def losses(self, outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Tensor],
+               scorer_term_weight: float = 1.0) -> Dict[str, torch.Tensor]:
         """Named training losses (see :func:`grasp_scorer_ros.losses.compute_losses`)."""
         from .losses import compute_losses  # losses imports the scorer helpers from this module
-        return compute_losses(outputs, targets, self.config, self.scorer)
+        return compute_losses(outputs, targets, self.config, self.scorer, scorer_term_weight)
 
     def final_logits(self, outputs: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Final score logits ``(B, H, W, k, 2)``: the dense scorer, or the primary score (baseline)."""

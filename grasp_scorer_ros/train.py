@@ -38,8 +38,10 @@ from grasp_scorer_ros.model import BACKBONES, VARIANTS, GraspScorerNet, ModelCon
 logger = logging.getLogger("grasp_scorer_ros.train")
 
 LOSS_NAMES = ("total", "intermediate", "regression_l1", "regression_scorer", "scorer")
+COMPETENCE_NAMES = ("scorer_auc", "label_rate", "label_entropy", "direction")
 SHORT_NAMES = {"total": "total", "intermediate": "primary", "regression_l1": "l1",
                "regression_scorer": "reg_sc", "scorer": "scorer"}
+SCORER_TERM_SCHEDULES = ("paper", "off", "warmup", "gate", "direction-gate")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -79,8 +81,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     optim.add_argument("--T", dest="num_scored_grasps", type=int, default=64,
                        help="grasps selected for the scorer per image")
     optim.add_argument("--alpha", type=float, default=2.0, help="weight of smooth L1 in Eq. 5")
-    optim.add_argument("--autocast", choices=["none", "bfloat16"], default="none",
-                       help="bfloat16 autocast (much faster on CPUs with AVX-512 BF16/AMX)")
+    optim.add_argument("--autocast", choices=["auto", "none", "bfloat16"], default="auto",
+                       help="bfloat16 autocast; auto = where the device computes bfloat16 natively")
+    optim.add_argument("--negatives", choices=["hardest", "random"], default="hardest")
+    optim.add_argument("--clean-negatives", choices=["on", "off"], default="on")
+    optim.add_argument("--scorer-term", choices=SCORER_TERM_SCHEDULES, default="paper")
+    optim.add_argument("--scorer-term-start", type=int, default=0)
+    optim.add_argument("--scorer-term-ramp", type=int, default=0)
+    optim.add_argument("--gate-auc", type=float, nargs=2, default=(0.7, 0.85))
+    optim.add_argument("--gate-direction", type=float, nargs=2, default=(0.0, 0.3))
+    optim.add_argument("--scorer-jitter", type=int, default=0)
 
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, default=Path("runs/train"))
@@ -135,6 +145,36 @@ class IterationBatches(torch.utils.data.Dataset):
         return collate_grasps([self.dataset.item(int(i), rng) for i in indices])
 
 
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether bfloat16 runs natively: CUDA with bf16 support, or a CPU with AVX-512 BF16 / AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def scorer_term_weight(args, iteration: int, auc_ema: float, direction_ema: float = 0.0) -> float:
+    """Weight of the scorer term of Eq. 5 at ``iteration`` under ``--scorer-term``."""
+    if args.scorer_term == "paper":
+        return 1.0
+    if args.scorer_term == "off":
+        return 0.0
+    if args.scorer_term == "warmup":
+        if iteration <= args.scorer_term_start:
+            return 0.0
+        if args.scorer_term_ramp <= 0:
+            return 1.0
+        return min(1.0, (iteration - args.scorer_term_start) / args.scorer_term_ramp)
+    if args.scorer_term == "gate":
+        lo, hi = args.gate_auc
+        return float(min(1.0, max(0.0, (auc_ema - lo) / (hi - lo))))
+    lo, hi = args.gate_direction
+    return float(min(1.0, max(0.0, (direction_ema - lo) / (hi - lo))))
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -182,8 +222,9 @@ def write_curves(csv_path: Path, png_path: Path) -> None:
 
 
 class CsvLog:
-    FIELDS = ["kind", "iteration", "seconds", "lr", *LOSS_NAMES, "images_per_s",
-              "primary_accuracy", "scorer_accuracy", "images"]
+    FIELDS = ["kind", "iteration", "seconds", "lr", *LOSS_NAMES, *COMPETENCE_NAMES, "auc_ema", "direction_ema",
+              "scorer_term_weight", "images_per_s",
+              "primary_accuracy", "scorer_accuracy", "topt_accuracy", "images"]
 
     def __init__(self, path: Path, resume_from: int | None):
         self.path = path
@@ -236,7 +277,10 @@ def train(args) -> Path:
         config = ModelConfig(backbone=args.backbone, variant=args.variant, input_size=args.input_size,
                              num_orientations=args.orientations, anchor_width=anchor_w,
                              anchor_height=anchor_h, scorer_hidden=args.scorer_hidden,
-                             num_scored_grasps=args.num_scored_grasps, alpha=args.alpha)
+                             num_scored_grasps=args.num_scored_grasps, alpha=args.alpha,
+                             negative_sampling=args.negatives,
+                             clean_negatives=args.clean_negatives == "on",
+                             scorer_jitter=args.scorer_jitter)
 
     pretrained = {"auto": None, "required": True, "none": False}[args.pretrained]
     model = GraspScorerNet(config, args.pretrained_weights, pretrained=pretrained,
@@ -264,6 +308,7 @@ def train(args) -> Path:
     def checkpoint(iteration: int, path: Path, **extra):
         save_checkpoint(str(path), model, config, {"iteration": iteration,
                                                    "optimizer": optimizer.state_dict(),
+                                                   "auc_ema": auc_ema, "direction_ema": direction_ema,
                                                    **metadata, **extra})
 
     def evaluate(iteration: int):
@@ -272,10 +317,16 @@ def train(args) -> Path:
         log.write(kind="eval", iteration=iteration, **result)
         tqdm.write(f"iteration {iteration}: held-out top-1 accuracy primary "
                    f"{100 * result['primary_accuracy']:.1f}%, scorer {100 * result['scorer_accuracy']:.1f}% "
+                   f"scorer-topT {100 * result['topt_accuracy']:.1f}% "
                    f"({result['images']} images)")
         return result
 
-    autocast = args.autocast == "bfloat16"
+    autocast = args.autocast == "bfloat16" or (args.autocast == "auto" and native_bfloat16(device))
+    logger.info("autocast: %s", "bfloat16" if autocast else "none")
+    if device.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    auc_ema = float(resume.get("auc_ema", 0.5)) if resume is not None else 0.5
+    direction_ema = float(resume.get("direction_ema", 0.0)) if resume is not None else 0.0
     started = time.monotonic()
     progress = tqdm(total=args.iterations, initial=start, desc="training", dynamic_ncols=True)
     iteration = start
@@ -284,9 +335,15 @@ def train(args) -> Path:
         tic = time.monotonic()
         images = images.to(device, non_blocking=True)
         targets = [t.to(device) for t in targets]
+        weight = scorer_term_weight(args, iteration, auc_ema, direction_ema)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             outputs = model(images)
-        losses = model.losses({k: v.float() for k, v in outputs.items()}, targets)
+        losses = model.losses({k: v.float() for k, v in outputs.items()}, targets, weight)
+        auc = float(losses.get("scorer_auc", float("nan")))
+        if math.isfinite(auc):
+            auc_ema = 0.98 * auc_ema + 0.02 * auc
+        if "direction" in losses:
+            direction_ema = 0.98 * direction_ema + 0.02 * float(losses["direction"])
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
@@ -296,7 +353,10 @@ def train(args) -> Path:
                                      f"last good checkpoint: {args.out / 'last.pt'}")
         log.write(kind="train", iteration=iteration, seconds=f"{time.monotonic() - started:.1f}",
                   lr=args.lr, images_per_s=f"{len(images) / (time.monotonic() - tic):.2f}",
-                  **{k: f"{v:.5f}" for k, v in values.items()})
+                  auc_ema=f"{auc_ema:.4f}", direction_ema=f"{direction_ema:.4f}",
+                  scorer_term_weight=f"{weight:.3f}",
+                  **{k: f"{v:.5f}" for k, v in values.items()},
+                  **{k: f"{float(losses[k]):.4f}" for k in COMPETENCE_NAMES if k in losses})
         progress.update(1)
         progress.set_postfix({SHORT_NAMES[k]: f"{v:.3f}" for k, v in values.items()}, refresh=False)
         if args.eval_every and iteration % args.eval_every == 0 and iteration < args.iterations:

@@ -33,19 +33,26 @@ from ..grasp import normalize_angle
 
 @dataclass(frozen=True)
 class GripperModel:
-    """Finger geometry in pixels."""
+    """Finger geometry in pixels. ``jaw_sizes``: the finger widths grasps are annotated at (several,
+    as in Jacquard, where each position is repeated at several jaw sizes); empty means ``jaw_size``."""
     max_opening: float
     min_opening: float
     jaw_size: float
     finger_thickness: float
     clearance: float
     friction_deg: float = 20.0
+    jaw_sizes: Tuple[float, ...] = ()
+
+    @property
+    def all_jaw_sizes(self) -> Tuple[float, ...]:
+        return tuple(self.jaw_sizes) or (self.jaw_size,)
 
     @classmethod
     def for_image_size(cls, size: int) -> "GripperModel":
-        """The default gripper for ``size x size`` scenes."""
+        """The default gripper for ``size x size`` scenes: jaws of 3, 4 and 5% of the image side."""
         return cls(max_opening=0.3 * size, min_opening=0.03 * size, jaw_size=0.05 * size,
-                   finger_thickness=0.025 * size, clearance=0.02 * size)
+                   finger_thickness=0.025 * size, clearance=0.02 * size,
+                   jaw_sizes=(0.03 * size, 0.04 * size, 0.05 * size))
 
 
 def _edges(shape: Polygon) -> Tuple[np.ndarray, np.ndarray]:
@@ -73,32 +80,54 @@ def _rectangles(centre_line_points, axis, normal, s_lo, s_hi, half_h) -> np.ndar
 
 
 def plan_grasps(shape: Polygon, occupied, obstacles, image_size: Tuple[int, int], gripper: GripperModel,
-                rng: np.random.Generator, angles: int = 12, offsets: int = 9, jaw_samples: int = 5,
-                max_grasps: int = 8) -> np.ndarray:
-    """Up to ``max_grasps`` grasps ``(N, 5)`` on ``shape`` (image pixels).
+                rng: np.random.Generator, angle_step_deg: float = 5.0, offset_step: Optional[float] = None,
+                jaw_samples: int = 5, max_grasps: Optional[int] = None) -> np.ndarray:
+    """Every grasp ``(N, 5)`` on ``shape`` (image pixels) that the candidate grid finds, at every jaw
+    size of the gripper; or up to ``max_grasps`` diverse ones of them.
 
-    ``occupied`` is the union of all objects in the scene (this one included), ``obstacles`` the
-    union of the others (``None`` or empty if there are none); ``image_size`` is ``(width, height)``.
+    Candidates are lines across the object every ``angle_step_deg`` degrees (random phase) and every
+    ``offset_step`` pixels across it (default: half the smallest jaw size), so the result
+    covers the positions along the object and the range of orientations that still close on it,
+    like Jacquard's annotations of all the grasps that succeeded. ``occupied`` is the union of all
+    objects in the scene (this one included), ``obstacles`` the union of the others (``None`` or
+    empty if there are none); ``image_size`` is ``(width, height)``.
     """
     p0, d = _edges(shape)
     edge_normals = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
     centre = np.array(shape.centroid.coords[0])
     vertices = np.asarray(shape.exterior.coords)
+    jaw_sizes = gripper.all_jaw_sizes
+    offset_step = offset_step or 0.5 * min(jaw_sizes)
 
-    # Candidate lines: angles over [0, 180) with a random phase, offsets stratified across the object.
+    # Candidate lines: angles over [0, 180) with a random phase, offsets every offset_step across the
+    # object (random phase per angle).
+    angles = max(1, int(round(180.0 / angle_step_deg)))
     theta = np.deg2rad(rng.uniform(0, 180 / angles) + np.arange(angles) * 180 / angles)
     axis_a = np.stack([np.cos(theta), np.sin(theta)], axis=1)            # (A, 2)
     normal_a = np.stack([-np.sin(theta), np.cos(theta)], axis=1)         # (A, 2)
     across = (vertices - centre) @ normal_a.T                              # (V, A)
     lo, hi = across.min(axis=0), across.max(axis=0)
-    frac = (np.arange(offsets)[None, :] + rng.uniform(0.15, 0.85, size=(angles, offsets))) / offsets
-    t = lo[:, None] + frac * (hi - lo)[:, None]                           # (A, O)
-    axis = np.repeat(axis_a, offsets, axis=0)                              # (C, 2)
-    normal = np.repeat(normal_a, offsets, axis=0)
-    line_points = centre + t.reshape(-1, 1) * normal                       # (C, 2) on the centre subline
+    counts = np.floor((hi - lo) / offset_step).astype(int) + 1             # (A,)
+    angle_of = np.repeat(np.arange(angles), counts)                       # (C,)
+    step_of = np.arange(len(angle_of)) - np.repeat(np.cumsum(counts) - counts, counts)
+    phase = rng.uniform(0, 1, size=angles)[angle_of]
+    t = lo[angle_of] + np.minimum((step_of + phase) * offset_step, (hi - lo)[angle_of])
+    axis, normal = axis_a[angle_of], normal_a[angle_of]                   # (C, 2)
+    line_points = centre + t[:, None] * normal                             # (C, 2) on the centre subline
 
+    found = [_grasps_for_jaw(jaw, line_points, axis, normal, p0, d, edge_normals, occupied, obstacles,
+                             image_size, gripper, jaw_samples) for jaw in jaw_sizes]
+    grasps = np.concatenate(found).reshape(-1, 5)
+    if max_grasps is not None:
+        return _pick_diverse(grasps, rng, max_grasps)
+    return grasps
+
+
+def _grasps_for_jaw(jaw_size, line_points, axis, normal, p0, d, edge_normals, occupied, obstacles,
+                    image_size, gripper: GripperModel, jaw_samples: int) -> np.ndarray:
+    """The candidate lines that make a valid grasp with fingers ``jaw_size`` wide, as grasps ``(N, 5)``."""
     # Crossings of every subline across the jaw with every edge: s along the axis (inf: none).
-    half_h = gripper.jaw_size / 2
+    half_h = jaw_size / 2
     jaw_offsets = np.linspace(-half_h, half_h, jaw_samples)               # (K,)
     points = line_points[:, None, :] + jaw_offsets[None, :, None] * normal[:, None, :]  # (C, K, 2)
     denom = axis[:, None, 0] * d[None, :, 1] - axis[:, None, 1] * d[None, :, 0]          # (C, E)
@@ -188,8 +217,7 @@ def plan_grasps(shape: Polygon, occupied, obstacles, image_size: Tuple[int, int]
     centre_s = 0.5 * (contact_lo + contact_hi)
     centres = base + centre_s[:, None] * axis_n
     angles_deg = normalize_angle(np.rad2deg(np.arctan2(axis_n[:, 1], axis_n[:, 0])))
-    grasps = np.column_stack([centres, width, np.full(len(width), gripper.jaw_size), angles_deg])[ok]
-    return _pick_diverse(grasps, rng, max_grasps)
+    return np.column_stack([centres, width, np.full(len(width), float(jaw_size)), angles_deg])[ok]
 
 
 def _pick_diverse(grasps: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:

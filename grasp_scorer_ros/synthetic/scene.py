@@ -28,7 +28,8 @@ class SceneConfig:
     min_objects: int = 1
     max_objects: int = 4
     objects_per_set: int = 3
-    max_grasps_per_object: int = 8
+    max_grasps_per_object: Optional[int] = None  # None: every grasp found (dense, as Jacquard)
+    grasp_angle_step: float = 7.5   # degrees between candidate grasp orientations
     max_gap: float = 0.06           # largest free space between objects, fraction of ``size``
     gripper: Optional[GripperModel] = None  # default: GripperModel.for_image_size(size)
 
@@ -66,7 +67,7 @@ def _graspable_alone(proto: ObjectPrototype, config: SceneConfig, rng) -> bool:
     c = (config.size - 1) / 2
     shape = _place(proto.shape, c, c, 0.0, 1.0)
     return len(plan_grasps(shape, shape, None, (config.size, config.size), config.gripper_model, rng,
-                           max_grasps=1)) > 0
+                           angle_step_deg=config.grasp_angle_step, max_grasps=1)) > 0
 
 
 def make_object_set(seed: int, index: int, config: SceneConfig) -> ObjectSet:
@@ -131,7 +132,8 @@ def generate_scene(index: int, seed: int, pool: Sequence[ObjectSet], config: Sce
         grasps, owners = [], []
         for k, shape in enumerate(shapes):
             g = plan_grasps(shape, everything, occupancy(shapes, exclude=k), size, config.gripper_model,
-                            rng, max_grasps=config.max_grasps_per_object)
+                            rng, angle_step_deg=config.grasp_angle_step,
+                            max_grasps=config.max_grasps_per_object)
             grasps.append(g)
             owners.append(np.full(len(g), k))
         if sum(len(g) for g in grasps):
@@ -141,7 +143,7 @@ def generate_scene(index: int, seed: int, pool: Sequence[ObjectSet], config: Sce
         c = (config.size - 1) / 2
         shapes, protos, poses = [_place(proto.shape, c, c, 0.0, 1.0)], [proto], [(c, c, 0.0, 1.0)]
         g = plan_grasps(shapes[0], shapes[0], None, size, config.gripper_model, rng,
-                        max_grasps=config.max_grasps_per_object)
+                        angle_step_deg=config.grasp_angle_step, max_grasps=config.max_grasps_per_object)
         grasps, owners = [g], [np.zeros(len(g), int)]
     image, labels = render_scene(rng, size, shapes, protos, poses)
     return Scene(image=image, labels=labels, grasps=np.concatenate(grasps).reshape(-1, 5),
