@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.bringup import NodeSpec
-from grasp_scorer_ros.checkpoint import load_model
-from grasp_scorer_ros.detector import GraspDetector
-from grasp_scorer_ros.model import GraspScorerNet, ModelConfig, score_all_per_grasp
+from grasp_scorer_ros.app.bringup import NodeSpec
+from grasp_scorer_ros.network.checkpoint import load_model
+from grasp_scorer_ros.network.detector import GraspDetector
+from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig, score_all_per_grasp
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS: dict = {}
@@ -180,8 +180,8 @@ def node_latency(rate_hz: float, duration: float, model_ms: float, label: str, t
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CameraInfo, Image
 
-    from grasp_scorer_ros.calibration import load_intrinsics_yaml
-    from grasp_scorer_ros.image_decoding import rgb_to_image_fields
+    from grasp_scorer_ros.camera.calibration import load_intrinsics_yaml
+    from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
     from grasp_scorer_ros.msg import GraspPose
     from grasp_scorer_ros.nodes.camera_replay_node import camera_info_message, load_folder
 

@@ -16,7 +16,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from grasp_scorer_ros.bringup import BringupOptions, node_specs
+from grasp_scorer_ros.app.bringup import BringupOptions, node_specs
 
 ARGUMENTS = [
     # name, default, description, choices

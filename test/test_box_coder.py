@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from grasp_scorer_ros import box_coder
-from grasp_scorer_ros.anchors import anchor_angles, grid_anchors, mean_grasp_size
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.anchors import anchor_angles, grid_anchors, mean_grasp_size
 from grasp_scorer_ros.grasp import angle_difference
 
 

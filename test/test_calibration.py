@@ -11,20 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from grasp_scorer_ros.calibration import (
-    CalibrationError,
-    CameraIntrinsics,
-    CameraPose,
-    WorkSurface,
-    grasp_to_gripper_pose,
-    load_calibration_yaml,
-    load_intrinsics_yaml,
-    matrix_to_quaternion,
-    normalize_quaternion,
-    pixels_to_surface,
-    pose_to_matrix,
-    quaternion_to_matrix,
-)
+from grasp_scorer_ros.camera.calibration import (CalibrationError, CameraIntrinsics, CameraPose,
+                                                 WorkSurface, grasp_to_gripper_pose,
+                                                 load_calibration_yaml, load_intrinsics_yaml,
+                                                 matrix_to_quaternion, normalize_quaternion,
+                                                 pixels_to_surface, pose_to_matrix,
+                                                 quaternion_to_matrix)
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "calibration.yaml"
 

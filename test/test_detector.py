@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from grasp_scorer_ros.checkpoint import save_checkpoint
-from grasp_scorer_ros.detector import GraspDetector
-from grasp_scorer_ros.image_transform import invert_affine, letterbox_matrix, transform_grasps, warp_image
+from grasp_scorer_ros.network.checkpoint import save_checkpoint
+from grasp_scorer_ros.network.detector import GraspDetector
+from grasp_scorer_ros.network.image_transform import (invert_affine, letterbox_matrix,
+                                                      transform_grasps, warp_image)
 from tiny_model import calibrate_batch_norm, tiny_model
 
 RGB = np.random.default_rng(0).integers(0, 256, (48, 96, 3), dtype=np.uint8)  # wider than tall

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from grasp_scorer_ros import box_coder
-from grasp_scorer_ros.anchors import grid_anchors
-from grasp_scorer_ros.losses import (angle_matching, jaccard_labels, sample_primary_targets,
-                                     select_scored_anchors)
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.anchors import grid_anchors
+from grasp_scorer_ros.network.losses import (angle_matching, jaccard_labels, sample_primary_targets,
+                                             select_scored_anchors)
 from tiny_model import tiny_model
 
 ANCHORS = grid_anchors(20, 20, 16, 91.0, 26.0, 6)  # angles -75 -45 -15 15 45 75

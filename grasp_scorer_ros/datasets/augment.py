@@ -17,8 +17,9 @@ from typing import Tuple
 
 import numpy as np
 
-from ..image_transform import (compose_affine, letterbox_matrix, points_inside, rotation_about,
-                               transform_grasps, translation, warp_image)
+from grasp_scorer_ros.network.image_transform import (compose_affine, letterbox_matrix,
+                                                      points_inside, rotation_about,
+                                                      transform_grasps, translation, warp_image)
 
 
 def random_augmentation_matrix(height: int, width: int, rng: np.random.Generator, size: int = 320,

@@ -22,12 +22,13 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.calibration import (CalibrationError, CameraIntrinsics, grasp_to_gripper_pose,
-                                          load_calibration_yaml)
-from grasp_scorer_ros.detector import GraspDetector
+from grasp_scorer_ros.camera.calibration import (CalibrationError, CameraIntrinsics,
+                                                 grasp_to_gripper_pose, load_calibration_yaml)
+from grasp_scorer_ros.network.detector import GraspDetector
 from grasp_scorer_ros.grasp import H, THETA, W, X, Y
 from grasp_scorer_ros.nodes.runner import run_node
-from grasp_scorer_ros.image_decoding import ImageFormatError, image_msg_to_rgb, rgb_to_image_fields
+from grasp_scorer_ros.camera.image_decoding import (ImageFormatError, image_msg_to_rgb,
+                                                    rgb_to_image_fields)
 from grasp_scorer_ros.msg import GraspCandidates, GraspPose, ImageGrasp
 from grasp_scorer_ros.visualize import draw_grasps
 

@@ -6,7 +6,7 @@ import sys
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-from grasp_scorer_ros.calibration import CalibrationError
+from grasp_scorer_ros.camera.calibration import CalibrationError
 
 # Start-up problems that are the user's to fix (missing or corrupt files, bad parameters): one
 # clear line and exit code 2 instead of a traceback.

@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.bringup import BringupOptions, node_specs
+from grasp_scorer_ros.app.bringup import BringupOptions, node_specs
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 def find_config_dir() -> Path:
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         codes = stop_processes(processes)
     annotated_dir = args.out / "annotated"
     annotated_dir.mkdir(parents=True, exist_ok=True)
-    from grasp_scorer_ros.image_decoding import image_msg_to_rgb
+    from grasp_scorer_ros.camera.image_decoding import image_msg_to_rgb
     for i, image in enumerate(monitor.debug_images[:args.frames]):
         cv2.imwrite(str(annotated_dir / f"frame_{i:03d}.png"), cv2.cvtColor(image_msg_to_rgb(image), cv2.COLOR_RGB2BGR))
     print(summarize(monitor, len(monitor.candidates), elapsed))

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import shapely
 
-from .grasp import angle_difference, grasp_corners
+from grasp_scorer_ros.grasp import angle_difference, grasp_corners
 
 
 def _as_grasps(grasps) -> np.ndarray:

@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from . import box_coder
-from .metric import match_grasps
-from .model import FEATURE_STRIDE, GRASP, ModelConfig, Scorer, delta_slot_vectors, gather_neighbourhoods
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.metric import match_grasps
+from grasp_scorer_ros.network.model import (FEATURE_STRIDE, GRASP, ModelConfig, Scorer,
+                                            delta_slot_vectors, gather_neighbourhoods)
 
 
 def _angle_difference_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from grasp_scorer_ros.checkpoint import load_model
+from grasp_scorer_ros.network.checkpoint import load_model
 from grasp_scorer_ros.datasets import load_dataset
 from grasp_scorer_ros.datasets.splits import kfold_splits
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
-from grasp_scorer_ros.metric import is_grasp_correct
+from grasp_scorer_ros.network.metric import is_grasp_correct
 from grasp_scorer_ros.visualize import draw_grasps
 
 logger = logging.getLogger("grasp_scorer_ros.evaluate")

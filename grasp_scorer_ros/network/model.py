@@ -28,8 +28,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from . import anchors as anchor_lib
-from . import box_coder
+from grasp_scorer_ros.network import anchors as anchor_lib
+from grasp_scorer_ros.network import box_coder
 
 LOG = logging.getLogger(__name__)
 
@@ -356,7 +356,7 @@ class GraspScorerNet(nn.Module):
     def losses(self, outputs: Dict[str, torch.Tensor],
                targets: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Named training losses (see :func:`grasp_scorer_ros.losses.compute_losses`)."""
-        from .losses import compute_losses  # losses imports the scorer helpers from this module
+        from grasp_scorer_ros.network.losses import compute_losses  # losses imports this module
         return compute_losses(outputs, targets, self.config, self.scorer)
 
     def final_logits(self, outputs: Dict[str, torch.Tensor]) -> torch.Tensor:

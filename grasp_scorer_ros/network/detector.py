@@ -14,10 +14,11 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from . import box_coder
-from .checkpoint import load_model
-from .image_transform import invert_affine, letterbox_matrix, transform_grasps, warp_image
-from .model import GRASP, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.checkpoint import load_model
+from grasp_scorer_ros.network.image_transform import (invert_affine, letterbox_matrix,
+                                                      transform_grasps, warp_image)
+from grasp_scorer_ros.network.model import GRASP, GraspScorerNet, ModelConfig
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
