@@ -8,11 +8,14 @@ and a simulated controller.
 * :mod:`.sim_controller` :class:`SimulatedController`, an RMI server for tests and demos (not
   imported here, so that ``python -m grasp_scorer_ros.fanuc.sim_controller`` runs cleanly)
 """
-from .pick_executor import PickAborted, PickExecutionError, execute_pick, prepare_controller
-from .pick_planner import PickConfig, PickRejected, PickStep, plan_pick, quaternion_to_wpr, wpr_to_quaternion
-from .rmi_client import (ControllerStatus, InstructionHandle, RMIAborted, RMIClient, RMIConnectionLost,
-                         RMIError, RMIException, RMIFault, RMINotReady, RMITerminated, RMITimeout)
-from .rmi_protocol import Configuration, Position, describe_error
+from grasp_scorer_ros.fanuc.pick_executor import (PickAborted, PickExecutionError, execute_pick,
+                                                  prepare_controller)
+from grasp_scorer_ros.fanuc.pick_planner import (PickConfig, PickRejected, PickStep, plan_pick,
+                                                 quaternion_to_wpr, wpr_to_quaternion)
+from grasp_scorer_ros.fanuc.rmi_client import (ControllerStatus, InstructionHandle, RMIAborted,
+                                               RMIClient, RMIConnectionLost, RMIError, RMIException,
+                                               RMIFault, RMINotReady, RMITerminated, RMITimeout)
+from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position, describe_error
 
 __all__ = [
     "Configuration", "ControllerStatus", "InstructionHandle", "PickAborted", "PickConfig",

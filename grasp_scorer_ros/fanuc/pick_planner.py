@@ -34,7 +34,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .rmi_protocol import Position
+from grasp_scorer_ros.fanuc.rmi_protocol import Position
 
 logger = logging.getLogger(__name__)
 
