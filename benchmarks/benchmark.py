@@ -34,7 +34,9 @@ from grasp_scorer_ros import bundled
 from grasp_scorer_ros.app.bringup import NodeSpec
 from grasp_scorer_ros.network.checkpoint import load_model
 from grasp_scorer_ros.network.detector import GraspDetector
-from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig, score_all_per_grasp
+from grasp_scorer_ros.network.losses import compute_losses
+from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.scorer import score_all_per_grasp
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS: dict = {}
@@ -267,7 +269,7 @@ def training_speed(backbone: str, iterations: int, batch: int) -> dict:
     targets = [torch.tensor([[160.0, 160.0, 55.0, 16.0, 20.0], [100.0, 220.0, 40.0, 16.0, -60.0]])] * batch
 
     def step():
-        losses = model.losses(model(images), targets)
+        losses = compute_losses(model(images), targets, model.config, model.scorer)
         optimizer.zero_grad()
         losses["total"].backward()
         optimizer.step()

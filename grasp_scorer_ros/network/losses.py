@@ -30,8 +30,8 @@ from torch.func import functional_call
 
 from grasp_scorer_ros.network import box_coder
 from grasp_scorer_ros.network.metric import match_grasps
-from grasp_scorer_ros.network.model import (FEATURE_STRIDE, GRASP, ModelConfig, Scorer,
-                                            delta_slot_vectors, gather_neighbourhoods)
+from grasp_scorer_ros.network.model import FEATURE_STRIDE, GRASP, ModelConfig
+from grasp_scorer_ros.network.scorer import Scorer, delta_slot_vectors, gather_neighbourhoods
 
 
 def _angle_difference_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
+from grasp_scorer_ros.network.losses import compute_losses
 from grasp_scorer_ros.datasets import load_dataset
 from grasp_scorer_ros.datasets.splits import kfold_splits
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
@@ -286,7 +287,8 @@ def train(args) -> Path:
         targets = [t.to(device) for t in targets]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             outputs = model(images)
-        losses = model.losses({k: v.float() for k, v in outputs.items()}, targets)
+        losses = compute_losses({k: v.float() for k, v in outputs.items()}, targets, model.config,
+                                model.scorer)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
