@@ -27,14 +27,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
-from grasp_scorer_ros.network.losses import compute_losses
 from grasp_scorer_ros.datasets import load_dataset
 from grasp_scorer_ros.datasets.splits import kfold_splits
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
-from grasp_scorer_ros.training.evaluate import evaluate_model
 from grasp_scorer_ros.grasp import H, W
+from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
+from grasp_scorer_ros.network.losses import compute_losses
 from grasp_scorer_ros.network.model import BACKBONES, VARIANTS, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.training.engine import evaluate_model
 
 logger = logging.getLogger("grasp_scorer_ros.train")
 
