@@ -14,9 +14,8 @@ import pytest
 from grasp_scorer_ros.camera.calibration import (CalibrationError, CameraIntrinsics, CameraPose,
                                                  WorkSurface, grasp_to_gripper_pose,
                                                  load_calibration_yaml, load_intrinsics_yaml,
-                                                 matrix_to_quaternion, normalize_quaternion,
-                                                 pixels_to_surface, pose_to_matrix,
-                                                 quaternion_to_matrix)
+                                                 pixels_to_surface)
+from grasp_scorer_ros.rotations import matrix_to_quaternion
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "calibration.yaml"
 
@@ -69,63 +68,6 @@ def in_plane_axes(normal):
 
 
 # ---------------------------------------------------------------------------------------------
-# rotation helpers
-# ---------------------------------------------------------------------------------------------
-
-def test_quaternion_to_matrix_of_known_rotations():
-    np.testing.assert_allclose(quaternion_to_matrix([0, 0, 0, 1]), np.eye(3))
-    s = math.sqrt(0.5)
-    np.testing.assert_allclose(quaternion_to_matrix([0, 0, s, s]), rot_z(math.pi / 2), atol=1e-12)
-    np.testing.assert_allclose(quaternion_to_matrix([1, 0, 0, 0]), rot_x(math.pi), atol=1e-12)
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_quaternion_round_trip_random(seed):
-    q = np.random.default_rng(seed).normal(size=4)
-    q /= np.linalg.norm(q)
-    q = -q if q[3] < 0 else q
-    np.testing.assert_allclose(matrix_to_quaternion(quaternion_to_matrix(q)), q, atol=1e-12)
-
-
-@pytest.mark.parametrize("rotation", [
-    rot_x(math.pi), rot_z(math.pi), rot_z(math.pi) @ rot_x(math.pi / 2),
-    LOOKING_DOWN, rot_z(0.3) @ rot_x(math.pi), np.eye(3),
-])
-def test_matrix_to_quaternion_half_turns_and_every_branch(rotation):
-    q = matrix_to_quaternion(rotation)
-    assert q[3] >= 0 and abs(np.linalg.norm(q) - 1) < 1e-12
-    np.testing.assert_allclose(quaternion_to_matrix(q), rotation, atol=1e-12)
-
-
-def test_matrix_to_quaternion_rejects_non_rotations():
-    with pytest.raises(CalibrationError, match="not a rotation"):
-        matrix_to_quaternion(np.diag([1.0, 1.0, -1.0]))
-    with pytest.raises(CalibrationError, match="not a rotation"):
-        matrix_to_quaternion(2 * np.eye(3))
-    with pytest.raises(CalibrationError, match="3x3"):
-        matrix_to_quaternion(np.eye(4))
-
-
-def test_pose_to_matrix_maps_points():
-    s = math.sqrt(0.5)
-    t = pose_to_matrix([1.0, 2.0, 3.0], [0, 0, s, s])
-    np.testing.assert_allclose(t @ [1.0, 0.0, 0.0, 1.0], [1.0, 3.0, 3.0, 1.0], atol=1e-12)
-    np.testing.assert_allclose(t[3], [0, 0, 0, 1])
-
-
-def test_normalize_quaternion():
-    np.testing.assert_allclose(normalize_quaternion([0, 0, 0, 1.004]), [0, 0, 0, 1])
-    with pytest.raises(CalibrationError, match="norm"):
-        normalize_quaternion([0, 0, 0, 1e-12])
-    with pytest.raises(CalibrationError, match="not a unit quaternion"):
-        normalize_quaternion([0, 0, 0, 2.0])
-    with pytest.raises(CalibrationError, match="non-finite"):
-        normalize_quaternion([0, 0, float("nan"), 1])
-    with pytest.raises(CalibrationError, match="4 values"):
-        normalize_quaternion([0, 0, 1])
-
-
-# ---------------------------------------------------------------------------------------------
 # intrinsics, pose, surface
 # ---------------------------------------------------------------------------------------------
 
@@ -169,6 +111,10 @@ def test_camera_pose_normalises_and_validates():
         CameraPose([0, float("nan"), 1], [0, 0, 0, 1])
     with pytest.raises(CalibrationError, match="norm"):
         CameraPose([0, 0, 1], [0, 0, 0, 0])
+    with pytest.raises(CalibrationError, match="not a unit quaternion"):
+        CameraPose([0, 0, 1], [0, 0, 0, 2.0])
+    with pytest.raises(CalibrationError, match="4 numbers"):
+        CameraPose([0, 0, 1], [0, 0, True, 1])
 
 
 def test_camera_pose_from_body_frame():
@@ -177,6 +123,8 @@ def test_camera_pose_from_body_frame():
     pose = CameraPose.from_body_frame([0, 0, 1], [0, s, 0, s])
     np.testing.assert_allclose(pose.rotation[:, 2], [0, 0, -1], atol=1e-12)  # optical axis
     np.testing.assert_allclose(pose.rotation[:, 0], [0, -1, 0], atol=1e-12)  # right = body -y
+    with pytest.raises(CalibrationError, match="not a unit quaternion"):
+        CameraPose.from_body_frame([0, 0, 1], [0, 2 * s, 0, 2 * s])
 
 
 def test_work_surface():

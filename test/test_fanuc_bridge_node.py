@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grasp_scorer_ros.fanuc.pick_planner import PickConfig, plan_pick, quaternion_to_wpr
+from grasp_scorer_ros.fanuc.pick_planner import PickConfig, plan_pick
 from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
+from grasp_scorer_ros.rotations import quaternion_to_wpr
 from ros_helpers import spin_until
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,8 @@ Frames and units (metres and radians unless a name says otherwise):
   surface), x = y cross z completes a right-handed frame. A top-down tool with ``yaw = 0`` on a
   horizontal table has ``R = Rz(0) Rx(pi)``, i.e. FANUC ``W, P, R = 180, 0, 0`` deg.
 
-Quaternions are ``[x, y, z, w]`` (ROS order) everywhere.
+Quaternions are ``[x, y, z, w]`` (ROS order) everywhere (rotation maths:
+:mod:`grasp_scorer_ros.rotations`).
 """
 from __future__ import annotations
 
@@ -30,82 +31,22 @@ import numpy as np
 import yaml
 
 from grasp_scorer_ros.grasp import H, THETA, W, X, Y
+from grasp_scorer_ros.rotations import (RotationError, matrix_to_quaternion, normalize_quaternion,
+                                        pose_to_matrix, quaternion_to_matrix)
 
 
 class CalibrationError(ValueError):
     """Invalid calibration data, or a grasp that cannot be mapped onto the work surface."""
 
 
-# ---------------------------------------------------------------------------------------------
-# Small rotation helpers (numpy only; scipy is not a dependency)
-# ---------------------------------------------------------------------------------------------
-
-# A quaternion whose norm is this far from 1 is a typo or a wrong field order, not rounding.
-QUATERNION_NORM_TOLERANCE = 1e-2
-
-
-def normalize_quaternion(quaternion_xyzw, name: str = "quaternion") -> np.ndarray:
-    """Unit quaternion ``[x, y, z, w]`` from one that is unit up to rounding.
-
-    Raises :class:`CalibrationError` for a wrong length, a non-finite value, a norm near zero,
-    or a norm further than :data:`QUATERNION_NORM_TOLERANCE` from 1.
-    """
+def unit_quaternion(quaternion_xyzw, name: str) -> np.ndarray:
+    """:func:`~grasp_scorer_ros.rotations.normalize_quaternion` (strict: unit up to rounding) of
+    numbers checked as :func:`_finite_vector` checks them; errors are :class:`CalibrationError`."""
     q = _finite_vector(quaternion_xyzw, 4, name)
-    norm = float(np.linalg.norm(q))
-    if norm < 1e-9:
-        raise CalibrationError(f"{name} {q.tolist()} has norm {norm:.3g}: not a rotation")
-    if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
-        raise CalibrationError(
-            f"{name} {q.tolist()} is not a unit quaternion (norm {norm:.6g}); "
-            "expected [x, y, z, w] with x^2 + y^2 + z^2 + w^2 = 1")
-    return q / norm
-
-
-def quaternion_to_matrix(quaternion_xyzw) -> np.ndarray:
-    """3x3 rotation matrix of a quaternion ``[x, y, z, w]`` (normalised first, see above)."""
-    x, y, z, w = normalize_quaternion(quaternion_xyzw)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def matrix_to_quaternion(rotation) -> np.ndarray:
-    """Unit quaternion ``[x, y, z, w]`` of a 3x3 rotation matrix, with ``w >= 0``.
-
-    Shepperd's method: divides by the largest of the four candidates, so it stays accurate for
-    180-degree rotations (``w`` near 0), which is every top-down gripper pose.
-    """
-    r = np.asarray(rotation, dtype=np.float64)
-    if r.shape != (3, 3) or not np.all(np.isfinite(r)):
-        raise CalibrationError(f"rotation must be a finite 3x3 matrix, got shape {r.shape}")
-    if not np.allclose(r @ r.T, np.eye(3), atol=1e-6) or np.linalg.det(r) < 0:
-        raise CalibrationError("matrix is not a rotation (not orthonormal, or a reflection)")
-    trace = np.trace(r)
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, s / 4]
-    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
-        q = [s / 4, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
-    elif r[1, 1] > r[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
-        q = [(r[0, 1] + r[1, 0]) / s, s / 4, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
-        q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, s / 4, (r[1, 0] - r[0, 1]) / s]
-    q = np.array(q)
-    q /= np.linalg.norm(q)
-    return -q if q[3] < 0 else q
-
-
-def pose_to_matrix(translation, quaternion_xyzw) -> np.ndarray:
-    """4x4 homogeneous transform ``T`` with ``T @ [p, 1] = R p + t``."""
-    t = np.eye(4)
-    t[:3, :3] = quaternion_to_matrix(quaternion_xyzw)
-    t[:3, 3] = _finite_vector(translation, 3, "translation")
-    return t
+    try:
+        return normalize_quaternion(q, name)
+    except RotationError as error:
+        raise CalibrationError(str(error)) from None
 
 
 # REP 103 body frame (x forward, y left, z up) to optical frame (z forward, x right, y down):
@@ -222,7 +163,7 @@ class CameraPose:
     """Pose of the camera *optical* frame in the base frame (``T_base_camera``).
 
     ``translation``: camera centre in the base frame, metres. ``quaternion``: ``[x, y, z, w]``,
-    normalised on construction (see :func:`normalize_quaternion`).
+    normalised on construction (see :func:`unit_quaternion`).
     """
 
     translation: np.ndarray
@@ -230,7 +171,7 @@ class CameraPose:
 
     def __post_init__(self):
         t = _finite_vector(self.translation, 3, "camera translation")
-        q = normalize_quaternion(self.quaternion, "camera quaternion")
+        q = unit_quaternion(self.quaternion, "camera quaternion")
         t.flags.writeable = False
         q.flags.writeable = False
         object.__setattr__(self, "translation", t)
@@ -249,7 +190,8 @@ class CameraPose:
     def from_body_frame(cls, translation, quaternion_xyzw) -> "CameraPose":
         """From the pose of the camera *body* frame (x forward, y left, z up, e.g.
         ``camera_link``), whose origin is taken to coincide with the optical frame's."""
-        rotation = quaternion_to_matrix(quaternion_xyzw) @ BODY_TO_OPTICAL_ROTATION
+        body = quaternion_to_matrix(unit_quaternion(quaternion_xyzw, "camera body quaternion"))
+        rotation = body @ BODY_TO_OPTICAL_ROTATION
         return cls(translation, matrix_to_quaternion(rotation))
 
 
@@ -353,8 +295,8 @@ def _calibration_from_dict(doc) -> Calibration:
     _check_mapping(pose, "camera_pose", _POSE_KEYS)
     translation = _finite_vector(_required(pose, "translation", "camera_pose"), 3,
                                  "camera_pose.translation")
-    quaternion = normalize_quaternion(_required(pose, "quaternion_xyzw", "camera_pose"),
-                                      "camera_pose.quaternion_xyzw")
+    quaternion = unit_quaternion(_required(pose, "quaternion_xyzw", "camera_pose"),
+                                 "camera_pose.quaternion_xyzw")
     convention = pose.get("convention", "optical")
     if convention == "optical":
         camera_pose = CameraPose(translation, quaternion)

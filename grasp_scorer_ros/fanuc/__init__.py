@@ -10,8 +10,7 @@ and a simulated controller.
 """
 from grasp_scorer_ros.fanuc.pick_executor import (PickAborted, PickExecutionError, execute_pick,
                                                   prepare_controller)
-from grasp_scorer_ros.fanuc.pick_planner import (PickConfig, PickRejected, PickStep, plan_pick,
-                                                 quaternion_to_wpr, wpr_to_quaternion)
+from grasp_scorer_ros.fanuc.pick_planner import PickConfig, PickRejected, PickStep, plan_pick
 from grasp_scorer_ros.fanuc.rmi_client import (ControllerStatus, InstructionHandle, RMIAborted,
                                                RMIClient, RMIConnectionLost, RMIError, RMIException,
                                                RMIFault, RMINotReady, RMITerminated, RMITimeout)
@@ -22,5 +21,5 @@ __all__ = [
     "PickExecutionError", "PickRejected", "PickStep", "Position", "RMIAborted", "RMIClient",
     "RMIConnectionLost", "RMIError", "RMIException", "RMIFault", "RMINotReady", "RMITerminated",
     "RMITimeout", "describe_error", "execute_pick", "plan_pick",
-    "prepare_controller", "quaternion_to_wpr", "wpr_to_quaternion",
+    "prepare_controller",
 ]
