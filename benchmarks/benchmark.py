@@ -182,7 +182,7 @@ def node_latency(rate_hz: float, duration: float, model_ms: float, label: str, t
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CameraInfo, Image
 
-    from grasp_scorer_ros.camera.calibration import load_intrinsics_yaml
+    from grasp_scorer_ros.camera.calibration_file import load_intrinsics_yaml
     from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
     from grasp_scorer_ros.msg import GraspPose
     from grasp_scorer_ros.nodes.camera_replay_node import camera_info_message, load_folder

@@ -1,4 +1,5 @@
-"""Tests of grasp_scorer_ros.calibration with synthetic cameras whose answers are known.
+"""Tests of grasp_scorer_ros.camera (types, calibration files, pixel to pose) with synthetic
+cameras whose answers are known.
 
 Ground truth comes from the other direction: known 3D points on the surface are projected with
 cv2.projectPoints (distortion included), the pixel grasp is built from those pixels, and the
@@ -11,10 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from grasp_scorer_ros.camera.calibration import (CalibrationError, CameraIntrinsics, CameraPose,
-                                                 WorkSurface, grasp_to_gripper_pose,
-                                                 load_calibration_yaml, load_intrinsics_yaml,
-                                                 pixels_to_surface)
+from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml, load_intrinsics_yaml
+from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics, CameraPose, WorkSurface
+from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose, pixels_to_surface
 from grasp_scorer_ros.rotations import matrix_to_quaternion
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "calibration.yaml"

@@ -134,8 +134,9 @@ def graph(ros, checkpoint, calibration_file):
 
 
 def test_best_grasp_is_calibrated_pose_with_image_stamp(graph, calibration_file):
-    from grasp_scorer_ros.camera.calibration import (CameraIntrinsics, grasp_to_gripper_pose,
-                                                     load_calibration_yaml)
+    from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml
+    from grasp_scorer_ros.camera.models import CameraIntrinsics
+    from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
     g = graph()
     g.send(image_message(scene(), stamp_sec=42))
     assert spin_until(g.executor, lambda: g.best and g.candidates and g.debug, timeout=20)

@@ -14,8 +14,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.camera.calibration import CameraIntrinsics, load_intrinsics_yaml
+from grasp_scorer_ros.camera.calibration_file import load_intrinsics_yaml
 from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
+from grasp_scorer_ros.camera.models import CameraIntrinsics
 from grasp_scorer_ros.nodes.runner import run_node
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}

@@ -1,7 +1,7 @@
 """Detection node: overhead camera image in, best gripper pose out on ``grasp/best``.
 
-A thin translator: sensor_msgs -> numpy (image_decoding), the network (detector), pixel grasp ->
-base-frame pose (calibration), numpy -> grasp_scorer_ros messages. Inference runs on a worker
+A thin translator: sensor_msgs -> numpy (camera.image_decoding), the network (network.detector),
+pixel grasp -> base-frame pose (camera.pixel_to_pose), numpy -> grasp_scorer_ros messages. Inference runs on a worker
 thread that always takes the newest frame: when the model is slower than the camera, older frames
 are dropped, never queued, and every result carries the stamp of the image it was computed from.
 """
@@ -22,14 +22,15 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.camera.calibration import (CalibrationError, CameraIntrinsics,
-                                                 grasp_to_gripper_pose, load_calibration_yaml)
-from grasp_scorer_ros.network.detector import GraspDetector
-from grasp_scorer_ros.grasp import H, THETA, W, X, Y
-from grasp_scorer_ros.nodes.runner import run_node
+from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml
 from grasp_scorer_ros.camera.image_decoding import (ImageFormatError, image_msg_to_rgb,
                                                     rgb_to_image_fields)
+from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics
+from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
+from grasp_scorer_ros.grasp import H, THETA, W, X, Y
 from grasp_scorer_ros.msg import GraspCandidates, GraspPose, ImageGrasp
+from grasp_scorer_ros.network.detector import GraspDetector
+from grasp_scorer_ros.nodes.runner import run_node
 from grasp_scorer_ros.visualize import draw_grasps
 
 # name: (default, description). Declared once; config/detection.yaml sets them for the launch file.
