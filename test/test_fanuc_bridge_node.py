@@ -426,7 +426,7 @@ def test_dry_run_opens_no_connection_and_logs_the_packets(graph, sim, caplog):
     logged = [r.getMessage() for r in caplog.records if "dry-run, not sent" in r.getMessage()]
     assert sum("FRC_LinearMotion" in m for m in logged) == 6
     assert any('"FRC_WriteDOUT","PortNumber":1,"PortValue":"ON"' in m for m in logged)
-    names = [name(p) for p in g.node.client.dry_run_packets]
+    names = [name(p) for p in g.node.client.dry_run_controller.packets]
     assert names.count("FRC_LinearMotion") == 6 and names[0] == "FRC_Connect"
 
 

@@ -277,7 +277,7 @@ def test_dry_run_pick_sends_nothing():
     prepare_controller(c, CONFIG)
     progress = Progress()
     execute_pick(c, plan_pick(GRASP, top_down(0), 0.04, CONFIG), on_step=progress, config=CONFIG)
-    names = [rmi.packet_kind(p)[1] for p in c.dry_run_packets]
+    names = [rmi.packet_kind(p)[1] for p in c.dry_run_controller.packets]
     assert names.count("FRC_LinearMotion") == 6 and names.count("FRC_WriteDOUT") == 3
     assert len(progress.steps) == 9
 

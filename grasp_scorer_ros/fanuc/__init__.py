@@ -3,6 +3,7 @@ and a simulated controller.
 
 * :mod:`.rmi_protocol`   packets, framing, ErrorID table
 * :mod:`.rmi_client`     :class:`RMIClient`, one RMI session over TCP (or a dry run)
+* :mod:`.dry_run`        :class:`DryRunController`, what a dry-run client talks to instead
 * :mod:`.pick_planner`   :func:`plan_pick`: grasp pose to checked moves and gripper actions
 * :mod:`.pick_executor`  :func:`execute_pick`: sends a plan, gripper only after the arm arrived
 * :mod:`.sim_controller` :class:`SimulatedController`, an RMI server for tests and demos (not
