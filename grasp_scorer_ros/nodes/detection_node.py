@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import Pose
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -30,11 +29,13 @@ from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
 from grasp_scorer_ros.grasp import H, THETA, W, X, Y
 from grasp_scorer_ros.msg import GraspCandidates, GraspPose, ImageGrasp
 from grasp_scorer_ros.network.detector import GraspDetector
+from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
 from grasp_scorer_ros.visualize import draw_grasps
 
-# name: (default, description). Declared once; config/detection.yaml sets them for the launch file.
-PARAMETERS = {
+# name: (default, description), declared by declare_parameters; config/detection.yaml sets them for
+# the launch file.
+PARAMETERS: ParameterSpec = {
     "checkpoint": ("", "Model checkpoint (.pt); empty: the checkpoint bundled with the package"),
     "device": ("cpu", "Torch device for inference: cpu or cuda"),
     "num_threads": (0, "CPU threads for inference; 0 keeps torch's default"),
@@ -70,9 +71,7 @@ class Frame:
 class GraspDetectionNode(Node):
     def __init__(self, **kwargs):
         super().__init__("grasp_detection", **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         self.params = p
 
         # Start-up failures (checkpoint, calibration) raise: main() reports them and exits non-zero.
