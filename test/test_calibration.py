@@ -16,6 +16,7 @@ from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml, load
 from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics, CameraPose, WorkSurface
 from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose, pixels_to_surface
 from grasp_scorer_ros.rotations import matrix_to_quaternion
+from rotation_helpers import LOOKING_DOWN, rot_x, rot_z
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "calibration.yaml"
 
@@ -23,19 +24,6 @@ K = np.array([[910.0, 0.0, 640.0], [0.0, 905.0, 360.0], [0.0, 0.0, 1.0]])
 DISTORTION = np.array([-0.12, 0.05, 0.0008, -0.0005, -0.01])  # a typical mild barrel lens
 PINHOLE = CameraIntrinsics(K, [], 1280, 720)
 DISTORTED = CameraIntrinsics(K, DISTORTION, 1280, 720)
-
-# Straight down, image right = base -y, image down = base -x (as in config/calibration.yaml).
-LOOKING_DOWN = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
-
-
-def rot_x(angle):
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def rot_z(angle):
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
 
 
 def camera(position, yaw_deg=0.0, tilt_deg=0.0) -> CameraPose:

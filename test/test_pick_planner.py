@@ -1,5 +1,4 @@
 """Pick planning (pure) and execution against the simulated controller over real sockets."""
-import math
 import socket
 import threading
 
@@ -11,14 +10,8 @@ from grasp_scorer_ros.fanuc.pick_executor import PickAborted, PickExecutionError
 from grasp_scorer_ros.fanuc.pick_planner import LinearMove, PickConfig, PickRejected, PickStep, plan_pick
 from grasp_scorer_ros.fanuc.rmi_client import RMIClient, RMIConnectionLost, RMIError, RMIFault, RMITimeout
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
-from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
 from grasp_scorer_ros.rotations import quaternion_to_matrix, wpr_to_quaternion
-
-
-def top_down(yaw_deg: float) -> list[float]:
-    """Quaternion [x, y, z, w] of Rz(yaw) Rx(180): tool z down, written out independently."""
-    half = math.radians(yaw_deg) / 2
-    return [math.cos(half), math.sin(half), 0.0, 0.0]
+from rotation_helpers import top_down
 
 
 GRASP = (0.55, 0.10, 0.02)
@@ -113,10 +106,8 @@ def test_config_validation_and_from_dict():
 
 # -- execution ----------------------------------------------------------------------------------
 @pytest.fixture
-def sim():
-    controller = SimulatedController(speed_scale=0.002).start()
-    yield controller
-    controller.stop()
+def sim_speed_scale():
+    return 0.002
 
 
 @pytest.fixture

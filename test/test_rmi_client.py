@@ -9,20 +9,12 @@ from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_client import (RMIAborted, RMIClient, RMIConnectionLost, RMIError, RMIFault,
                                                RMINotReady, RMITerminated, RMITimeout)
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
-from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
 
 DOWN = dict(w=180.0, p=0.0, r=0.0)
 
 
 def target(z: float, x: float = 500.0, y: float = 0.0) -> Position:
     return Position(x, y, z, **DOWN)
-
-
-@pytest.fixture
-def sim():
-    controller = SimulatedController(speed_scale=0.01).start()
-    yield controller
-    controller.stop()
 
 
 class EventLog:

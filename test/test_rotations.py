@@ -7,26 +7,7 @@ import pytest
 from grasp_scorer_ros.rotations import (RotationError, matrix_to_quaternion, matrix_to_wpr,
                                         normalize_quaternion, pose_to_matrix, quaternion_to_matrix,
                                         quaternion_to_wpr, wpr_to_matrix, wpr_to_quaternion)
-
-
-def rot_x(angle):
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def rot_z(angle):
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-
-
-def top_down(yaw_deg: float) -> list[float]:
-    """Quaternion [x, y, z, w] of Rz(yaw) Rx(180): tool z down, written out independently."""
-    half = math.radians(yaw_deg) / 2
-    return [math.cos(half), math.sin(half), 0.0, 0.0]
-
-
-# Straight down, image right = base -y, image down = base -x (as in config/calibration.yaml).
-LOOKING_DOWN = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+from rotation_helpers import LOOKING_DOWN, rot_x, rot_z, top_down
 
 
 # -- quaternions and matrices -------------------------------------------------------------------
