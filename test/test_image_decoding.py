@@ -1,4 +1,4 @@
-"""Tests of grasp_scorer_ros.image_decoding: byte layouts written out by hand."""
+"""Tests of grasp_scorer_ros.camera.image_decoding: byte layouts written out by hand."""
 import array
 from types import SimpleNamespace
 

@@ -1,4 +1,4 @@
-"""Affine transforms of images and grasps (grasp_scorer_ros.image_transform)."""
+"""Affine transforms of images and grasps (grasp_scorer_ros.network.image_transform)."""
 import numpy as np
 import pytest
 import shapely

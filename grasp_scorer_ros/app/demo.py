@@ -1,9 +1,10 @@
 """The main job on the bundled default: camera replay -> detection -> /grasp/best -> FANUC bridge.
 
-Starts the nodes of ``detect.launch.py`` (the same specs, grasp_scorer_ros/bringup.py) as separate
-processes talking over DDS: the camera replay on the bundled synthetic scenes, the detection node
-with the bundled checkpoint, the simulated FANUC controller and the bridge, armed. Watches the
-graph for a fixed number of frames, then prints a summary and writes the annotated images.
+Starts the nodes of ``detect.launch.py`` (the same specs, grasp_scorer_ros/app/bringup.py) as
+separate processes talking over DDS: the camera replay on the bundled synthetic scenes, the
+detection node with the bundled checkpoint, the simulated FANUC controller and the bridge, armed.
+Watches the graph for a fixed number of frames, then prints a summary and writes the annotated
+images.
 
     grasp-scorer-demo --frames 12 --out demo_output
 """
