@@ -12,7 +12,7 @@ test: setup
 	@$(RUN) GRASP_SCORER_REQUIRE_ROS=1 python -m pytest -q test
 
 demo: setup
-	@$(RUN) python -m grasp_scorer_ros.demo
+	@$(RUN) python -m grasp_scorer_ros.app.demo
 
 benchmark: setup
 	@$(RUN) python benchmarks/benchmark.py

@@ -31,10 +31,12 @@ import numpy as np
 import torch
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.bringup import NodeSpec
-from grasp_scorer_ros.checkpoint import load_model
-from grasp_scorer_ros.detector import GraspDetector
-from grasp_scorer_ros.model import GraspScorerNet, ModelConfig, score_all_per_grasp
+from grasp_scorer_ros.app.bringup import NodeSpec
+from grasp_scorer_ros.network.checkpoint import load_model
+from grasp_scorer_ros.network.detector import GraspDetector
+from grasp_scorer_ros.network.losses import compute_losses
+from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.scorer import score_all_per_grasp
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS: dict = {}
@@ -180,8 +182,8 @@ def node_latency(rate_hz: float, duration: float, model_ms: float, label: str, t
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CameraInfo, Image
 
-    from grasp_scorer_ros.calibration import load_intrinsics_yaml
-    from grasp_scorer_ros.image_decoding import rgb_to_image_fields
+    from grasp_scorer_ros.camera.calibration_file import load_intrinsics_yaml
+    from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
     from grasp_scorer_ros.msg import GraspPose
     from grasp_scorer_ros.nodes.camera_replay_node import camera_info_message, load_folder
 
@@ -267,7 +269,7 @@ def training_speed(backbone: str, iterations: int, batch: int) -> dict:
     targets = [torch.tensor([[160.0, 160.0, 55.0, 16.0, 20.0], [100.0, 220.0, 40.0, 16.0, -60.0]])] * batch
 
     def step():
-        losses = model.losses(model(images), targets)
+        losses = compute_losses(model(images), targets, model.config, model.scorer)
         optimizer.zero_grad()
         losses["total"].backward()
         optimizer.step()

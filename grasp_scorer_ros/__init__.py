@@ -1,7 +1,9 @@
 """Grasp detection with a graspability scorer (Depierre et al., ICRA 2021) for ROS 2 and FANUC robots.
 
-The model core (grasp, box_coder, anchors, model, losses, metric, detector, datasets, ...) imports
-only torch/numpy/opencv/shapely; the ROS 2 nodes live in ``grasp_scorer_ros.nodes``. Keep this file
+The folders are the layers (README, "Architecture"; checked by test/test_layout.py): ``nodes``
+(ROS 2) and ``app`` (node list, demo) on top; ``network``, ``camera`` and ``fanuc`` below them, and
+``training``, ``datasets`` and ``synthetic`` beside, none of which imports ROS; the shared
+primitives ``grasp``, ``rotations``, ``visualize`` and ``bundled`` at the bottom. Keep this file
 free of heavy imports so that ``import grasp_scorer_ros.<module>`` stays cheap.
 """
 import pkgutil

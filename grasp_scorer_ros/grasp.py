@@ -11,10 +11,19 @@ A grasp is a float array ``[x, y, w, h, theta]`` (shape ``(..., 5)``):
 
 This is the convention of Jacquard's ``_grasps.txt`` files; Cornell's rectangles are converted by
 :func:`corners_to_grasp` (first edge = opening axis).
+
+The angle functions come in two forms side by side: numpy (float64 arrays) and torch (``*_torch``:
+same formula on tensors, keeping their dtype, device and autograd graph; used by the network's box
+coder and losses). This module does not import torch itself.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 X, Y, W, H, THETA = range(5)
 
@@ -24,10 +33,21 @@ def normalize_angle(theta_deg):
     return (np.asarray(theta_deg, dtype=np.float64) + 90.0) % 180.0 - 90.0
 
 
+def normalize_angle_torch(theta_deg: torch.Tensor) -> torch.Tensor:
+    """:func:`normalize_angle` on a tensor."""
+    return (theta_deg + 90.0).remainder(180.0) - 90.0
+
+
 def angle_difference(a_deg, b_deg):
     """Smallest difference between two grasp angles, modulo 180 degrees, in ``[0, 90]``."""
     d = np.abs(normalize_angle(np.asarray(a_deg) - np.asarray(b_deg)))
     return np.minimum(d, 180.0 - d)
+
+
+def angle_difference_torch(a_deg: torch.Tensor, b_deg: torch.Tensor) -> torch.Tensor:
+    """:func:`angle_difference` on tensors (they broadcast against each other)."""
+    d = normalize_angle_torch(a_deg - b_deg).abs()
+    return d.minimum(180.0 - d)
 
 
 def grasp_corners(grasps) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from .grasp import grasp_corners
+from grasp_scorer_ros.grasp import grasp_corners
 
 Color = Union[Sequence[int], np.ndarray]
 

@@ -5,7 +5,7 @@ Examples:
   ros2 launch grasp_scorer_ros detect.launch.py robot:=real robot_ip:=192.168.1.10 armed:=true
   ros2 launch grasp_scorer_ros detect.launch.py replay:=true        # no camera: bundled scenes
 
-The node list itself lives in grasp_scorer_ros/bringup.py, shared with the demo that starts the
+The node list itself lives in grasp_scorer_ros/app/bringup.py, shared with the demo that starts the
 same nodes without the launch packages.
 """
 from pathlib import Path
@@ -16,7 +16,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from grasp_scorer_ros.bringup import BringupOptions, node_specs
+from grasp_scorer_ros.app.bringup import BringupOptions, node_specs
 
 ARGUMENTS = [
     # name, default, description, choices

@@ -1,7 +1,8 @@
-"""Shared test set-up: ROS 2 isolation and the ROS/no-ROS switch.
+"""Shared test set-up: ROS 2 isolation and the ROS/no-ROS switch, and the simulated controller.
 
 Tests that need rclpy use the ``ros`` fixture. On a machine without ROS (the pip route) they are
 skipped; with GRASP_SCORER_REQUIRE_ROS=1 (``make test``, CI) a missing rclpy is a failure instead.
+Tests that need a FANUC controller use ``sim``.
 """
 import os
 import random
@@ -33,3 +34,19 @@ def ros():
     rclpy.init(context=context)
     yield context
     context.try_shutdown()
+
+
+@pytest.fixture
+def sim_speed_scale():
+    """Motion durations of ``sim`` as a fraction of the real arm's; a test module overrides this
+    fixture where its moves must be faster or slower."""
+    return 0.01
+
+
+@pytest.fixture
+def sim(sim_speed_scale):
+    """A simulated FANUC controller (RMI server) on loopback, on free ports; stopped afterwards."""
+    from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
+    controller = SimulatedController(speed_scale=sim_speed_scale).start()
+    yield controller
+    controller.stop()

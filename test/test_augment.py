@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from grasp_scorer_ros.datasets.augment import (apply_transform, augment, evaluation_matrix, letterbox,
-                                               random_augmentation_matrix)
-from grasp_scorer_ros.image_transform import translation, uniform_scale
+from grasp_scorer_ros.datasets.augment import (apply_transform, augment, evaluation_matrix,
+                                               letterbox, random_augmentation_matrix)
+from grasp_scorer_ros.network.image_transform import translation, uniform_scale
 
 RED, BLUE, GREY = (255, 0, 0), (0, 0, 255), (128, 128, 128)
 

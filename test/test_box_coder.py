@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from grasp_scorer_ros import box_coder
-from grasp_scorer_ros.anchors import anchor_angles, grid_anchors, mean_grasp_size
-from grasp_scorer_ros.grasp import angle_difference
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.anchors import anchor_angles, grid_anchors, mean_grasp_size
+from grasp_scorer_ros.grasp import (angle_difference, angle_difference_torch, normalize_angle,
+                                    normalize_angle_torch)
 
 
 def _anchors(n, k=6, seed=0):
@@ -59,6 +60,19 @@ def test_exponent_is_clamped():
     grasp = box_coder.decode(torch.tensor([0.0, 0.0, 1e4, 1e4, 0.0]), anchor, 6)
     assert torch.isfinite(grasp).all()
     assert grasp[2].item() == pytest.approx(10.0 * np.exp(box_coder.DEFAULT_EXP_CLAMP), rel=1e-5)
+
+
+def test_angle_functions_agree_in_numpy_and_torch():
+    a = np.array([-270.0, -90.0, -89.5, -45.0, 0.0, 44.9, 89.999, 90.0, 135.0, 359.0])
+    b = np.array([[0.0], [90.0], [-75.0], [170.0]])
+    expected = angle_difference(a, b)                                    # (4, 10), broadcast
+    got = angle_difference_torch(torch.tensor(a), torch.tensor(b))
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-9)
+    assert got.min() >= 0 and got.max() <= 90
+    np.testing.assert_allclose(normalize_angle_torch(torch.tensor(a)).numpy(), normalize_angle(a))
+    theta = torch.tensor([100.0, -100.0], requires_grad=True)          # gradients pass through
+    angle_difference_torch(theta, torch.zeros(2)).sum().backward()
+    assert theta.grad.tolist() == [-1.0, 1.0]
 
 
 def test_anchor_angles_and_grid():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from grasp_scorer_ros.bringup import BringupOptions, node_specs
+from grasp_scorer_ros.app.bringup import BringupOptions, node_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,5 @@
-"""Tests of grasp_scorer_ros.calibration with synthetic cameras whose answers are known.
+"""Tests of grasp_scorer_ros.camera (types, calibration files, pixel to pose) with synthetic
+cameras whose answers are known.
 
 Ground truth comes from the other direction: known 3D points on the surface are projected with
 cv2.projectPoints (distortion included), the pixel grasp is built from those pixels, and the
@@ -11,20 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from grasp_scorer_ros.calibration import (
-    CalibrationError,
-    CameraIntrinsics,
-    CameraPose,
-    WorkSurface,
-    grasp_to_gripper_pose,
-    load_calibration_yaml,
-    load_intrinsics_yaml,
-    matrix_to_quaternion,
-    normalize_quaternion,
-    pixels_to_surface,
-    pose_to_matrix,
-    quaternion_to_matrix,
-)
+from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml, load_intrinsics_yaml
+from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics, CameraPose, WorkSurface
+from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose, pixels_to_surface
+from grasp_scorer_ros.rotations import matrix_to_quaternion
+from rotation_helpers import LOOKING_DOWN, rot_x, rot_z
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "calibration.yaml"
 
@@ -32,19 +24,6 @@ K = np.array([[910.0, 0.0, 640.0], [0.0, 905.0, 360.0], [0.0, 0.0, 1.0]])
 DISTORTION = np.array([-0.12, 0.05, 0.0008, -0.0005, -0.01])  # a typical mild barrel lens
 PINHOLE = CameraIntrinsics(K, [], 1280, 720)
 DISTORTED = CameraIntrinsics(K, DISTORTION, 1280, 720)
-
-# Straight down, image right = base -y, image down = base -x (as in config/calibration.yaml).
-LOOKING_DOWN = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
-
-
-def rot_x(angle):
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def rot_z(angle):
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
 
 
 def camera(position, yaw_deg=0.0, tilt_deg=0.0) -> CameraPose:
@@ -74,63 +53,6 @@ def in_plane_axes(normal):
     u = np.cross(normal, [0.3, 1.0, 0.1])
     u /= np.linalg.norm(u)
     return u, np.cross(normal, u)
-
-
-# ---------------------------------------------------------------------------------------------
-# rotation helpers
-# ---------------------------------------------------------------------------------------------
-
-def test_quaternion_to_matrix_of_known_rotations():
-    np.testing.assert_allclose(quaternion_to_matrix([0, 0, 0, 1]), np.eye(3))
-    s = math.sqrt(0.5)
-    np.testing.assert_allclose(quaternion_to_matrix([0, 0, s, s]), rot_z(math.pi / 2), atol=1e-12)
-    np.testing.assert_allclose(quaternion_to_matrix([1, 0, 0, 0]), rot_x(math.pi), atol=1e-12)
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_quaternion_round_trip_random(seed):
-    q = np.random.default_rng(seed).normal(size=4)
-    q /= np.linalg.norm(q)
-    q = -q if q[3] < 0 else q
-    np.testing.assert_allclose(matrix_to_quaternion(quaternion_to_matrix(q)), q, atol=1e-12)
-
-
-@pytest.mark.parametrize("rotation", [
-    rot_x(math.pi), rot_z(math.pi), rot_z(math.pi) @ rot_x(math.pi / 2),
-    LOOKING_DOWN, rot_z(0.3) @ rot_x(math.pi), np.eye(3),
-])
-def test_matrix_to_quaternion_half_turns_and_every_branch(rotation):
-    q = matrix_to_quaternion(rotation)
-    assert q[3] >= 0 and abs(np.linalg.norm(q) - 1) < 1e-12
-    np.testing.assert_allclose(quaternion_to_matrix(q), rotation, atol=1e-12)
-
-
-def test_matrix_to_quaternion_rejects_non_rotations():
-    with pytest.raises(CalibrationError, match="not a rotation"):
-        matrix_to_quaternion(np.diag([1.0, 1.0, -1.0]))
-    with pytest.raises(CalibrationError, match="not a rotation"):
-        matrix_to_quaternion(2 * np.eye(3))
-    with pytest.raises(CalibrationError, match="3x3"):
-        matrix_to_quaternion(np.eye(4))
-
-
-def test_pose_to_matrix_maps_points():
-    s = math.sqrt(0.5)
-    t = pose_to_matrix([1.0, 2.0, 3.0], [0, 0, s, s])
-    np.testing.assert_allclose(t @ [1.0, 0.0, 0.0, 1.0], [1.0, 3.0, 3.0, 1.0], atol=1e-12)
-    np.testing.assert_allclose(t[3], [0, 0, 0, 1])
-
-
-def test_normalize_quaternion():
-    np.testing.assert_allclose(normalize_quaternion([0, 0, 0, 1.004]), [0, 0, 0, 1])
-    with pytest.raises(CalibrationError, match="norm"):
-        normalize_quaternion([0, 0, 0, 1e-12])
-    with pytest.raises(CalibrationError, match="not a unit quaternion"):
-        normalize_quaternion([0, 0, 0, 2.0])
-    with pytest.raises(CalibrationError, match="non-finite"):
-        normalize_quaternion([0, 0, float("nan"), 1])
-    with pytest.raises(CalibrationError, match="4 values"):
-        normalize_quaternion([0, 0, 1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +99,10 @@ def test_camera_pose_normalises_and_validates():
         CameraPose([0, float("nan"), 1], [0, 0, 0, 1])
     with pytest.raises(CalibrationError, match="norm"):
         CameraPose([0, 0, 1], [0, 0, 0, 0])
+    with pytest.raises(CalibrationError, match="not a unit quaternion"):
+        CameraPose([0, 0, 1], [0, 0, 0, 2.0])
+    with pytest.raises(CalibrationError, match="4 numbers"):
+        CameraPose([0, 0, 1], [0, 0, True, 1])
 
 
 def test_camera_pose_from_body_frame():
@@ -185,6 +111,8 @@ def test_camera_pose_from_body_frame():
     pose = CameraPose.from_body_frame([0, 0, 1], [0, s, 0, s])
     np.testing.assert_allclose(pose.rotation[:, 2], [0, 0, -1], atol=1e-12)  # optical axis
     np.testing.assert_allclose(pose.rotation[:, 0], [0, -1, 0], atol=1e-12)  # right = body -y
+    with pytest.raises(CalibrationError, match="not a unit quaternion"):
+        CameraPose.from_body_frame([0, 0, 1], [0, 2 * s, 0, 2 * s])
 
 
 def test_work_surface():

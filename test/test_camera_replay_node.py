@@ -30,8 +30,8 @@ def test_publishes_each_image_once_with_camera_info(ros, tmp_path):
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
     from grasp_scorer_ros import bundled
-    from grasp_scorer_ros.calibration import load_intrinsics_yaml
-    from grasp_scorer_ros.image_decoding import image_msg_to_rgb
+    from grasp_scorer_ros.camera.calibration_file import load_intrinsics_yaml
+    from grasp_scorer_ros.camera.image_decoding import image_msg_to_rgb
     from grasp_scorer_ros.nodes.camera_replay_node import CameraReplayNode
 
     images = write_images(tmp_path / "frames")

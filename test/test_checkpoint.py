@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from grasp_scorer_ros.checkpoint import load_checkpoint, load_model, save_checkpoint
+from grasp_scorer_ros.network.checkpoint import load_checkpoint, load_model, save_checkpoint
 from tiny_model import calibrate_batch_norm, tiny_model
 
 IMAGES = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))

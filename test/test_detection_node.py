@@ -17,7 +17,7 @@ CAMERA = {"fx": 120.0, "cx": IMAGE_SIZE / 2, "height": 0.8}
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    from grasp_scorer_ros.checkpoint import save_checkpoint
+    from grasp_scorer_ros.network.checkpoint import save_checkpoint
     path = tmp_path / "tiny.pt"
     save_checkpoint(str(path), tiny_model(seed=3))
     return path
@@ -56,7 +56,7 @@ def camera_info(width=IMAGE_SIZE, height=IMAGE_SIZE, fx=CAMERA["fx"]):
 
 def image_message(rgb, stamp_sec, encoding="rgb8"):
     from sensor_msgs.msg import Image
-    from grasp_scorer_ros.image_decoding import rgb_to_image_fields
+    from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
     message = Image(**rgb_to_image_fields(rgb, encoding))
     message.header.stamp.sec = stamp_sec
     message.header.frame_id = "camera_optical"
@@ -134,8 +134,9 @@ def graph(ros, checkpoint, calibration_file):
 
 
 def test_best_grasp_is_calibrated_pose_with_image_stamp(graph, calibration_file):
-    from grasp_scorer_ros.calibration import (CameraIntrinsics, grasp_to_gripper_pose,
-                                              load_calibration_yaml)
+    from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml
+    from grasp_scorer_ros.camera.models import CameraIntrinsics
+    from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
     g = graph()
     g.send(image_message(scene(), stamp_sec=42))
     assert spin_until(g.executor, lambda: g.best and g.candidates and g.debug, timeout=20)

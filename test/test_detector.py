@@ -3,9 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from grasp_scorer_ros.checkpoint import save_checkpoint
-from grasp_scorer_ros.detector import GraspDetector
-from grasp_scorer_ros.image_transform import invert_affine, letterbox_matrix, transform_grasps, warp_image
+from grasp_scorer_ros import bundled
+from grasp_scorer_ros.datasets.jacquard import read_jacquard_grasps
+from grasp_scorer_ros.datasets.sample import load_rgb
+from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
+from grasp_scorer_ros.network.detector import GraspDetector
+from grasp_scorer_ros.network.image_transform import (invert_affine, letterbox_matrix,
+                                                      transform_grasps, warp_image)
+from grasp_scorer_ros.network.metric import is_grasp_correct
 from tiny_model import calibrate_batch_norm, tiny_model
 
 RGB = np.random.default_rng(0).integers(0, 256, (48, 96, 3), dtype=np.uint8)  # wider than tall
@@ -51,3 +56,18 @@ def test_bad_input_is_refused(model):
             detector.detect(bad)
     with pytest.raises(ValueError):
         GraspDetector.from_model(model, dtype="float16")
+
+
+def test_the_bundled_checkpoint_loads_and_finds_a_correct_grasp():
+    """A checkpoint saved before the package's modules moved (the bundled one) still loads, through
+    its own configuration, and still works: its best grasp on a demo scene is a correct one."""
+    path = str(bundled.default_checkpoint_path())
+    payload = load_checkpoint(path)
+    assert payload["config"]["backbone"] == "resnet18" and payload["state_dict_dtype"] == "float16"
+    detector = GraspDetector(path)
+    scene = bundled.demo_scenes_dir() / "scene_00.png"
+    detections = detector.detect(load_rgb(scene), top_k=5)
+    assert len(detections) == 5 and np.all(np.diff(detections.scores) <= 0)
+    truth = read_jacquard_grasps(scene.with_name("scene_00_grasps.txt"))
+    assert detections.scores[0] > 0.5
+    assert is_grasp_correct(detections.grasps[0], truth, 30.0, 0.25)

@@ -5,7 +5,6 @@ calls the services and the action, and records /fanuc_bridge/status. The simulat
 records every packet it receives, so the tests check what a real controller would have seen.
 """
 import logging
-import math
 import socket
 import time
 from pathlib import Path
@@ -13,9 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grasp_scorer_ros.fanuc.pick_planner import PickConfig, plan_pick, quaternion_to_wpr
+from grasp_scorer_ros.fanuc.pick_planner import PickConfig, plan_pick
 from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
+from grasp_scorer_ros.rotations import quaternion_to_wpr
 from ros_helpers import spin_until
+from rotation_helpers import top_down
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = ["open-gripper", "approach-above", "descend", "close-gripper", "lift", "place-above",
@@ -30,12 +31,6 @@ FAST = {
     "pick.approach_height_m": 0.10, "pick.lift_height_m": 0.15,
     "pick.place_position_m": [0.40, -0.30, 0.05], "pick.place_approach_height_m": 0.10,
 }
-
-
-def top_down(yaw_deg):
-    """Quaternion [x, y, z, w] of Rz(yaw) Rx(180): tool z down, written out independently."""
-    half = math.radians(yaw_deg) / 2
-    return [math.cos(half), math.sin(half), 0.0, 0.0]
 
 
 def grasp_message(x=0.6, y=0.1, z=0.0, yaw_deg=30.0, width=0.04, frame="base_link"):
@@ -133,10 +128,8 @@ class Graph:
 
 
 @pytest.fixture
-def sim():
-    controller = SimulatedController(speed_scale=0.02).start()
-    yield controller
-    controller.stop()
+def sim_speed_scale():
+    return 0.02
 
 
 @pytest.fixture
@@ -425,7 +418,7 @@ def test_dry_run_opens_no_connection_and_logs_the_packets(graph, sim, caplog):
     logged = [r.getMessage() for r in caplog.records if "dry-run, not sent" in r.getMessage()]
     assert sum("FRC_LinearMotion" in m for m in logged) == 6
     assert any('"FRC_WriteDOUT","PortNumber":1,"PortValue":"ON"' in m for m in logged)
-    names = [name(p) for p in g.node.client.dry_run_packets]
+    names = [name(p) for p in g.node.client.dry_run_controller.packets]
     assert names.count("FRC_LinearMotion") == 6 and names[0] == "FRC_Connect"
 
 

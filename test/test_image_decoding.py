@@ -1,17 +1,13 @@
-"""Tests of grasp_scorer_ros.image_decoding: byte layouts written out by hand."""
+"""Tests of grasp_scorer_ros.camera.image_decoding: byte layouts written out by hand."""
 import array
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from grasp_scorer_ros.image_decoding import (
-    SUPPORTED_ENCODINGS,
-    ImageFormatError,
-    image_fields_to_rgb,
-    image_msg_to_rgb,
-    rgb_to_image_fields,
-)
+from grasp_scorer_ros.camera.image_decoding import (SUPPORTED_ENCODINGS, ImageFormatError,
+                                                    image_fields_to_rgb, image_msg_to_rgb,
+                                                    rgb_to_image_fields)
 
 # A 2 x 3 RGB image with distinct values in every byte.
 RGB = np.arange(18, dtype=np.uint8).reshape(2, 3, 3) * 7 + 1

@@ -1,12 +1,13 @@
-"""Affine transforms of images and grasps (grasp_scorer_ros.image_transform)."""
+"""Affine transforms of images and grasps (grasp_scorer_ros.network.image_transform)."""
 import numpy as np
 import pytest
 import shapely
 
 from grasp_scorer_ros.grasp import angle_difference, grasp_corners
-from grasp_scorer_ros.image_transform import (compose_affine, invert_affine, letterbox_matrix, points_inside,
-                                              rotation_about, transform_grasps, translation, uniform_scale,
-                                              warp_image)
+from grasp_scorer_ros.network.image_transform import (compose_affine, invert_affine,
+                                                      letterbox_matrix, points_inside,
+                                                      rotation_about, transform_grasps, translation,
+                                                      uniform_scale, warp_image)
 
 
 def _apply(matrix, points):

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from grasp_scorer_ros import box_coder
-from grasp_scorer_ros.anchors import grid_anchors
-from grasp_scorer_ros.losses import (angle_matching, jaccard_labels, sample_primary_targets,
-                                     select_scored_anchors)
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.anchors import grid_anchors
+from grasp_scorer_ros.network.losses import (angle_matching, compute_losses, jaccard_labels,
+                                             sample_primary_targets, select_scored_anchors)
 from tiny_model import tiny_model
 
 ANCHORS = grid_anchors(20, 20, 16, 91.0, 26.0, 6)  # angles -75 -45 -15 15 45 75
@@ -69,7 +69,7 @@ def test_loss_dict_and_regression_targets():
     model = tiny_model()
     images, targets = _batch(model)
     outputs = model(images)
-    losses = model.losses(outputs, targets)
+    losses = compute_losses(outputs, targets, model.config, model.scorer)
     assert set(losses) == {"intermediate", "regression_l1", "regression_scorer", "scorer", "total"}
     assert all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
     parts = sum(losses[k] for k in ("intermediate", "regression_l1", "regression_scorer", "scorer"))
@@ -92,7 +92,7 @@ def test_missing_targets_raise():
     outputs = model(images)
     for bad in (None, targets[:1], [targets[0], None], [targets[0], torch.zeros(3, 4)]):
         with pytest.raises(ValueError):
-            model.losses(outputs, bad)
+            compute_losses(outputs, bad, model.config, model.scorer)
 
 
 def _grad_norms(module):
@@ -103,7 +103,7 @@ def _grad_norms(module):
 def test_gradient_routing(variant):
     model = tiny_model(variant=variant)
     images, targets = _batch(model)
-    losses = model.losses(model(images), targets)
+    losses = compute_losses(model(images), targets, model.config, model.scorer)
 
     model.zero_grad(set_to_none=True)
     losses["scorer"].backward(retain_graph=True)
@@ -120,7 +120,7 @@ def test_gradient_routing(variant):
     # ... and reaches the FE only through the PGP's deltas, not through the scorer's view of the
     # neighbourhood: d/d(features) equals the chain through the deltas alone.
     outputs = model(images)
-    losses = model.losses(outputs, targets)
+    losses = compute_losses(outputs, targets, model.config, model.scorer)
     direct = torch.autograd.grad(losses["regression_scorer"], outputs["features"], retain_graph=True)[0]
     through_deltas = torch.autograd.grad(losses["regression_scorer"], outputs["deltas"], retain_graph=True)[0]
     chained = torch.autograd.grad(outputs["deltas"], outputs["features"], through_deltas, retain_graph=True)[0]
@@ -153,7 +153,7 @@ def test_each_variant_runs_a_training_step(variant):
     images, targets = _batch(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
     before = [p.detach().clone() for p in model.pgp.parameters()]
-    losses = model.losses(model(images), targets)
+    losses = compute_losses(model(images), targets, model.config, model.scorer)
     optimizer.zero_grad()
     losses["total"].backward()
     optimizer.step()
@@ -172,7 +172,7 @@ def test_a_few_steps_on_one_image_reduce_the_loss():
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     history = []
     for _ in range(10):
-        losses = model.losses(model(images), targets)
+        losses = compute_losses(model(images), targets, model.config, model.scorer)
         optimizer.zero_grad()
         losses["total"].backward()
         optimizer.step()

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from grasp_scorer_ros.metric import (grasp_iou, grasp_iou_matrix, is_grasp_correct, match_grasps,
-                                     top1_accuracy)
+from grasp_scorer_ros.network.metric import (grasp_iou, grasp_iou_matrix, is_grasp_correct,
+                                             match_grasps, top1_accuracy)
 
 GT = np.array([100.0, 80.0, 40.0, 30.0, 10.0])
 

@@ -5,10 +5,11 @@ import pytest
 import torch
 import torchvision
 
-from grasp_scorer_ros import box_coder
-from grasp_scorer_ros.model import (BACKBONES, GraspScorerNet, ModelConfig, Scorer,
-                                    build_resnet_trunk, delta_slot_vectors, gather_neighbourhoods,
-                                    imagenet_weight_candidates, score_all_per_grasp)
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.model import (BACKBONES, GraspScorerNet, ModelConfig,
+                                            build_resnet_trunk, imagenet_weight_candidates)
+from grasp_scorer_ros.network.scorer import (Scorer, delta_slot_vectors, gather_neighbourhoods,
+                                             score_all_per_grasp)
 from tiny_model import calibrate_batch_norm, tiny_model
 
 

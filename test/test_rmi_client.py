@@ -9,20 +9,12 @@ from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_client import (RMIAborted, RMIClient, RMIConnectionLost, RMIError, RMIFault,
                                                RMINotReady, RMITerminated, RMITimeout)
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
-from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
 
 DOWN = dict(w=180.0, p=0.0, r=0.0)
 
 
 def target(z: float, x: float = 500.0, y: float = 0.0) -> Position:
     return Position(x, y, z, **DOWN)
-
-
-@pytest.fixture
-def sim():
-    controller = SimulatedController(speed_scale=0.01).start()
-    yield controller
-    controller.stop()
 
 
 class EventLog:
@@ -335,6 +327,23 @@ def test_dry_run_opens_no_socket_and_acknowledges_locally():
     assert c.read_cartesian_position()[1] == target(250)
     c.write_dout(1, True)
     c.disconnect()
-    kinds = [rmi.packet_kind(p)[1] for p in c.dry_run_packets]
+    kinds = [rmi.packet_kind(p)[1] for p in c.dry_run_controller.packets]
     assert kinds == ["FRC_Connect", "FRC_Initialize", "FRC_SetUFrameUTool", "FRC_ReadCartesianPosition",
                      "FRC_LinearMotion", "FRC_ReadCartesianPosition", "FRC_WriteDOUT", "FRC_Disconnect"]
+
+
+def test_dry_run_status_follows_the_session_like_a_controller():
+    c = RMIClient("127.0.0.1", free_port(), dry_run=True)
+    c.connect()
+    status = c.get_status()
+    assert status.ready_for_motion and status.rmi_motion_status == 0 and status.override == 100
+    c.initialize()
+    c.set_override(30)
+    configuration, _ = c.read_cartesian_position()
+    c.wait(c.linear_motion(target(250), configuration, 100))
+    c.wait(c.wait_time(0.5))
+    status = c.get_status()
+    assert (status.rmi_motion_status, status.override, status.next_sequence_id) == (1, 30, 3)
+    c.reset()                                    # takes NextSequenceID from the controller
+    assert c.wait(c.wait_time(0.1))["SequenceID"] == 3
+    c.disconnect()

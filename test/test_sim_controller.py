@@ -77,13 +77,6 @@ def move(seq: int, x: float = 500.0, y: float = 0.0, z: float = 300.0, speed: in
 
 
 @pytest.fixture
-def sim():
-    controller = SimulatedController(speed_scale=0.01).start()
-    yield controller
-    controller.stop()
-
-
-@pytest.fixture
 def session(sim):
     s = RawSession(sim)
     yield s

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from grasp_scorer_ros import evaluate, train
-from grasp_scorer_ros.checkpoint import load_checkpoint, load_model
+from grasp_scorer_ros.training import evaluate, train
+from grasp_scorer_ros.network.checkpoint import load_checkpoint, load_model
 from grasp_scorer_ros.synthetic import write_dataset
 
 

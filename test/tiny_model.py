@@ -1,7 +1,7 @@
 """Small, fast models for the model-core tests (CPU, no weights, no download)."""
 import torch
 
-from grasp_scorer_ros.model import GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
 
 
 def tiny_config(**overrides) -> ModelConfig:

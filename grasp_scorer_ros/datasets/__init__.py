@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import List, Optional
 
 # The augment() function is not re-exported: it would hide the module of the same name.
-from .augment import evaluation_matrix, letterbox, random_augmentation_matrix
-from .cornell import load_cornell
-from .jacquard import load_jacquard
-from .sample import GraspSample, ImageReadError, LoadReport, load_rgb
-from .splits import fold_assignment, kfold_splits
+from grasp_scorer_ros.datasets.augment import (evaluation_matrix, letterbox,
+                                               random_augmentation_matrix)
+from grasp_scorer_ros.datasets.cornell import load_cornell
+from grasp_scorer_ros.datasets.jacquard import load_jacquard
+from grasp_scorer_ros.datasets.sample import GraspSample, ImageReadError, LoadReport, load_rgb
+from grasp_scorer_ros.datasets.splits import fold_assignment, kfold_splits
 
 DATASET_KINDS = ("cornell", "jacquard")
 

@@ -6,7 +6,7 @@ not performed at testing time."
 
 Here, in that order: rotation about the image centre (uniform angle), a left-right mirror with
 probability 0.5, a shift of up to ``max_shift`` source pixels along each axis, then the uniform
-rescale of :func:`~grasp_scorer_ros.image_transform.letterbox_matrix` (the longer side to
+rescale of :func:`~grasp_scorer_ros.network.image_transform.letterbox_matrix` (the longer side to
 ``size``; a non-square image is padded, never stretched, so grasp angles stay true). Evaluation
 uses the letterbox alone (:func:`evaluation_matrix`). All steps compose into one affine matrix, so
 the image is resampled once.
@@ -17,8 +17,9 @@ from typing import Tuple
 
 import numpy as np
 
-from ..image_transform import (compose_affine, letterbox_matrix, points_inside, rotation_about,
-                               transform_grasps, translation, warp_image)
+from grasp_scorer_ros.network.image_transform import (compose_affine, letterbox_matrix,
+                                                      points_inside, rotation_about,
+                                                      transform_grasps, translation, warp_image)
 
 
 def random_augmentation_matrix(height: int, width: int, rng: np.random.Generator, size: int = 320,

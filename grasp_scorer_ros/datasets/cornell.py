@@ -23,8 +23,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..grasp import corners_to_grasp
-from .sample import GraspSample, LoadReport, check_root, no_images_error, usable_pair
+from grasp_scorer_ros.datasets.sample import (GraspSample, LoadReport, check_root, no_images_error,
+                                              usable_pair)
+from grasp_scorer_ros.grasp import corners_to_grasp
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..grasp import THETA, normalize_angle
-from .sample import GraspSample, LoadReport, check_root, no_images_error, usable_pair
+from grasp_scorer_ros.datasets.sample import (GraspSample, LoadReport, check_root, no_images_error,
+                                              usable_pair)
+from grasp_scorer_ros.grasp import THETA, normalize_angle
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .sample import GraspSample
+from grasp_scorer_ros.datasets.sample import GraspSample
 
 Split = Tuple[np.ndarray, np.ndarray]  # (train indices, test indices), sorted int64
 

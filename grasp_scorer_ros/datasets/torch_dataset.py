@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from .augment import augment, letterbox
-from .sample import GraspSample, ImageReadError, load_rgb
+from grasp_scorer_ros.datasets.augment import augment, letterbox
+from grasp_scorer_ros.datasets.sample import GraspSample, ImageReadError, load_rgb
 
 logger = logging.getLogger(__name__)
 

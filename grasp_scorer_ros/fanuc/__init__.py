@@ -3,21 +3,24 @@ and a simulated controller.
 
 * :mod:`.rmi_protocol`   packets, framing, ErrorID table
 * :mod:`.rmi_client`     :class:`RMIClient`, one RMI session over TCP (or a dry run)
+* :mod:`.dry_run`        :class:`DryRunController`, what a dry-run client talks to instead
 * :mod:`.pick_planner`   :func:`plan_pick`: grasp pose to checked moves and gripper actions
 * :mod:`.pick_executor`  :func:`execute_pick`: sends a plan, gripper only after the arm arrived
 * :mod:`.sim_controller` :class:`SimulatedController`, an RMI server for tests and demos (not
   imported here, so that ``python -m grasp_scorer_ros.fanuc.sim_controller`` runs cleanly)
 """
-from .pick_executor import PickAborted, PickExecutionError, execute_pick, prepare_controller
-from .pick_planner import PickConfig, PickRejected, PickStep, plan_pick, quaternion_to_wpr, wpr_to_quaternion
-from .rmi_client import (ControllerStatus, InstructionHandle, RMIAborted, RMIClient, RMIConnectionLost,
-                         RMIError, RMIException, RMIFault, RMINotReady, RMITerminated, RMITimeout)
-from .rmi_protocol import Configuration, Position, describe_error
+from grasp_scorer_ros.fanuc.pick_executor import (PickAborted, PickExecutionError, execute_pick,
+                                                  prepare_controller)
+from grasp_scorer_ros.fanuc.pick_planner import PickConfig, PickRejected, PickStep, plan_pick
+from grasp_scorer_ros.fanuc.rmi_client import (ControllerStatus, InstructionHandle, RMIAborted,
+                                               RMIClient, RMIConnectionLost, RMIError, RMIException,
+                                               RMIFault, RMINotReady, RMITerminated, RMITimeout)
+from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position, describe_error
 
 __all__ = [
     "Configuration", "ControllerStatus", "InstructionHandle", "PickAborted", "PickConfig",
     "PickExecutionError", "PickRejected", "PickStep", "Position", "RMIAborted", "RMIClient",
     "RMIConnectionLost", "RMIError", "RMIException", "RMIFault", "RMINotReady", "RMITerminated",
     "RMITimeout", "describe_error", "execute_pick", "plan_pick",
-    "prepare_controller", "quaternion_to_wpr", "wpr_to_quaternion",
+    "prepare_controller",
 ]

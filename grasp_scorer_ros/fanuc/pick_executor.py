@@ -16,10 +16,11 @@ import logging
 import time
 from typing import Callable, Optional, Sequence
 
-from . import rmi_protocol as rmi
-from .pick_planner import PickConfig, PickRejected, PickStep, check_start_position
-from .rmi_client import (ControllerStatus, InstructionHandle, RMIClient, RMIConnectionLost, RMIError,
-                         RMIException, RMITimeout)
+from grasp_scorer_ros.fanuc import rmi_protocol as rmi
+from grasp_scorer_ros.fanuc.pick_planner import (PickConfig, PickRejected, PickStep,
+                                                 check_start_position)
+from grasp_scorer_ros.fanuc.rmi_client import (ControllerStatus, InstructionHandle, RMIClient,
+                                               RMIConnectionLost, RMIError, RMIException, RMITimeout)
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ Conventions
   into the surface and tool y along the jaws' closing axis; a top-down grasp is
   ``W, P, R = 180, 0, yaw`` in FANUC's terms.
 * Outputs are millimetres and degrees, orientation as FANUC W, P, R: rotations about the *fixed*
-  X, Y, Z axes, ``R_tool = Rz(R) · Ry(P) · Rx(W)`` (the same as ROS roll, pitch, yaw).
+  X, Y, Z axes, ``R_tool = Rz(R) · Ry(P) · Rx(W)`` (the same as ROS roll, pitch, yaw; conversions in
+  :mod:`grasp_scorer_ros.rotations`).
 * Tool offset: when no UTool is taught for the gripper (``apply_tool_offset``), the commanded
   point is the flange, ``tool_offset_m`` behind the TCP along tool z.
 
@@ -34,7 +35,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .rmi_protocol import Position
+from grasp_scorer_ros.fanuc.rmi_protocol import Position
+from grasp_scorer_ros.rotations import matrix_to_wpr, quaternion_to_matrix, wpr_to_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,6 @@ PLACE_ABOVE = "place-above"
 PLACE_DESCEND = "place-descend"
 RELEASE = "release"
 RETREAT = "retreat"
-
-# Below this cos(P) the W, P, R decomposition is at its singularity (P = +-90 deg).
-_GIMBAL_EPS = 1e-6
 
 
 class PickRejected(ValueError):
@@ -156,87 +155,6 @@ class PickStep:
     def __post_init__(self) -> None:
         if (self.move is None) == (self.gripper is None):
             raise ValueError(f"step {self.name!r} needs exactly one of move, gripper")
-
-
-# ---------------------------------------------------------------------------------------------
-# Rotations
-# ---------------------------------------------------------------------------------------------
-def quaternion_to_matrix(q_xyzw: Sequence[float]) -> np.ndarray:
-    """Rotation matrix (3, 3) of a quaternion ``[x, y, z, w]`` (normalised here)."""
-    q = np.asarray(q_xyzw, dtype=np.float64)
-    n = np.linalg.norm(q)
-    if q.shape != (4,) or not np.isfinite(n) or n < 1e-9:
-        raise ValueError(f"not a rotation quaternion: {q_xyzw!r}")
-    x, y, z, w = q / n
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def matrix_to_quaternion(rot: np.ndarray) -> np.ndarray:
-    """Quaternion ``[x, y, z, w]`` with ``w >= 0`` of a rotation matrix."""
-    m = np.asarray(rot, dtype=np.float64)
-    trace = np.trace(m)
-    # Branch on the largest diagonal term so that the square root is never of a tiny number.
-    if trace > max(m[0, 0], m[1, 1], m[2, 2]):
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
-    elif m[0, 0] >= m[1, 1] and m[0, 0] >= m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] >= m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 - m[0, 0] + m[1, 1] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 - m[0, 0] - m[1, 1] + m[2, 2])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4, (m[1, 0] - m[0, 1]) / s]
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return -q if q[3] < 0 else q
-
-
-def wpr_to_matrix(w_deg: float, p_deg: float, r_deg: float) -> np.ndarray:
-    """``Rz(R) · Ry(P) · Rx(W)``: rotations about the fixed X, then Y, then Z axes."""
-    w, p, r = np.deg2rad([w_deg, p_deg, r_deg])
-    rx = np.array([[1, 0, 0], [0, math.cos(w), -math.sin(w)], [0, math.sin(w), math.cos(w)]])
-    ry = np.array([[math.cos(p), 0, math.sin(p)], [0, 1, 0], [-math.sin(p), 0, math.cos(p)]])
-    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
-
-def matrix_to_wpr(rot: np.ndarray) -> tuple[float, float, float]:
-    """W, P, R in degrees (W, R in (-180, 180], P in [-90, 90]) of a rotation matrix.
-
-    At P = +-90 deg only W -/+ R is defined; W = 0 is chosen there.
-    """
-    m = np.asarray(rot, dtype=np.float64)
-    cos_p = math.hypot(m[0, 0], m[1, 0])
-    p = math.atan2(-m[2, 0], cos_p)
-    if cos_p > _GIMBAL_EPS:
-        w = math.atan2(m[2, 1], m[2, 2])
-        r = math.atan2(m[1, 0], m[0, 0])
-    else:
-        w = 0.0
-        r = math.atan2(-m[0, 1], m[1, 1])
-    return _wrap_deg(math.degrees(w)), math.degrees(p) + 0.0, _wrap_deg(math.degrees(r))
-
-
-def quaternion_to_wpr(q_xyzw: Sequence[float]) -> tuple[float, float, float]:
-    """FANUC W, P, R (degrees) of a quaternion ``[x, y, z, w]``."""
-    return matrix_to_wpr(quaternion_to_matrix(q_xyzw))
-
-
-def wpr_to_quaternion(w_deg: float, p_deg: float, r_deg: float) -> np.ndarray:
-    """Quaternion ``[x, y, z, w]`` (``w >= 0``) of FANUC W, P, R in degrees."""
-    return matrix_to_quaternion(wpr_to_matrix(w_deg, p_deg, r_deg))
-
-
-def _wrap_deg(a: float) -> float:
-    """Angle in (-180, 180] (so a top-down tool reads W = 180, not -180)."""
-    a = (a + 180.0) % 360.0 - 180.0
-    return 180.0 if a <= -180.0 + 1e-9 else a + 0.0
 
 
 # ---------------------------------------------------------------------------------------------

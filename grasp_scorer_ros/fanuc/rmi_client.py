@@ -23,8 +23,9 @@ a late one could be taken for the next command's answer); the caller reconnects.
 refused or a fault is reported, the client sends no further instruction until ``reset()`` or
 ``initialize()``: motion never resumes on its own.
 
-``dry_run=True`` opens no socket: packets are logged (INFO) and kept in ``dry_run_packets``, and
-every request is acknowledged locally at once.
+``dry_run=True`` opens no socket: the client talks to a
+:class:`~grasp_scorer_ros.fanuc.dry_run.DryRunController` in this process instead, which logs the
+packets (INFO), keeps them and acknowledges every request at once.
 """
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from . import rmi_protocol as rmi
-from .rmi_protocol import Configuration, Position
+from grasp_scorer_ros.fanuc import rmi_protocol as rmi
+from grasp_scorer_ros.fanuc.dry_run import DryRunController
+from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
 
 logger = logging.getLogger(__name__)
 
@@ -212,10 +214,14 @@ class RMIClient:
         self.last_error = ""
         self.last_acknowledged_sequence_id = 0
 
-        self._dry_run_packets: list[dict] = []
-        self._dry_run_position = dry_run_position
-        self._dry_run_configuration = Configuration()
-        self._dry_run_initialized = False
+        # Where the session's packets go, chosen once: the controller over TCP, or (dry run) a
+        # stand-in in this process that answers at once. _open() returns the session's socket.
+        self.dry_run_controller: Optional[DryRunController] = None
+        self._open: Callable[[], Optional[socket.socket]] = self._open_tcp
+        self._send: Callable[[dict, bytes], Optional[dict]] = self._send_tcp
+        if self.dry_run:
+            self.dry_run_controller = DryRunController(dry_run_position)
+            self._open, self._send = self.dry_run_controller.open, self.dry_run_controller.send
 
     # -- session -------------------------------------------------------------------------------
     @property
@@ -227,12 +233,6 @@ class RMIClient:
         with self._lock:
             return len(self._pending_instructions)
 
-    @property
-    def dry_run_packets(self) -> list[dict]:
-        """Packets a dry-run client would have sent, in order."""
-        with self._lock:
-            return list(self._dry_run_packets)
-
     def connect(self, attempts: int = 1, backoff_s: float = 0.5, max_backoff_s: float = 5.0) -> None:
         """Open the session: ``FRC_Connect`` on ``port``, then reconnect to the port it names.
 
@@ -241,15 +241,10 @@ class RMIClient:
         """
         if self._connected:
             return
-        if self.dry_run:
-            self._transmit(rmi.connect_packet())
-            self._start_session(None)
-            logger.info("dry-run session opened (no socket)")
-            return
         delay = backoff_s
         for attempt in range(1, max(1, attempts) + 1):
             try:
-                self._connect_once()
+                self._start_session(self._open())
                 return
             except (OSError, RMITimeout, RMIConnectionLost) as exc:
                 if attempt >= attempts:
@@ -262,7 +257,8 @@ class RMIClient:
                 time.sleep(delay)
                 delay = min(delay * 2.0, max_backoff_s)
 
-    def _connect_once(self) -> None:
+    def _open_tcp(self) -> socket.socket:
+        """The session's socket: ``FRC_Connect`` on the connect port, then the port it names."""
         reply = self._handshake()
         error_id = int(reply.get("ErrorID", 0))
         if error_id:
@@ -275,8 +271,8 @@ class RMIClient:
         self.controller_version = (int(reply.get("MajorVersion", 0)), int(reply.get("MinorVersion", 0)))
         sock = socket.create_connection((self.host, port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._start_session(sock)
         logger.info("RMI session open on %s:%d (RMI %d.%d)", self.host, port, *self.controller_version)
+        return sock
 
     def _handshake(self) -> dict:
         """``FRC_Connect`` on the connect port; the controller answers and closes that socket."""
@@ -407,17 +403,14 @@ class RMIClient:
     # -- wire ----------------------------------------------------------------------------------
     def _transmit(self, packet: dict) -> None:
         data = rmi.encode_packet(packet)
-        text = data.decode("ascii").rstrip()
-        logger.debug("-> %s", text)
-        if self.dry_run:
-            logger.info("dry-run, not sent: %s", text)
-            with self._lock:
-                self._dry_run_packets.append(packet)
-            reply = self._dry_run_reply(packet)
-            if reply is not None:
-                logger.debug("<- (dry-run) %s", reply)
-                self._dispatch(reply)
-            return
+        logger.debug("-> %s", data.decode("ascii").rstrip())
+        reply = self._send(packet, data)
+        if reply is not None:       # the dry run's stand-in answers at once
+            logger.debug("<- %s", reply)
+            self._dispatch(reply)
+
+    def _send_tcp(self, packet: dict, data: bytes) -> None:
+        """Write to the session's socket; replies come through the reader thread."""
         with self._send_lock:
             sock = self._sock
             if sock is None:
@@ -720,34 +713,3 @@ class RMIClient:
             raise RMIFault(f"{self.fault}; initialize() before new motion")
         if self._instructions_blocked is not None:
             raise RMINotReady(f"{self._instructions_blocked}; reset() or initialize() before new motion")
-
-    # -- dry run -------------------------------------------------------------------------------
-    def _dry_run_reply(self, packet: dict) -> Optional[dict]:
-        """The reply a healthy, idle controller would give at once."""
-        kind, name = rmi.packet_kind(packet)
-        if kind == rmi.COMMUNICATION:
-            return {kind: name, "ErrorID": 0} if name == "FRC_Disconnect" else None
-        if kind == rmi.INSTRUCTION:
-            if name == "FRC_LinearMotion":
-                self._dry_run_position = Position.from_packet(packet["Position"])
-            return {kind: name, "ErrorID": 0, "SequenceID": packet["SequenceID"]}
-        reply: dict[str, Any] = {kind: name, "ErrorID": 0}
-        if name == "FRC_Initialize":
-            self._dry_run_initialized = True
-        elif name == "FRC_Abort":
-            self._dry_run_initialized = False
-        elif name == "FRC_SetUFrameUTool":
-            c = self._dry_run_configuration
-            self._dry_run_configuration = Configuration(
-                packet["UToolNumber"], packet["UFrameNumber"], c.front, c.up, c.left, c.flip,
-                c.turn4, c.turn5, c.turn6)
-        elif name == "FRC_GetStatus":
-            reply.update(ServoReady=1, TPMode=0, RMIMotionStatus=int(self._dry_run_initialized),
-                         ProgramStatus=0, SingleStepMode=0, NumberUTool=10, NumberUFrame=9,
-                         NextSequenceID=self._next_sequence_id,
-                         Override=self._override_percent or 100)
-        elif name == "FRC_ReadCartesianPosition":
-            reply.update(Configuration=self._dry_run_configuration.to_packet(),
-                         Position=self._dry_run_position.to_packet(), Group=packet.get("Group", 1),
-                         TimeTag=0)
-        return reply

@@ -37,8 +37,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from . import rmi_protocol as rmi
-from .rmi_protocol import Configuration, Position
+from grasp_scorer_ros.fanuc import rmi_protocol as rmi
+from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
 
 logger = logging.getLogger(__name__)
 

@@ -9,18 +9,20 @@ import sys
 from pathlib import Path
 
 import cv2
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.calibration import CameraIntrinsics, load_intrinsics_yaml
-from grasp_scorer_ros.image_decoding import rgb_to_image_fields
+from grasp_scorer_ros.camera.calibration_file import load_intrinsics_yaml
+from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
+from grasp_scorer_ros.camera.models import CameraIntrinsics
+from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
-PARAMETERS = {
+# name: (default, description), declared by declare_parameters.
+PARAMETERS: ParameterSpec = {
     "folder": ("", "Folder of images to publish (sorted by name); empty: the bundled demo scenes"),
     "camera_info_file": ("", "camera_info_manager YAML of the camera; empty: the demo scenes' camera"),
     "rate": (2.0, "Frames per second"),
@@ -64,9 +66,7 @@ def camera_info_message(intrinsics: CameraIntrinsics, frame_id: str) -> CameraIn
 class CameraReplayNode(Node):
     def __init__(self, **kwargs):
         super().__init__("camera_replay", **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         if p["encoding"] not in ("rgb8", "bgr8"):
             raise ValueError(f"encoding must be rgb8 or bgr8, got {p['encoding']!r}")
         if not p["rate"] > 0:

@@ -1,7 +1,7 @@
 """Detection node: overhead camera image in, best gripper pose out on ``grasp/best``.
 
-A thin translator: sensor_msgs -> numpy (image_decoding), the network (detector), pixel grasp ->
-base-frame pose (calibration), numpy -> grasp_scorer_ros messages. Inference runs on a worker
+A thin translator: sensor_msgs -> numpy (camera.image_decoding), the network (network.detector),
+pixel grasp -> base-frame pose (camera.pixel_to_pose), numpy -> grasp_scorer_ros messages. Inference runs on a worker
 thread that always takes the newest frame: when the model is slower than the camera, older frames
 are dropped, never queued, and every result carries the stamp of the image it was computed from.
 """
@@ -15,24 +15,27 @@ from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import Pose
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.calibration import (CalibrationError, CameraIntrinsics, grasp_to_gripper_pose,
-                                          load_calibration_yaml)
-from grasp_scorer_ros.detector import GraspDetector
+from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml
+from grasp_scorer_ros.camera.image_decoding import (ImageFormatError, image_msg_to_rgb,
+                                                    rgb_to_image_fields)
+from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics
+from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
 from grasp_scorer_ros.grasp import H, THETA, W, X, Y
-from grasp_scorer_ros.nodes.runner import run_node
-from grasp_scorer_ros.image_decoding import ImageFormatError, image_msg_to_rgb, rgb_to_image_fields
 from grasp_scorer_ros.msg import GraspCandidates, GraspPose, ImageGrasp
+from grasp_scorer_ros.network.detector import GraspDetector
+from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
+from grasp_scorer_ros.nodes.runner import run_node
 from grasp_scorer_ros.visualize import draw_grasps
 
-# name: (default, description). Declared once; config/detection.yaml sets them for the launch file.
-PARAMETERS = {
+# name: (default, description), declared by declare_parameters; config/detection.yaml sets them for
+# the launch file.
+PARAMETERS: ParameterSpec = {
     "checkpoint": ("", "Model checkpoint (.pt); empty: the checkpoint bundled with the package"),
     "device": ("cpu", "Torch device for inference: cpu or cuda"),
     "num_threads": (0, "CPU threads for inference; 0 keeps torch's default"),
@@ -68,9 +71,7 @@ class Frame:
 class GraspDetectionNode(Node):
     def __init__(self, **kwargs):
         super().__init__("grasp_detection", **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         self.params = p
 
         # Start-up failures (checkpoint, calibration) raise: main() reports them and exits non-zero.

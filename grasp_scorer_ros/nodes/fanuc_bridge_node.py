@@ -33,10 +33,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.exceptions import ParameterException
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
@@ -48,11 +47,12 @@ from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.msg import BridgeStatus, GraspPose
 from grasp_scorer_ros.action import PickGrasp
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
+from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
 
-# name: (default, description). Declared once; config/fanuc_bridge.yaml sets them for the launch
-# file, which also sets robot_ip, rmi_port, armed and dry_run from its arguments.
-PARAMETERS = {
+# name: (default, description), declared by declare_parameters; config/fanuc_bridge.yaml sets them
+# for the launch file, which also sets robot_ip, rmi_port, armed and dry_run from its arguments.
+PARAMETERS: ParameterSpec = {
     "robot_ip": ("192.168.1.10", "Controller address (RMI connect port on it: rmi_port)"),
     "rmi_port": (rmi.DEFAULT_CONNECT_PORT,
                  "RMI connect port (FRC_Connect); the session port is the one the controller names"),
@@ -79,7 +79,7 @@ PARAMETERS = {
 # One parameter per PickConfig field, under "pick." (pick_planner.PickConfig documents the units).
 # Defaults fit the bundled demo: table at z = 0 in base_link, grasps within x 0.3..0.9 m,
 # y -0.35..0.35 m, objects up to 0.09 m wide; the place pose lies outside the camera's view.
-PICK_PARAMETERS = {
+PICK_PARAMETERS: ParameterSpec = {
     "uframe_number": (0, "User frame selected with FRC_SetUFrameUTool (0: the robot's world frame)"),
     "utool_number": (1, "Tool frame selected with FRC_SetUFrameUTool (teach the gripper's TCP there)"),
     "override_percent": (100, "Speed override sent with FRC_SetOverRide, 1..100"),
@@ -116,7 +116,7 @@ _FAILURE_KINDS = ((RMIConnectionLost, "connection lost"), (RMITimeout, "controll
 EXECUTOR_THREADS = 4        # the action's execute callback waits for the pick on one of them
 
 
-def all_parameters() -> dict[str, tuple]:
+def all_parameters() -> ParameterSpec:
     """Every parameter of the node, full names (``pick.speed_mm_s``...), ``(default, description)``."""
     return {**PARAMETERS, **{PICK_PREFIX + k: v for k, v in PICK_PARAMETERS.items()}}
 
@@ -139,13 +139,7 @@ class FanucBridgeNode(Node):
     def __init__(self, **kwargs):
         super().__init__("fanuc_bridge", **kwargs)
         # Start-up failures (bad parameter types or values) raise ValueError: main() reports them.
-        parameters = all_parameters()
-        try:
-            for name, (default, description) in parameters.items():
-                self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        except ParameterException as error:
-            raise ValueError(f"parameter {error}") from None
-        p = {name: self.get_parameter(name).value for name in parameters}
+        p = declare_parameters(self, all_parameters())
         self.params = p
         try:
             self.config = PickConfig.from_dict({

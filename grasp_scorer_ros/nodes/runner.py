@@ -6,11 +6,10 @@ import sys
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-from grasp_scorer_ros.calibration import CalibrationError
-
 # Start-up problems that are the user's to fix (missing or corrupt files, bad parameters): one
 # clear line and exit code 2 instead of a traceback.
-STARTUP_ERRORS = (FileNotFoundError, ValueError, CalibrationError)
+# CalibrationError and RotationError are ValueErrors.
+STARTUP_ERRORS = (FileNotFoundError, ValueError)
 
 
 def run_node(node_class, args=None, executor_factory=None) -> int:

@@ -9,18 +9,17 @@ from __future__ import annotations
 import math
 import sys
 
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
 from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
+from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
 
-# name: (default, description)
-PARAMETERS = {
+# name: (default, description), declared by declare_parameters.
+PARAMETERS: ParameterSpec = {
     "host": ("127.0.0.1", "Address to listen on"),
     "port": (rmi.DEFAULT_CONNECT_PORT, "RMI connect port (FRC_Connect); 0 picks a free port"),
     "handoff_port": (0, "Session port named in the FRC_Connect reply; 0 picks a free port"),
@@ -35,12 +34,7 @@ PARAMETERS = {
 class SimControllerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("fanuc_sim_controller", **kwargs)
-        try:
-            for name, (default, description) in PARAMETERS.items():
-                self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        except ParameterException as error:
-            raise ValueError(f"parameter {error}") from None
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         if len(p["start_position"]) != 6:
             raise ValueError("start_position needs X, Y, Z, W, P, R")
         if not p["speed_scale"] > 0:

@@ -9,10 +9,10 @@ format and load with :func:`grasp_scorer_ros.datasets.load_jacquard`.
 Command line: ``python -m grasp_scorer_ros.synthetic --out DIR --count N --seed S`` (also the
 console script ``grasp-scorer-synth``).
 """
-from .cli import main
-from .grasp_planner import GripperModel, plan_grasps
-from .scene import Scene, SceneConfig, generate_scene, make_object_pool
-from .writer import write_dataset
+from grasp_scorer_ros.synthetic.cli import main
+from grasp_scorer_ros.synthetic.grasp_planner import GripperModel, plan_grasps
+from grasp_scorer_ros.synthetic.scene import Scene, SceneConfig, generate_scene, make_object_pool
+from grasp_scorer_ros.synthetic.writer import write_dataset
 
 __all__ = ["GripperModel", "Scene", "SceneConfig", "generate_scene", "main", "make_object_pool",
            "plan_grasps", "write_dataset"]

@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from grasp_scorer_ros.synthetic.cli import main
 
 sys.exit(main())

@@ -8,8 +8,8 @@ from typing import Optional, Sequence
 
 from tqdm import tqdm
 
-from .scene import SceneConfig
-from .writer import default_object_sets, write_dataset
+from grasp_scorer_ros.synthetic.scene import SceneConfig
+from grasp_scorer_ros.synthetic.writer import default_object_sets, write_dataset
 
 
 def get_args_parser() -> argparse.ArgumentParser:

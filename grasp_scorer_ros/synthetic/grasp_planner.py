@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from ..grasp import normalize_angle
+from grasp_scorer_ros.grasp import normalize_angle
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from shapely.geometry import Polygon
 
-from .shapes import ObjectPrototype, random_color
+from grasp_scorer_ros.synthetic.shapes import ObjectPrototype, random_color
 
 _SHIFT = 4  # sub-pixel bits for cv2 polygon drawing
 _ONE = 1 << _SHIFT

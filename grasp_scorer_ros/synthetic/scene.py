@@ -12,9 +12,10 @@ import numpy as np
 from shapely import affinity
 from shapely.geometry import Polygon
 
-from .grasp_planner import GripperModel, occupancy, plan_grasps
-from .render import render_scene
-from .shapes import ObjectPrototype, ObjectSet, object_set_id, random_prototype
+from grasp_scorer_ros.synthetic.grasp_planner import GripperModel, occupancy, plan_grasps
+from grasp_scorer_ros.synthetic.render import render_scene
+from grasp_scorer_ros.synthetic.shapes import (ObjectPrototype, ObjectSet, object_set_id,
+                                               random_prototype)
 
 # Streams of random numbers derived from the seed, kept apart so that changing one part of the
 # generator does not reshuffle the others.

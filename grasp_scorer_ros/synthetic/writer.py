@@ -17,7 +17,7 @@ from typing import Callable, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .scene import Scene, SceneConfig, generate_scene, make_object_pool
+from grasp_scorer_ros.synthetic.scene import Scene, SceneConfig, generate_scene, make_object_pool
 
 MANIFEST_NAME = "synthetic.json"
 

@@ -17,7 +17,7 @@ from typing import Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from .grasp import THETA, W, H, normalize_angle
+from grasp_scorer_ros.grasp import THETA, W, H, normalize_angle
 
 Size = Union[int, Tuple[int, int]]  # square side, or (width, height)
 

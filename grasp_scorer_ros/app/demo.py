@@ -1,9 +1,10 @@
 """The main job on the bundled default: camera replay -> detection -> /grasp/best -> FANUC bridge.
 
-Starts the nodes of ``detect.launch.py`` (the same specs, grasp_scorer_ros/bringup.py) as separate
-processes talking over DDS: the camera replay on the bundled synthetic scenes, the detection node
-with the bundled checkpoint, the simulated FANUC controller and the bridge, armed. Watches the
-graph for a fixed number of frames, then prints a summary and writes the annotated images.
+Starts the nodes of ``detect.launch.py`` (the same specs, grasp_scorer_ros/app/bringup.py) as
+separate processes talking over DDS: the camera replay on the bundled synthetic scenes, the
+detection node with the bundled checkpoint, the simulated FANUC controller and the bridge, armed.
+Watches the graph for a fixed number of frames, then prints a summary and writes the annotated
+images.
 
     grasp-scorer-demo --frames 12 --out demo_output
 """
@@ -21,9 +22,9 @@ import cv2
 import numpy as np
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.bringup import BringupOptions, node_specs
+from grasp_scorer_ros.app.bringup import BringupOptions, node_specs
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 def find_config_dir() -> Path:
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
         codes = stop_processes(processes)
     annotated_dir = args.out / "annotated"
     annotated_dir.mkdir(parents=True, exist_ok=True)
-    from grasp_scorer_ros.image_decoding import image_msg_to_rgb
+    from grasp_scorer_ros.camera.image_decoding import image_msg_to_rgb
     for i, image in enumerate(monitor.debug_images[:args.frames]):
         cv2.imwrite(str(annotated_dir / f"frame_{i:03d}.png"), cv2.cvtColor(image_msg_to_rgb(image), cv2.COLOR_RGB2BGR))
     print(summarize(monitor, len(monitor.candidates), elapsed))

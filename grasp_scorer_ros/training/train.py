@@ -27,13 +27,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from grasp_scorer_ros.checkpoint import load_checkpoint, save_checkpoint
 from grasp_scorer_ros.datasets import load_dataset
 from grasp_scorer_ros.datasets.splits import kfold_splits
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
-from grasp_scorer_ros.evaluate import evaluate_model
 from grasp_scorer_ros.grasp import H, W
-from grasp_scorer_ros.model import BACKBONES, VARIANTS, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
+from grasp_scorer_ros.network.losses import compute_losses
+from grasp_scorer_ros.network.model import BACKBONES, VARIANTS, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.training.engine import evaluate_model
 
 logger = logging.getLogger("grasp_scorer_ros.train")
 
@@ -338,7 +339,8 @@ def train(args) -> Path:
         weight = scorer_term_weight(args, iteration, auc_ema, direction_ema)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             outputs = model(images)
-        losses = model.losses({k: v.float() for k, v in outputs.items()}, targets, weight)
+        losses = compute_losses({k: v.float() for k, v in outputs.items()}, targets, model.config,
+                                model.scorer, weight)
         auc = float(losses.get("scorer_auc", float("nan")))
         if math.isfinite(auc):
             auc_ema = 0.98 * auc_ema + 0.02 * auc

@@ -21,13 +21,10 @@ import math
 
 import torch
 
+from grasp_scorer_ros.grasp import normalize_angle_torch
+
 # Same bound as torchvision's BoxCoder: keeps exp() finite for wild early predictions.
 DEFAULT_EXP_CLAMP = math.log(1000.0 / 16)
-
-
-def wrap_angle(theta_deg: torch.Tensor) -> torch.Tensor:
-    """Wrap angles in degrees to ``[-90, 90)`` (a parallel gripper is symmetric under 180 degrees)."""
-    return torch.remainder(theta_deg + 90.0, 180.0) - 90.0
 
 
 def angle_step(num_orientations: int) -> float:
@@ -45,7 +42,7 @@ def encode(grasps: torch.Tensor, anchors: torch.Tensor, num_orientations: int) -
     dy = (grasps[..., 1] - anchors[..., 1]) / anchors[..., 3]
     dw = torch.log(grasps[..., 2] / anchors[..., 2])
     dh = torch.log(grasps[..., 3] / anchors[..., 3])
-    dt = wrap_angle(grasps[..., 4] - anchors[..., 4]) / angle_step(num_orientations)
+    dt = normalize_angle_torch(grasps[..., 4] - anchors[..., 4]) / angle_step(num_orientations)
     return torch.stack([dx, dy, dw, dh, dt], dim=-1)
 
 
@@ -60,5 +57,5 @@ def decode(deltas: torch.Tensor, anchors: torch.Tensor, num_orientations: int,
     y = deltas[..., 1] * anchors[..., 3] + anchors[..., 1]
     w = torch.exp(deltas[..., 2].clamp(max=exp_clamp)) * anchors[..., 2]
     h = torch.exp(deltas[..., 3].clamp(max=exp_clamp)) * anchors[..., 3]
-    t = wrap_angle(deltas[..., 4] * angle_step(num_orientations) + anchors[..., 4])
+    t = normalize_angle_torch(deltas[..., 4] * angle_step(num_orientations) + anchors[..., 4])
     return torch.stack([x, y, w, h, t], dim=-1)

@@ -11,7 +11,7 @@ and labelled by Jaccard matching (the scorer's training labels). Reported:
   after; one step also counts grasps whose IoU with the best-matching ground truth rose or fell.
   A term that helps moves grasps towards the ground truth.
 
-    python -m grasp_scorer_ros.scorer_diagnostics --checkpoint runs/full/final.pt \
+    python -m grasp_scorer_ros.training.scorer_diagnostics --checkpoint runs/full/final.pt \
         --dataset jacquard --data-root runs/synth --images 100
 """
 from __future__ import annotations
@@ -26,22 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from grasp_scorer_ros import box_coder
-from grasp_scorer_ros.checkpoint import load_model
 from grasp_scorer_ros.datasets import load_dataset
 from grasp_scorer_ros.datasets.splits import kfold_splits
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset
-from grasp_scorer_ros.grasp import angle_difference
-from grasp_scorer_ros.losses import binary_auc, binary_entropy
-from grasp_scorer_ros.metric import grasp_iou_matrix, match_grasps
-from grasp_scorer_ros.model import GRASP, delta_slot_vectors, gather_neighbourhoods
-
-
-def _best_iou(grasps: np.ndarray, ground_truths: np.ndarray, angle_threshold: float) -> np.ndarray:
-    """IoU of each grasp with its best ground truth within ``angle_threshold`` (0 if none)."""
-    ok = angle_difference(grasps[:, None, 4], ground_truths[None, :, 4]) < angle_threshold
-    iou = grasp_iou_matrix(grasps, ground_truths, mask=ok)
-    return iou.max(axis=1) if iou.size else np.zeros(len(grasps))
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.checkpoint import load_model
+from grasp_scorer_ros.network.losses import binary_auc, binary_entropy
+from grasp_scorer_ros.network.metric import best_iou, match_grasps
+from grasp_scorer_ros.network.model import GRASP
+from grasp_scorer_ros.network.scorer import delta_slot_vectors, gather_neighbourhoods
 
 
 def diagnose_image(model, image: torch.Tensor, ground_truths: np.ndarray, steps: int = 50,
@@ -87,7 +80,7 @@ def diagnose_image(model, image: torch.Tensor, ground_truths: np.ndarray, steps:
             d += step_size * grad
         if step == 0:
             _, grasps1 = correct(d.detach(), 30.0, 0.25)
-            before, after = _best_iou(grasps0, ground_truths, 30.0), _best_iou(grasps1, ground_truths, 30.0)
+            before, after = best_iou(grasps0, ground_truths, 30.0), best_iou(grasps1, ground_truths, 30.0)
             one_step = (int(np.sum(after > before + 1e-9)), int(np.sum(after < before - 1e-9)))
     with torch.no_grad():
         p1 = log_p(d).exp()

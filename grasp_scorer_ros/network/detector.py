@@ -1,9 +1,9 @@
 """Inference wrapper: an RGB image in, every anchor's grasp out, scored and sorted, in image pixels.
 
 The image is letterboxed to the network input (uniform scale so that its longer side is ``S``,
-centred, padding elsewhere; :func:`grasp_scorer_ros.image_transform.letterbox_matrix`), every one of
-the ``H * W * k`` grasps is decoded and scored by the dense scorer (as the paper does at test time),
-and the grasps are mapped back to the original image's pixels.
+centred, padding elsewhere; :func:`grasp_scorer_ros.network.image_transform.letterbox_matrix`),
+every one of the ``H * W * k`` grasps is decoded and scored by the dense scorer (as the paper does
+at test time), and the grasps are mapped back to the original image's pixels.
 """
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from . import box_coder
-from .checkpoint import load_model
-from .image_transform import invert_affine, letterbox_matrix, transform_grasps, warp_image
-from .model import GRASP, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.checkpoint import load_model
+from grasp_scorer_ros.network.image_transform import (invert_affine, letterbox_matrix,
+                                                      transform_grasps, warp_image)
+from grasp_scorer_ros.network.model import GRASP, GraspScorerNet, ModelConfig
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 

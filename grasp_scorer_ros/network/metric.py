@@ -3,7 +3,8 @@
 A predicted grasp matches a ground truth when their angle difference (modulo 180 degrees) is *below*
 ``angle_threshold`` and the intersection over union of the two rectangles *exceeds*
 ``iou_threshold``. IoU is computed exactly on polygons (shapely). Evaluation uses 30 degrees / 25%;
-the scorer's training labels use the stricter 15 degrees / 25% (see :mod:`grasp_scorer_ros.losses`).
+the scorer's training labels use the stricter 15 degrees / 25% (see
+:mod:`grasp_scorer_ros.network.losses`).
 Grasps are ``[x, y, w, h, theta]`` as in :mod:`grasp_scorer_ros.grasp`.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import shapely
 import torch
 
-from .grasp import angle_difference, grasp_corners
+from grasp_scorer_ros.grasp import angle_difference, grasp_corners
 
 
 def _as_grasps(grasps) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from .model import GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
 
 FORMAT = "grasp_scorer_ros.checkpoint"
 VERSION = 1

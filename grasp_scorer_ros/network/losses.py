@@ -28,14 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from . import box_coder
-from .metric import best_iou, match_grasps
-from .model import FEATURE_STRIDE, GRASP, ModelConfig, Scorer, delta_slot_vectors, gather_neighbourhoods
-
-
-def _angle_difference_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    d = torch.abs(box_coder.wrap_angle(a - b))
-    return torch.minimum(d, 180.0 - d)
+from grasp_scorer_ros.grasp import angle_difference_torch
+from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network.metric import best_iou, match_grasps
+from grasp_scorer_ros.network.model import FEATURE_STRIDE, GRASP, ModelConfig
+from grasp_scorer_ros.network.scorer import Scorer, delta_slot_vectors, gather_neighbourhoods
 
 
 def angle_matching(ground_truths: torch.Tensor, anchors: torch.Tensor, stride: float,
@@ -55,7 +52,7 @@ def angle_matching(ground_truths: torch.Tensor, anchors: torch.Tensor, stride: f
     rows = torch.floor(gt[:, 1] / stride).long()
     cols = torch.floor(gt[:, 0] / stride).long()
     inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
-    difference = _angle_difference_torch(gt[:, 4:5], anchors[0, 0, :, 4].view(1, k))  # (N, k)
+    difference = angle_difference_torch(gt[:, 4:5], anchors[0, 0, :, 4].view(1, k))  # (N, k)
     candidate = (difference < angle_threshold) & inside.view(-1, 1)
     gt_index, anchor_index = torch.nonzero(candidate, as_tuple=True)
     if len(gt_index) == 0:

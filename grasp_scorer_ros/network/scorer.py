@@ -1,0 +1,110 @@
+"""The scorer of Depierre et al. (ICRA 2021), sect. IV-A.c: re-scores a grasp from its 3x3 feature
+neighbourhood and its predicted deltas.
+
+It exists in two equal forms: the literal per-grasp network of the paper (:meth:`Scorer.forward`
+on 3x3 neighbourhoods and one-slot ``5k`` vectors; used for training on the T selected grasps and by
+:func:`score_all_per_grasp`), and a dense form over the whole feature map (:meth:`Scorer.dense`),
+which exploits that the scorer is linear up to the leaky ReLU after the concatenation.
+
+Layouts are :mod:`grasp_scorer_ros.network.model`'s: features ``(B, C, H, W)``, deltas
+``(B, H, W, k, 5)``, logits ``(..., 2)`` with class 1 = "grasp".
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def gather_neighbourhoods(features: torch.Tensor, batch_index: torch.Tensor, rows: torch.Tensor,
+                          cols: torch.Tensor) -> torch.Tensor:
+    """3x3 neighbourhoods ``(N, C, 3, 3)`` of cells ``(batch_index, rows, cols)`` of ``(B, C, H, W)``.
+
+    The feature map is zero-padded by one cell, so border cells see zeros outside the map.
+    """
+    padded = F.pad(features, (1, 1, 1, 1))                         # (B, C, H+2, W+2)
+    offsets = torch.arange(3, device=features.device)
+    r = rows.view(-1, 1, 1) + offsets.view(1, 3, 1)                # (N, 3, 1), padded coordinates
+    c = cols.view(-1, 1, 1) + offsets.view(1, 1, 3)                # (N, 1, 3)
+    patches = padded[batch_index.view(-1, 1, 1), :, r, c]           # (N, 3, 3, C)
+    return patches.permute(0, 3, 1, 2)                             # (N, C, 3, 3)
+
+
+def delta_slot_vectors(deltas: torch.Tensor, anchor_index: torch.Tensor, num_orientations: int):
+    """The scorer's ``5k`` input: zeros except the 5 slots of the grasp's anchor. ``(N, 5) -> (N, 5k)``."""
+    one_hot = F.one_hot(anchor_index, num_orientations).to(deltas.dtype)  # (N, k)
+    return (one_hot.unsqueeze(-1) * deltas.unsqueeze(1)).flatten(1)       # (N, 5k)
+
+
+class Scorer(nn.Module):
+    """The scorer of sect. IV-A.c, layer for layer.
+
+    3x3 neighbourhood -> 1x1 conv (1024) -> flatten (9216); one-slot 5k vector -> FC (512);
+    concatenation (9728) -> FC (``hidden``) -> FC (2). Leaky ReLU (0.1) after every layer but the last.
+    """
+
+    def __init__(self, in_channels: int, num_orientations: int, conv_channels: int = 1024,
+                 delta_width: int = 512, hidden: int = 512, negative_slope: float = 0.1):
+        super().__init__()
+        self.k = num_orientations
+        self.negative_slope = negative_slope
+        self.neighbourhood_conv = nn.Conv2d(in_channels, conv_channels, kernel_size=1)
+        self.delta_fc = nn.Linear(5 * num_orientations, delta_width)
+        self.image_vector_size = 9 * conv_channels                   # 9216
+        self.hidden_fc = nn.Linear(self.image_vector_size + delta_width, hidden)  # 9728 -> hidden
+        self.score_fc = nn.Linear(hidden, 2)
+
+    def _leaky(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def forward(self, neighbourhoods: torch.Tensor, delta_vectors: torch.Tensor) -> torch.Tensor:
+        """Per-grasp scoring: ``(N, C, 3, 3)``, ``(N, 5k)`` -> logits ``(N, 2)``."""
+        image = self._leaky(self.neighbourhood_conv(neighbourhoods)).flatten(1)  # (N, 9216)
+        grasp = self._leaky(self.delta_fc(delta_vectors))                        # (N, 512)
+        hidden = self._leaky(self.hidden_fc(torch.cat([image, grasp], dim=1)))  # (N, hidden)
+        return self.score_fc(hidden)                                            # (N, 2)
+
+    def dense(self, features: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        """Score every anchor's grasp at once: ``(B, C, H, W)``, ``(B, H, W, k, 5)`` -> ``(B, H, W, k, 2)``.
+
+        Equal to :meth:`forward` on every grasp: the image half of ``hidden_fc`` is a 3x3 convolution
+        over the (zero-padded, 1x1-convolved) map, computed once per cell; the grasp half is applied
+        per anchor through the anchor's 5 columns of ``delta_fc``.
+        """
+        b, h, w, k, _ = deltas.shape
+        image = self._leaky(self.neighbourhood_conv(F.pad(features, (1, 1, 1, 1))))  # (B, 1024, H+2, W+2)
+        hidden_size = self.hidden_fc.out_features
+        image_weight = self.hidden_fc.weight[:, :self.image_vector_size]
+        image_weight = image_weight.reshape(hidden_size, -1, 3, 3)                  # (hidden, 1024, 3, 3)
+        image_hidden = F.conv2d(image, image_weight, self.hidden_fc.bias)           # (B, hidden, H, W)
+
+        slot_weight = self.delta_fc.weight.reshape(-1, k, 5)                        # (512, k, 5)
+        grasp = torch.einsum("bhwkm,okm->bhwko", deltas, slot_weight) + self.delta_fc.bias
+        grasp = self._leaky(grasp)                                                  # (B, H, W, k, 512)
+        grasp_hidden = grasp @ self.hidden_fc.weight[:, self.image_vector_size:].t()  # (B, H, W, k, hidden)
+
+        hidden = self._leaky(image_hidden.permute(0, 2, 3, 1).unsqueeze(3) + grasp_hidden)
+        return self.score_fc(hidden)                                                # (B, H, W, k, 2)
+
+    def score_anchors(self, features: torch.Tensor, deltas: torch.Tensor, batch_index: torch.Tensor,
+                      rows: torch.Tensor, cols: torch.Tensor, anchor_index: torch.Tensor) -> torch.Tensor:
+        """Per-grasp scoring of the anchors ``[batch_index, rows, cols, anchor_index]`` -> ``(N, 2)``."""
+        neighbourhoods = gather_neighbourhoods(features, batch_index, rows, cols)
+        selected = deltas[batch_index, rows, cols, anchor_index]                   # (N, 5)
+        return self(neighbourhoods, delta_slot_vectors(selected, anchor_index, self.k))
+
+
+def score_all_per_grasp(scorer: Scorer, features: torch.Tensor, deltas: torch.Tensor,
+                        chunk_size: int = 2400) -> torch.Tensor:
+    """Every grasp through the literal per-grasp scorer, ``chunk_size`` at a time -> ``(B, H, W, k, 2)``.
+
+    The straightforward (slow) reference for :meth:`Scorer.dense`.
+    """
+    b, h, w, k, _ = deltas.shape
+    flat = torch.arange(b * h * w * k, device=deltas.device)
+    logits = []
+    for chunk in flat.split(chunk_size):
+        bi, rest = chunk // (h * w * k), chunk % (h * w * k)
+        rows, cols, anchor = rest // (w * k), (rest // k) % w, rest % k
+        logits.append(scorer.score_anchors(features, deltas, bi, rows, cols, anchor))
+    return torch.cat(logits).reshape(b, h, w, k, 2)

@@ -1,0 +1,1 @@
+"""Training and evaluation programs (``grasp-scorer-train``, ``grasp-scorer-evaluate``); no ROS."""
