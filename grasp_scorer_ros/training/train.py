@@ -28,12 +28,12 @@ import torch
 from tqdm import tqdm
 
 from grasp_scorer_ros.datasets import load_dataset
-from grasp_scorer_ros.datasets.splits import kfold_splits
+from grasp_scorer_ros.datasets.splits import kfold_splits, sample_covering_objects
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
 from grasp_scorer_ros.grasp import H, W
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
 from grasp_scorer_ros.network.losses import compute_losses
-from grasp_scorer_ros.network.model import BACKBONES, VARIANTS, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.model import BACKBONES, FINAL_RANKINGS, VARIANTS, GraspScorerNet, ModelConfig
 from grasp_scorer_ros.training.engine import evaluate_model
 
 logger = logging.getLogger("grasp_scorer_ros.train")
@@ -92,6 +92,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     optim.add_argument("--gate-auc", type=float, nargs=2, default=(0.7, 0.85))
     optim.add_argument("--gate-direction", type=float, nargs=2, default=(0.0, 0.3))
     optim.add_argument("--scorer-jitter", type=int, default=0)
+    optim.add_argument("--final-ranking", choices=FINAL_RANKINGS, default="all")
 
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, default=Path("runs/train"))
@@ -183,7 +184,9 @@ def _device(name: str) -> torch.device:
 
 
 def write_curves(csv_path: Path, png_path: Path) -> None:
-    """Training curves (loss terms, smoothed, and held-out accuracy) as a picture."""
+    """Training curves as a picture: loss terms; the scorer's competence on the T selected grasps
+    (its cross-entropy against the label entropy, its AUC, the direction of the Eq. 5 term and that
+    term's weight); held-out accuracy by each ranking."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -191,29 +194,57 @@ def write_curves(csv_path: Path, png_path: Path) -> None:
     rows = list(csv.DictReader(csv_path.open()))
     train = [r for r in rows if r["kind"] == "train"]
     evals = [r for r in rows if r["kind"] == "eval"]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax_loss, ax_skill, ax_acc) = plt.subplots(1, 3, figsize=(17, 4.5))
+
+    def column(name, source=train):
+        return np.array([float(r[name]) if r.get(name) not in (None, "") else np.nan for r in source])
+
+    def smooth(values):
+        window = max(1, len(values) // 50)
+        kernel = np.ones(window) / window
+        valid = np.convolve(np.isfinite(values).astype(float), kernel, mode="valid")
+        total = np.convolve(np.nan_to_num(values), kernel, mode="valid")
+        return window, np.where(valid > 0, total / np.maximum(valid, 1e-12), np.nan)
+
     if train:
-        it = np.array([int(r["iteration"]) for r in train])
+        it = column("iteration")
         for name in LOSS_NAMES:
-            values = np.array([float(r[name]) if r[name] else np.nan for r in train])
+            values = column(name)
             if np.all(np.nan_to_num(values) == 0):
                 continue  # a term this variant does not have (the baseline has no scorer)
-            window = max(1, len(values) // 50)
-            smooth = np.convolve(np.nan_to_num(values), np.ones(window) / window, mode="valid")
-            ax_loss.plot(it[window - 1:], smooth, label=name)
+            window, values = smooth(values)
+            ax_loss.plot(it[window - 1:], values, label=name)
         ax_loss.set_xlabel("iteration")
         ax_loss.set_ylabel("loss (moving average)")
         ax_loss.set_yscale("log")
-        ax_loss.legend()
+        ax_loss.legend(fontsize=8)
+        for name, label in (("scorer", "scorer cross-entropy (Eq. 4)"),
+                            ("label_entropy", "label entropy H(r): a constant predictor"),
+                            ("scorer_auc", "scorer AUC among the T"),
+                            ("direction", "Eq. 5 scorer term: towards ground truth (+1) or away (-1)"),
+                            ("scorer_term_weight", "weight of the Eq. 5 scorer term")):
+            values = column(name)
+            if np.all(~np.isfinite(values)) or (name != "scorer_term_weight" and np.all(np.nan_to_num(values) == 0)):
+                continue
+            window, values = smooth(values)
+            ax_skill.plot(it[window - 1:], values, label=label)
+        ax_skill.axhline(0.5, color="grey", lw=0.5)
+        ax_skill.axhline(0.0, color="grey", lw=0.5)
+        ax_skill.set_xlabel("iteration")
+        ax_skill.legend(fontsize=7)
     if evals:
-        it = [int(r["iteration"]) for r in evals]
-        ax_acc.plot(it, [100 * float(r["primary_accuracy"]) for r in evals], "o-", label="primary score")
-        ax_acc.plot(it, [100 * float(r["scorer_accuracy"]) for r in evals], "s-", label="scorer")
+        it = column("iteration", evals)
+        for name, style, label in (("primary_accuracy", "o-", "primary score"),
+                                   ("scorer_all_accuracy", "s-", "scorer, all grasps (paper)"),
+                                   ("scorer_top_t_accuracy", "^-", "scorer, re-ranking the T best")):
+            values = column(name, evals)
+            if np.any(np.isfinite(values)):
+                ax_acc.plot(it, 100 * values, style, label=label)
         ax_acc.set_xlabel("iteration")
         ax_acc.set_ylabel("held-out top-1 accuracy (%)")
-        ax_acc.set_ylim(0, 100)
-        ax_acc.legend()
-    ax_acc.set_title("held-out fold")
+        ax_acc.legend(fontsize=8)
+    ax_acc.set_title("held-out images")
+    ax_skill.set_title("scorer competence on the T selected grasps")
     ax_loss.set_title("training losses")
     fig.tight_layout()
     tmp = png_path.with_suffix(".tmp.png")
@@ -225,7 +256,7 @@ def write_curves(csv_path: Path, png_path: Path) -> None:
 class CsvLog:
     FIELDS = ["kind", "iteration", "seconds", "lr", *LOSS_NAMES, *COMPETENCE_NAMES, "auc_ema", "direction_ema",
               "scorer_term_weight", "images_per_s",
-              "primary_accuracy", "scorer_accuracy", "topt_accuracy", "images"]
+              "primary_accuracy", "scorer_all_accuracy", "scorer_top_t_accuracy", "images"]
 
     def __init__(self, path: Path, resume_from: int | None):
         self.path = path
@@ -259,7 +290,8 @@ def train(args) -> Path:
     train_samples = [samples[i] for i in train_idx]
     test_samples = [samples[i] for i in test_idx]
     if args.eval_limit:
-        test_samples = test_samples[:args.eval_limit]
+        chosen = sample_covering_objects(test_samples, args.eval_limit, args.seed)
+        test_samples = [test_samples[i] for i in chosen]
     logger.info("%d images: %d for training, %d held out (fold %d of %d, %s-wise)", len(samples),
                 len(train_samples), len(test_samples), args.fold, args.folds, args.split)
 
@@ -281,7 +313,7 @@ def train(args) -> Path:
                              num_scored_grasps=args.num_scored_grasps, alpha=args.alpha,
                              negative_sampling=args.negatives,
                              clean_negatives=args.clean_negatives == "on",
-                             scorer_jitter=args.scorer_jitter)
+                             scorer_jitter=args.scorer_jitter, final_ranking=args.final_ranking)
 
     pretrained = {"auto": None, "required": True, "none": False}[args.pretrained]
     model = GraspScorerNet(config, args.pretrained_weights, pretrained=pretrained,
@@ -315,12 +347,12 @@ def train(args) -> Path:
     def evaluate(iteration: int):
         result = evaluate_model(model, test_samples, device, progress=False)
         model.train()
-        log.write(kind="eval", iteration=iteration, **result)
-        tqdm.write(f"iteration {iteration}: held-out top-1 accuracy primary "
-                   f"{100 * result['primary_accuracy']:.1f}%, scorer {100 * result['scorer_accuracy']:.1f}% "
-                   f"scorer-topT {100 * result['topt_accuracy']:.1f}% "
-                   f"({result['images']} images)")
-        return result
+        accuracies = {k: v for k, v in result.items() if k in CsvLog.FIELDS}
+        log.write(kind="eval", iteration=iteration, **accuracies)
+        tqdm.write(f"iteration {iteration}: held-out top-1 accuracy " + ", ".join(
+            f"{name.replace('_accuracy', '')} {100 * value:.1f}%" for name, value in accuracies.items()
+            if name.endswith("_accuracy")) + f" ({result['images']} images)")
+        return {k: v for k, v in result.items() if k != "correct"}  # checkpoints hold plain values
 
     autocast = args.autocast == "bfloat16" or (args.autocast == "auto" and native_bfloat16(device))
     logger.info("autocast: %s", "bfloat16" if autocast else "none")
