@@ -32,7 +32,7 @@ from grasp_scorer_ros.grasp import angle_difference_torch
 from grasp_scorer_ros.network import box_coder
 from grasp_scorer_ros.network.metric import best_iou, match_grasps
 from grasp_scorer_ros.network.model import FEATURE_STRIDE, GRASP, ModelConfig
-from grasp_scorer_ros.network.scorer import Scorer, delta_slot_vectors, gather_neighbourhoods
+from grasp_scorer_ros.network.scorer import Scorer, gather_neighbourhoods
 
 
 def angle_matching(ground_truths: torch.Tensor, anchors: torch.Tensor, stride: float,
@@ -254,7 +254,7 @@ def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, 
     neighbourhoods = neighbourhoods.to(scorer.neighbourhood_conv.weight.dtype)
     deltas = deltas.to(neighbourhoods.dtype)
     # L_scorer: deltas detached -> gradient reaches the scorer and the FE, never the PGP.
-    logits = scorer(neighbourhoods, delta_slot_vectors(deltas.detach(), anchor_index, k))
+    logits = scorer(neighbourhoods, scorer.slot_vectors(deltas.detach(), anchor_index))
     scorer_loss = F.cross_entropy(logits.float(), labels)
     if config.scorer_jitter > 0:
         # Perturbed copies of the selected deltas, labelled like them: the scorer sees how its
@@ -269,7 +269,7 @@ def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, 
                                                      config.scorer_angle_threshold,
                                                      config.scorer_iou_threshold).reshape(j, t)
                                       for i in range(b)], dim=1).reshape(-1)
-        noisy_logits = scorer(neighbourhoods.repeat(j, 1, 1, 1), delta_slot_vectors(noisy, noisy_index, k))
+        noisy_logits = scorer(neighbourhoods.repeat(j, 1, 1, 1), scorer.slot_vectors(noisy, noisy_index))
         scorer_loss = (scorer_loss + j * F.cross_entropy(noisy_logits.float(), noisy_labels)) / (1 + j)
     # Scorer term of L_reg: scorer parameters detached -> gradient reaches the PGP, and the FE
     # through the PGP. The neighbourhood is detached too: this term must improve the regressed
@@ -277,7 +277,7 @@ def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, 
     # fought L_scorer and wrecked the primary score in training runs).
     frozen = {name: p.detach() for name, p in scorer.named_parameters()}
     logits_reg = functional_call(scorer, frozen, (neighbourhoods.detach(),
-                                                  delta_slot_vectors(deltas, anchor_index, k)))
+                                                  scorer.slot_vectors(deltas, anchor_index)))
     regression_scorer = -torch.log_softmax(logits_reg.float(), dim=-1)[:, GRASP].mean()
     rate = float(labels.float().mean())
     p_grasp = torch.softmax(logits.detach().float(), dim=-1)[:, GRASP]
@@ -296,7 +296,7 @@ def _ascent_direction(scorer, frozen, neighbourhoods, deltas, anchor_index, anch
     (grasps whose best IoU with a ground truth rose - those where it fell) / (both). In [-1, 1]."""
     k = config.num_orientations
     d = deltas.float().clone().requires_grad_(True)
-    logits = functional_call(scorer, frozen, (neighbourhoods.float(), delta_slot_vectors(d, anchor_index, k)))
+    logits = functional_call(scorer, frozen, (neighbourhoods.float(), scorer.slot_vectors(d, anchor_index)))
     grad, = torch.autograd.grad(torch.log_softmax(logits.float(), -1)[:, GRASP].sum(), d)
     moved = d.detach() + step * grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
     better = worse = 0

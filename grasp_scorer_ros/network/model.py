@@ -76,6 +76,7 @@ class ModelConfig:
     scorer_jitter: int = 0             # perturbed copies of each selected grasp for the scorer (0: paper)
     scorer_jitter_sigma: tuple = (0.1, 0.3, 0.15, 0.15, 0.3)  # per delta component
     final_ranking: str = "all"         # "all" (paper) or "top_t": see final_scores()
+    scorer_anchor_indicator: bool = False  # 6k grasp input that always shows the anchor (see scorer.py)
     alpha: float = 2.0                 # weight of the smooth L1 term in Eq. 5
 
     def __post_init__(self):
@@ -236,7 +237,8 @@ class GraspScorerNet(nn.Module):
         self.scorer = None
         if config.variant != "baseline":
             self.scorer = Scorer(channels, config.num_orientations, config.scorer_conv_channels,
-                                 config.scorer_delta_width, config.scorer_hidden, config.leaky_slope)
+                                 config.scorer_delta_width, config.scorer_hidden, config.leaky_slope,
+                                 anchor_indicator=config.scorer_anchor_indicator)
 
     def anchors(self, feature_height: int, feature_width: int, device=None) -> torch.Tensor:
         """Anchors ``(H, W, k, 5)`` for a feature map of that size, network-input pixels, float32."""

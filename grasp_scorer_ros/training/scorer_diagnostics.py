@@ -34,7 +34,7 @@ from grasp_scorer_ros.network.checkpoint import load_model
 from grasp_scorer_ros.network.losses import binary_auc, binary_entropy
 from grasp_scorer_ros.network.metric import best_iou, match_grasps
 from grasp_scorer_ros.network.model import GRASP
-from grasp_scorer_ros.network.scorer import delta_slot_vectors, gather_neighbourhoods
+from grasp_scorer_ros.network.scorer import gather_neighbourhoods
 
 
 def diagnose_image(model, image: torch.Tensor, ground_truths: np.ndarray, steps: int = 50,
@@ -57,7 +57,7 @@ def diagnose_image(model, image: torch.Tensor, ground_truths: np.ndarray, steps:
     frozen = {name: p.detach() for name, p in scorer.named_parameters()}
 
     def log_p(d):
-        logits = functional_call(scorer, frozen, (neighbourhoods, delta_slot_vectors(d, anchor_index, k)))
+        logits = functional_call(scorer, frozen, (neighbourhoods, scorer.slot_vectors(d, anchor_index)))
         return torch.log_softmax(logits, -1)[:, GRASP]
 
     def correct(d, angle, iou):

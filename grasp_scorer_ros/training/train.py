@@ -56,6 +56,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     data.add_argument("--fold", type=int, default=0, help="held-out fold (its images are never trained on)")
     data.add_argument("--split-seed", type=int, default=0)
     data.add_argument("--workers", type=int, default=2, help="data loading processes")
+    data.add_argument("--photometric", choices=["on", "off"], default="off",
+                      help="photometric augmentation (colour jitter, gamma, blur, noise) after the "
+                           "paper's geometric one")
 
     model = p.add_argument_group("model")
     model.add_argument("--backbone", choices=sorted(BACKBONES), default="resnet50")
@@ -93,6 +96,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     optim.add_argument("--gate-direction", type=float, nargs=2, default=(0.0, 0.3))
     optim.add_argument("--scorer-jitter", type=int, default=0)
     optim.add_argument("--final-ranking", choices=FINAL_RANKINGS, default="all")
+    model.add_argument("--scorer-grasp-input", choices=["paper", "anchor-indicator"], default="paper")
 
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, default=Path("runs/train"))
@@ -313,7 +317,8 @@ def train(args) -> Path:
                              num_scored_grasps=args.num_scored_grasps, alpha=args.alpha,
                              negative_sampling=args.negatives,
                              clean_negatives=args.clean_negatives == "on",
-                             scorer_jitter=args.scorer_jitter, final_ranking=args.final_ranking)
+                             scorer_jitter=args.scorer_jitter, final_ranking=args.final_ranking,
+                             scorer_anchor_indicator=args.scorer_grasp_input == "anchor-indicator")
 
     pretrained = {"auto": None, "required": True, "none": False}[args.pretrained]
     model = GraspScorerNet(config, args.pretrained_weights, pretrained=pretrained,
@@ -329,7 +334,8 @@ def train(args) -> Path:
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
 
-    dataset = GraspTorchDataset(train_samples, train=True, size=config.input_size, seed=args.seed)
+    dataset = GraspTorchDataset(train_samples, train=True, size=config.input_size, seed=args.seed,
+                                photometric=args.photometric == "on")
     batches = IterationBatches(dataset, args.batch_size, args.seed, args.iterations)
     loader = torch.utils.data.DataLoader(
         batches, batch_size=None, sampler=range(start, args.iterations), num_workers=args.workers,
