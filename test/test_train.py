@@ -72,11 +72,38 @@ def test_evaluation_prints_a_table_and_writes_json_and_pictures(dataset, tmp_pat
                           "--draw", "2", "--device", "cpu"])
     assert code == 0
     table = capsys.readouterr().out
-    assert "primary score" in table and "scorer" in table and "mean" in table
+    assert "primary score" in table and "final score" in table and "mean" in table
+    assert "McNemar" in table and "all folds pooled" in table
     results = json.loads((out / "results.json").read_text())
-    assert results["folds"][0]["fold"] == 0 and results["folds"][0]["images"] > 0
-    assert 0.0 <= results["scorer_mean"] <= 1.0
+    model = results["models"][0]
+    assert model["fold"] == 0 and model["images"] > 0 and 0.0 <= results["final_mean"] <= 1.0
+    assert set(model["correct"]) == {"primary", "scorer_all", "scorer_top_t"}
+    assert all(len(v) == model["images"] for v in model["correct"].values())
+    assert model["accuracy_intervals"]["primary"][0] <= model["primary_accuracy"]
+    comparison = model["comparisons"][0]
+    assert comparison["first"] == "final score" and comparison["second"] == "primary score"
+    assert comparison["only_first"] + comparison["only_second"] <= model["images"]
     assert len(list((out / "fold0").glob("eval_*.png"))) == 2
+
+
+def test_evaluation_compares_models_on_the_same_images(dataset, tmp_path, capsys):
+    assert train.main(args_for(dataset, tmp_path / "full", 2)) == 0
+    assert train.main(args_for(dataset, tmp_path / "baseline", 2, "--variant", "baseline")) == 0
+    out = tmp_path / "eval"
+    checkpoints = [str(tmp_path / "full" / "final.pt"), str(tmp_path / "baseline" / "final.pt")]
+    assert evaluate.main(["--dataset", "jacquard", "--data-root", str(dataset), "--checkpoints", *checkpoints,
+                          "--split", "all", "--limit", "10", "--out", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "models on the same images" in report and "baseline - full" in report
+    results = json.loads((out / "results.json").read_text())
+    full, baseline = results["models"]
+    assert full["images"] == baseline["images"] == 10
+    assert set(baseline["correct"]) == {"primary"} and baseline["final_ranking"] == "primary"
+    between = results["between_models"][0]
+    assert between["images"] == 10
+    expected = sum(b and not f for b, f in zip(baseline["correct"]["primary"],
+                                              full["correct"][full["final_ranking"]]))
+    assert between["only_first"] == expected
 
 
 def test_bad_inputs_give_clear_messages(dataset, tmp_path, capsys):

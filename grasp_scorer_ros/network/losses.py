@@ -128,6 +128,26 @@ def jaccard_labels(grasps: torch.Tensor, ground_truths: torch.Tensor, angle_thre
     return torch.from_numpy(hits.astype(np.int64)).to(grasps.device)
 
 
+def scorer_targets(grasps: torch.Tensor, ground_truths, config: ModelConfig):
+    """Targets of Eq. 4 for decoded grasps ``(B, N, 5)``: the Jaccard labels ``(B*N,)`` (0/1), and
+    what the cross-entropy is taken against: those labels (``scorer_labels == "jaccard"``, the
+    paper) or, with ``"iou"``, class probabilities ``(B*N, 2)`` whose grasp column rises from 0 at
+    the Jaccard IoU threshold to 1 at ``scorer_soft_iou`` (best IoU over the ground truths within
+    the angle threshold): a graded target that says how good a grasp is, not only whether it
+    passes."""
+    b = grasps.shape[0]
+    labels = torch.cat([jaccard_labels(grasps[i], ground_truths[i], config.scorer_angle_threshold,
+                                       config.scorer_iou_threshold) for i in range(b)])
+    if config.scorer_labels == "jaccard":
+        return labels, labels
+    iou = np.concatenate([best_iou(grasps[i].detach().float().cpu().numpy(),
+                                   ground_truths[i].detach().float().cpu().numpy(),
+                                   config.scorer_angle_threshold) for i in range(b)])
+    lo, hi = config.scorer_iou_threshold, config.scorer_soft_iou
+    quality = torch.from_numpy(np.clip((iou - lo) / (hi - lo), 0.0, 1.0)).float().to(grasps.device)
+    return labels, torch.stack([1.0 - quality, quality], dim=1)
+
+
 def _check_targets(targets, batch_size: int):
     if targets is None:
         raise ValueError("training losses need targets: a list of (N_i, 5) grasp tensors per image")
@@ -247,30 +267,29 @@ def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, 
 
     with torch.no_grad():
         grasps = box_coder.decode(deltas, flat_anchors[flat], k).reshape(b, t, 5)
-        labels = torch.cat([jaccard_labels(grasps[i], ground_truths[i], config.scorer_angle_threshold,
-                                           config.scorer_iou_threshold) for i in range(b)])
+        labels, targets = scorer_targets(grasps, ground_truths, config)
 
     neighbourhoods = gather_neighbourhoods(features, batch_index, rows, cols)  # (B*T, C, 3, 3)
     neighbourhoods = neighbourhoods.to(scorer.neighbourhood_conv.weight.dtype)
     deltas = deltas.to(neighbourhoods.dtype)
     # L_scorer: deltas detached -> gradient reaches the scorer and the FE, never the PGP.
     logits = scorer(neighbourhoods, scorer.slot_vectors(deltas.detach(), anchor_index))
-    scorer_loss = F.cross_entropy(logits.float(), labels)
+    scorer_loss = F.cross_entropy(logits.float(), targets)
     if config.scorer_jitter > 0:
         # Perturbed copies of the selected deltas, labelled like them: the scorer sees how its
         # score should change with the deltas, which is what the scorer term of Eq. 5 follows.
         j = config.scorer_jitter
         sigma = torch.tensor(config.scorer_jitter_sigma, device=deltas.device, dtype=deltas.dtype)
         noisy = deltas.detach().repeat(j, 1) + torch.randn(j * len(deltas), 5, device=deltas.device) * sigma
-        noisy_index = anchor_index.repeat(j)
         with torch.no_grad():
-            noisy_grasps = box_coder.decode(noisy.float(), flat_anchors[flat].repeat(j, 1), k).reshape(j, b, t, 5)
-            noisy_labels = torch.cat([jaccard_labels(noisy_grasps[:, i].reshape(-1, 5), ground_truths[i],
-                                                     config.scorer_angle_threshold,
-                                                     config.scorer_iou_threshold).reshape(j, t)
-                                      for i in range(b)], dim=1).reshape(-1)
-        noisy_logits = scorer(neighbourhoods.repeat(j, 1, 1, 1), scorer.slot_vectors(noisy, noisy_index))
-        scorer_loss = (scorer_loss + j * F.cross_entropy(noisy_logits.float(), noisy_labels)) / (1 + j)
+            noisy_grasps = box_coder.decode(noisy.float(), flat_anchors[flat].repeat(j, 1), k)
+            # (j, B, T, 5) -> (B, j*T, 5): each image's copies together, then back to noisy's order
+            per_image = noisy_grasps.reshape(j, b, t, 5).transpose(0, 1).reshape(b, j * t, 5)
+            _, noisy_targets = scorer_targets(per_image, ground_truths, config)
+            noisy_targets = noisy_targets.reshape(b, j, t, *noisy_targets.shape[1:]).transpose(0, 1)
+            noisy_targets = noisy_targets.reshape(j * b * t, *noisy_targets.shape[3:])
+        noisy_logits = scorer(neighbourhoods.repeat(j, 1, 1, 1), scorer.slot_vectors(noisy, anchor_index.repeat(j)))
+        scorer_loss = (scorer_loss + j * F.cross_entropy(noisy_logits.float(), noisy_targets)) / (1 + j)
     # Scorer term of L_reg: scorer parameters detached -> gradient reaches the PGP, and the FE
     # through the PGP. The neighbourhood is detached too: this term must improve the regressed
     # grasp, not teach the FE to make any neighbourhood look graspable to the scorer (that path

@@ -35,6 +35,7 @@ FEATURE_STRIDE = 16  # ResNet stem (4) x layer2 (2) x layer3 (2)
 VARIANTS = ("baseline", "full", "no_selection")
 FINAL_RANKINGS = ("all", "top_t")
 NEGATIVE_SAMPLINGS = ("hardest", "random")
+SCORER_LABELS = ("jaccard", "iou")
 NO_GRASP, GRASP = 0, 1
 
 # backbone name -> (torchvision constructor, weights enum name, channels out of layer3)
@@ -70,13 +71,15 @@ class ModelConfig:
     scorer_iou_threshold: float = 0.25
     negative_ratio: int = 3            # 3P negatives per P positives
     negative_sampling: str = "hardest"  # "hardest" (Zhou et al.'s code) or "random" (the paper's text)
-    clean_negatives: bool = True       # never call an anchor a negative if it is a good grasp
+    clean_negatives: bool = False      # True: never call an anchor a negative if it is a good grasp
     negative_ignore_angle: float = 30.0  # "good grasp" = the rectangle metric of the evaluation
     negative_ignore_iou: float = 0.25
     scorer_jitter: int = 0             # perturbed copies of each selected grasp for the scorer (0: paper)
     scorer_jitter_sigma: tuple = (0.1, 0.3, 0.15, 0.15, 0.3)  # per delta component
     final_ranking: str = "all"         # "all" (paper) or "top_t": see final_scores()
     scorer_anchor_indicator: bool = False  # 6k grasp input that always shows the anchor (see scorer.py)
+    scorer_labels: str = "jaccard"     # Eq. 4 targets: "jaccard" (paper, 0/1) or "iou" (graded)
+    scorer_soft_iou: float = 0.75      # "iou": the IoU at which the target reaches 1
     alpha: float = 2.0                 # weight of the smooth L1 term in Eq. 5
 
     def __post_init__(self):
@@ -86,6 +89,8 @@ class ModelConfig:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.final_ranking not in FINAL_RANKINGS:
             raise ValueError(f"final_ranking must be one of {FINAL_RANKINGS}, got {self.final_ranking!r}")
+        if self.scorer_labels not in SCORER_LABELS:
+            raise ValueError(f"scorer_labels must be one of {SCORER_LABELS}, got {self.scorer_labels!r}")
         if self.negative_sampling not in NEGATIVE_SAMPLINGS:
             raise ValueError(f"negative_sampling must be one of {NEGATIVE_SAMPLINGS}, "
                              f"got {self.negative_sampling!r}")

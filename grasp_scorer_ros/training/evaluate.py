@@ -128,6 +128,8 @@ def _limit(samples, indices, args):
 def _serialisable(result: dict) -> dict:
     out = {k: v for k, v in result.items() if k not in ("correct", "comparisons")}
     out["correct"] = {name: values.astype(int).tolist() for name, values in result["correct"].items()}
+    out["accuracy_intervals"] = {name: wilson_interval(int(values.sum()), len(values))
+                                 for name, values in result["correct"].items()}
     out["comparisons"] = [c.to_dict() for c in result["comparisons"]]
     return out
 

@@ -97,6 +97,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     optim.add_argument("--scorer-jitter", type=int, default=0)
     optim.add_argument("--final-ranking", choices=FINAL_RANKINGS, default="all")
     model.add_argument("--scorer-grasp-input", choices=["paper", "anchor-indicator"], default="paper")
+    optim.add_argument("--scorer-labels", choices=["jaccard", "iou"], default="jaccard")
 
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, default=Path("runs/train"))
@@ -318,7 +319,8 @@ def train(args) -> Path:
                              negative_sampling=args.negatives,
                              clean_negatives=args.clean_negatives == "on",
                              scorer_jitter=args.scorer_jitter, final_ranking=args.final_ranking,
-                             scorer_anchor_indicator=args.scorer_grasp_input == "anchor-indicator")
+                             scorer_anchor_indicator=args.scorer_grasp_input == "anchor-indicator",
+                             scorer_labels=args.scorer_labels)
 
     pretrained = {"auto": None, "required": True, "none": False}[args.pretrained]
     model = GraspScorerNet(config, args.pretrained_weights, pretrained=pretrained,
