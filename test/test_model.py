@@ -153,6 +153,10 @@ def test_final_scores_rankings():
     final, order = final_scores(primary, scorer, top_t)
     assert final.tolist() == pytest.approx([0.2, 0.6, 0.5, 0.0, 0.0])
     assert order.tolist() == [1, 2, 0, 3, 4]   # the T best primary, by scorer; then by primary
+    product = tiny_config(final_ranking="product")
+    final, order = final_scores(primary, scorer, product)
+    torch.testing.assert_close(final, primary * scorer)
+    assert order.tolist() == [1, 2, 0, 3, 4]
     final, order = final_scores(primary, None, config)
     assert torch.equal(final, primary) and order.tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="final_ranking"):

@@ -77,7 +77,7 @@ def test_evaluation_prints_a_table_and_writes_json_and_pictures(dataset, tmp_pat
     results = json.loads((out / "results.json").read_text())
     model = results["models"][0]
     assert model["fold"] == 0 and model["images"] > 0 and 0.0 <= results["final_mean"] <= 1.0
-    assert set(model["correct"]) == {"primary", "scorer_all", "scorer_top_t"}
+    assert set(model["correct"]) == {"primary", "scorer_all", "scorer_top_t", "product"}
     assert all(len(v) == model["images"] for v in model["correct"].values())
     assert model["accuracy_intervals"]["primary"][0] <= model["primary_accuracy"]
     comparison = model["comparisons"][0]

@@ -181,7 +181,7 @@ def select_scored_anchors(outputs: Dict[str, torch.Tensor], config: ModelConfig,
 
 def compute_losses(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Tensor],
                    config: ModelConfig, scorer: Optional[Scorer],
-                   scorer_term_weight: float = 1.0) -> Dict[str, torch.Tensor]:
+                   scorer_term_weight: float = 1.0, measure_direction: bool = True) -> Dict[str, torch.Tensor]:
     """Named losses ``intermediate``, ``regression_l1``, ``regression_scorer``, ``scorer``, ``total``,
     and, for models with a scorer, its competence on the T selected grasps (not losses, no gradient):
     ``scorer_auc``, ``label_rate`` and ``label_entropy`` (the cross-entropy of a constant predictor;
@@ -190,6 +190,8 @@ def compute_losses(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Ten
     ``outputs`` is :meth:`GraspScorerNet.forward`'s dict; ``targets`` a list (one per image) of
     ground-truth grasps ``(N_i, 5)`` in network-input pixels (``N_i`` may be 0).
     ``scorer_term_weight`` multiplies the scorer term of Eq. 5 in ``total`` (1: the paper).
+    ``measure_direction``: also report ``direction`` (see :func:`_ascent_direction`; it costs a
+    backward pass through the scorer and IoU computations).
     """
     features, anchors = outputs["features"], outputs["anchors"]
     deltas = outputs["deltas"].float()                        # (B, H, W, k, 5)
@@ -229,7 +231,7 @@ def compute_losses(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Ten
     scorer_loss, regression_scorer, competence = zero, zero, {}
     if scorer is not None and config.variant != "baseline":
         scorer_loss, regression_scorer, competence = _scorer_losses(
-            features, flat_deltas, flat_anchors, ground_truths, outputs, config, scorer)
+            features, flat_deltas, flat_anchors, ground_truths, outputs, config, scorer, measure_direction)
     total = intermediate + regression_l1 + scorer_term_weight * regression_scorer + scorer_loss
     return {"intermediate": intermediate, "regression_l1": regression_l1,
             "regression_scorer": regression_scorer, "scorer": scorer_loss, "total": total, **competence}
@@ -252,7 +254,8 @@ def _good_grasp_test(flat_anchors, deltas, ground_truths, config: ModelConfig):
     return is_good
 
 
-def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, config, scorer):
+def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, config, scorer,
+                   measure_direction=True):
     """Eq. 4 and the scorer term of Eq. 5 on the T selected grasps per image, with gradient routing;
     and the scorer's competence on them (AUC, label rate, constant-predictor entropy)."""
     b = flat_deltas.shape[0]
@@ -301,32 +304,37 @@ def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, 
     rate = float(labels.float().mean())
     p_grasp = torch.softmax(logits.detach().float(), dim=-1)[:, GRASP]
     competence = {"scorer_auc": torch.tensor(binary_auc(p_grasp, labels)),
-                  "label_rate": torch.tensor(rate), "label_entropy": torch.tensor(binary_entropy(rate)),
-                  "direction": torch.tensor(_ascent_direction(
-                      scorer, frozen, neighbourhoods.detach(), deltas.detach(), anchor_index,
-                      flat_anchors[flat], ground_truths, batch_index, config))}
+                  "label_rate": torch.tensor(rate), "label_entropy": torch.tensor(binary_entropy(rate))}
+    if measure_direction:
+        competence["direction"] = torch.tensor(_ascent_direction(
+            scorer, frozen, neighbourhoods.detach(), deltas.detach(), anchor_index, flat_anchors[flat],
+            ground_truths, batch_index, config))
     return scorer_loss, regression_scorer, competence
 
 
 def _ascent_direction(scorer, frozen, neighbourhoods, deltas, anchor_index, anchors, ground_truths,
-                      batch_index, config, per_image: int = 16, step: float = 0.05) -> float:
-    """Does the scorer term of Eq. 5 pull grasps towards the ground truth? On ``per_image`` of the
-    selected grasps of each image, a step of ``step`` (delta units) along the gradient of log p_s:
-    (grasps whose best IoU with a ground truth rose - those where it fell) / (both). In [-1, 1]."""
+                      batch_index, config) -> float:
+    """Does the scorer term of Eq. 5 pull the selected grasps towards the ground truth? The mean
+    cosine, over the selected grasps that overlap a ground truth within twice the scorer's angle
+    threshold, between the term's ascent direction in delta space (the gradient of log p_s) and
+    the deltas that would reach that best-overlapping ground truth. In [-1, 1]: positive pulls
+    towards the ground truth, negative away, 0 is no better than a random direction."""
     k = config.num_orientations
     d = deltas.float().clone().requires_grad_(True)
     logits = functional_call(scorer, frozen, (neighbourhoods.float(), scorer.slot_vectors(d, anchor_index)))
     grad, = torch.autograd.grad(torch.log_softmax(logits.float(), -1)[:, GRASP].sum(), d)
-    moved = d.detach() + step * grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    better = worse = 0
+    cosines = []
     for i, gts in enumerate(ground_truths):
-        rows = torch.nonzero(batch_index == i, as_tuple=True)[0][:per_image]
+        rows = torch.nonzero(batch_index == i, as_tuple=True)[0]
         if len(gts) == 0 or len(rows) == 0:
             continue
-        g = gts.detach().cpu().numpy()
-        before = box_coder.decode(d.detach()[rows], anchors[rows].float(), k).cpu().numpy()
-        after = box_coder.decode(moved[rows], anchors[rows].float(), k).cpu().numpy()
-        iou_before, iou_after = (best_iou(x, g, config.scorer_angle_threshold * 2) for x in (before, after))
-        better += int(np.sum(iou_after > iou_before + 1e-6))
-        worse += int(np.sum(iou_after < iou_before - 1e-6))
-    return (better - worse) / max(better + worse, 1)
+        grasps = box_coder.decode(d.detach()[rows], anchors[rows].float(), k).cpu().numpy()
+        _, best = best_iou(grasps, gts.detach().cpu().numpy(), 2 * config.scorer_angle_threshold,
+                           return_index=True)
+        found = torch.from_numpy(best >= 0).to(rows.device)
+        if not found.any():
+            continue
+        rows, best = rows[found], torch.from_numpy(best[best >= 0]).to(rows.device)
+        wanted = box_coder.encode(gts[best].float(), anchors[rows].float(), k) - d.detach()[rows]
+        cosines.append(F.cosine_similarity(grad[rows], wanted, dim=1, eps=1e-12))
+    return float(torch.cat(cosines).mean()) if cosines else 0.0

@@ -194,21 +194,27 @@ def match_grasps(predictions, ground_truths, angle_threshold: float = 30.0,
     return matched
 
 
-def best_iou(grasps, ground_truths, angle_threshold: float = 30.0) -> np.ndarray:
+def best_iou(grasps, ground_truths, angle_threshold: float = 30.0, return_index: bool = False):
     """For each grasp ``(N, 5)``: its highest IoU with a ground truth ``(M, 5)`` whose angle differs
-    by less than ``angle_threshold`` (0 if none) -> ``(N,)``."""
+    by less than ``angle_threshold`` (0 if none) -> ``(N,)``; with ``return_index`` also the index
+    of that ground truth (-1 if none)."""
     p, g = _as_grasps(grasps), _as_grasps(ground_truths)
     result = np.zeros(len(p))
-    if len(p) == 0 or len(g) == 0:
-        return result
-    ip, ig = _candidate_pairs(p, g, angle_threshold)
-    exact = angle_difference(p[ip, 4], g[ig, 4]) < angle_threshold
-    ip, ig = ip[exact], ig[exact]
-    if len(ip):
-        inter = rectangle_intersection_area(grasp_corners(p[ip]), grasp_corners(g[ig]))
-        union = p[ip, 2] * p[ip, 3] + g[ig, 2] * g[ig, 3] - inter
-        np.maximum.at(result, ip, np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0))
-    return result
+    index = np.full(len(p), -1, dtype=np.int64)
+    if len(p) and len(g):
+        ip, ig = _candidate_pairs(p, g, angle_threshold)
+        exact = angle_difference(p[ip, 4], g[ig, 4]) < angle_threshold
+        ip, ig = ip[exact], ig[exact]
+        if len(ip):
+            inter = rectangle_intersection_area(grasp_corners(p[ip]), grasp_corners(g[ig]))
+            union = p[ip, 2] * p[ip, 3] + g[ig, 2] * g[ig, 3] - inter
+            iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+            order = np.lexsort((-iou, ip))                  # per grasp, best pair first
+            first = order[np.r_[True, ip[order][1:] != ip[order][:-1]]]
+            keep = iou[first] > 0
+            result[ip[first[keep]]] = iou[first[keep]]
+            index[ip[first[keep]]] = ig[first[keep]]
+    return (result, index) if return_index else result
 
 
 def is_grasp_correct(prediction, ground_truths, angle_threshold: float = 30.0,

@@ -33,7 +33,7 @@ LOG = logging.getLogger(__name__)
 
 FEATURE_STRIDE = 16  # ResNet stem (4) x layer2 (2) x layer3 (2)
 VARIANTS = ("baseline", "full", "no_selection")
-FINAL_RANKINGS = ("all", "top_t")
+FINAL_RANKINGS = ("all", "top_t", "product")
 NEGATIVE_SAMPLINGS = ("hardest", "random")
 SCORER_LABELS = ("jaccard", "iou")
 NO_GRASP, GRASP = 0, 1
@@ -76,7 +76,7 @@ class ModelConfig:
     negative_ignore_iou: float = 0.25
     scorer_jitter: int = 0             # perturbed copies of each selected grasp for the scorer (0: paper)
     scorer_jitter_sigma: tuple = (0.1, 0.3, 0.15, 0.15, 0.3)  # per delta component
-    final_ranking: str = "all"         # "all" (paper) or "top_t": see final_scores()
+    final_ranking: str = "all"         # "all" (paper), "top_t" or "product": see final_scores()
     scorer_anchor_indicator: bool = False  # 6k grasp input that always shows the anchor (see scorer.py)
     scorer_labels: str = "jaccard"     # Eq. 4 targets: "jaccard" (paper, 0/1) or "iou" (graded)
     scorer_soft_iou: float = 0.75      # "iou": the IoU at which the target reaches 1
@@ -310,15 +310,21 @@ def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
     """Final scores ``(A,)`` of one image's grasps and their order, best first.
 
     ``primary`` and ``scorer`` are grasp probabilities ``(A,)``. Without a scorer (baseline) the
-    final score is the primary one. With ``config.final_ranking == "all"`` (the paper: "at test
-    time, all the grasps are evaluated by the scorer") it is the scorer's; with ``"top_t"`` the
-    scorer re-ranks the T grasps with the highest primary score, the population it was trained on,
-    and every other grasp gets 0 (ordered after them by primary score).
+    final score is the primary one. ``config.final_ranking``:
+
+    * ``"all"`` (the paper: "at test time, all the grasps are evaluated by the scorer"): the
+      scorer's probability;
+    * ``"top_t"``: the scorer re-ranks the T grasps with the highest primary score, the population
+      it was trained on; every other grasp gets 0 (ordered after them by primary score);
+    * ``"product"``: the product of the two probabilities, high only where the anchor's score and
+      the score of the regressed grasp agree.
     """
     if scorer is None:
         final = primary
     elif config.final_ranking == "all":
         final = scorer
+    elif config.final_ranking == "product":
+        final = primary * scorer
     else:
         t = min(config.num_scored_grasps, len(primary))
         final = torch.zeros_like(scorer)

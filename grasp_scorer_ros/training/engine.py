@@ -18,9 +18,10 @@ from grasp_scorer_ros.network.metric import is_grasp_correct
 from grasp_scorer_ros.visualize import draw_grasps
 
 
-RANKINGS = ("primary", "scorer_all", "scorer_top_t")
+RANKINGS = ("primary", "scorer_all", "scorer_top_t", "product")
 RANKING_NAMES = {"primary": "primary score", "scorer_all": "scorer, all grasps (paper)",
-                 "scorer_top_t": "scorer, re-ranking the T best primary"}
+                 "scorer_top_t": "scorer, re-ranking the T best primary",
+                 "product": "primary x scorer"}
 
 
 def best_grasps(prediction: dict, num_scored_grasps: int) -> dict:
@@ -35,6 +36,7 @@ def best_grasps(prediction: dict, num_scored_grasps: int) -> dict:
         t = min(num_scored_grasps, len(primary))
         candidates = torch.topk(primary, t).indices
         best["scorer_top_t"] = grasps[int(candidates[torch.argmax(scorer[candidates])])]
+        best["product"] = grasps[int(torch.argmax(primary * scorer))]
     return {name: g.cpu().numpy() for name, g in best.items()}
 
 
@@ -87,4 +89,4 @@ def evaluate_model(model, samples, device="cpu", batch_size=8, angle_threshold=3
 
 def final_ranking(config) -> str:
     """The ranking name of :data:`RANKINGS` that a model with a scorer uses for its final score."""
-    return {"all": "scorer_all", "top_t": "scorer_top_t"}[config.final_ranking]
+    return {"all": "scorer_all", "top_t": "scorer_top_t", "product": "product"}[config.final_ranking]

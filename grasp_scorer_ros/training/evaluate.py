@@ -59,9 +59,10 @@ def within_model_comparisons(result: dict) -> list:
     comparisons = []
     if final != "primary":
         comparisons.append(compare_paired(correct[final], correct["primary"], "final score", "primary score"))
-        other = "scorer_top_t" if final == "scorer_all" else "scorer_all"
-        comparisons.append(compare_paired(correct[final], correct[other], RANKING_NAMES[final],
-                                          RANKING_NAMES[other]))
+        for other in correct:
+            if other not in ("primary", final):
+                comparisons.append(compare_paired(correct[final], correct[other], RANKING_NAMES[final],
+                                                  RANKING_NAMES[other]))
     return comparisons
 
 

@@ -93,7 +93,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     optim.add_argument("--scorer-term-start", type=int, default=0)
     optim.add_argument("--scorer-term-ramp", type=int, default=0)
     optim.add_argument("--gate-auc", type=float, nargs=2, default=(0.7, 0.85))
-    optim.add_argument("--gate-direction", type=float, nargs=2, default=(0.0, 0.3))
+    optim.add_argument("--gate-direction", type=float, nargs=2, default=(0.0, 0.2))
+    optim.add_argument("--direction-every", type=int, default=5,
+                       help="measure the direction of the Eq. 5 scorer term every N iterations")
     optim.add_argument("--scorer-jitter", type=int, default=0)
     optim.add_argument("--final-ranking", choices=FINAL_RANKINGS, default="all")
     model.add_argument("--scorer-grasp-input", choices=["paper", "anchor-indicator"], default="paper")
@@ -241,7 +243,8 @@ def write_curves(csv_path: Path, png_path: Path) -> None:
         it = column("iteration", evals)
         for name, style, label in (("primary_accuracy", "o-", "primary score"),
                                    ("scorer_all_accuracy", "s-", "scorer, all grasps (paper)"),
-                                   ("scorer_top_t_accuracy", "^-", "scorer, re-ranking the T best")):
+                                   ("scorer_top_t_accuracy", "^-", "scorer, re-ranking the T best"),
+                                   ("product_accuracy", "d-", "primary x scorer")):
             values = column(name, evals)
             if np.any(np.isfinite(values)):
                 ax_acc.plot(it, 100 * values, style, label=label)
@@ -261,7 +264,7 @@ def write_curves(csv_path: Path, png_path: Path) -> None:
 class CsvLog:
     FIELDS = ["kind", "iteration", "seconds", "lr", *LOSS_NAMES, *COMPETENCE_NAMES, "auc_ema", "direction_ema",
               "scorer_term_weight", "images_per_s",
-              "primary_accuracy", "scorer_all_accuracy", "scorer_top_t_accuracy", "images"]
+              "primary_accuracy", "scorer_all_accuracy", "scorer_top_t_accuracy", "product_accuracy", "images"]
 
     def __init__(self, path: Path, resume_from: int | None):
         self.path = path
@@ -380,12 +383,13 @@ def train(args) -> Path:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             outputs = model(images)
         losses = compute_losses({k: v.float() for k, v in outputs.items()}, targets, model.config,
-                                model.scorer, weight)
+                                model.scorer, weight, measure_direction=iteration % args.direction_every == 0)
         auc = float(losses.get("scorer_auc", float("nan")))
         if math.isfinite(auc):
             auc_ema = 0.98 * auc_ema + 0.02 * auc
-        if "direction" in losses:
-            direction_ema = 0.98 * direction_ema + 0.02 * float(losses["direction"])
+        if "direction" in losses:  # measured every --direction-every iterations
+            decay = 0.98 ** args.direction_every
+            direction_ema = decay * direction_ema + (1 - decay) * float(losses["direction"])
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
