@@ -7,6 +7,7 @@ import torch
 
 from grasp_scorer_ros.training import evaluate, train
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, load_model
+from grasp_scorer_ros.network.model import ModelConfig
 from grasp_scorer_ros.synthetic import write_dataset
 
 
@@ -119,3 +120,55 @@ def test_bad_inputs_give_clear_messages(dataset, tmp_path, capsys):
     assert str(corrupt) in err and "corrupt" in err
     assert train.main(args_for(dataset, tmp_path / "run", 2, "--resume", str(tmp_path / "missing.pt"))) == 2
     assert "missing.pt" in capsys.readouterr().err
+
+
+def test_scorer_term_schedules():
+    from types import SimpleNamespace
+    args = SimpleNamespace(scorer_term="paper", scorer_term_start=100, scorer_term_ramp=50,
+                           gate_auc=(0.7, 0.9), gate_direction=(0.0, 0.2))
+    weight = train.scorer_term_weight
+    assert weight(args, 1, 0.5, -1.0) == 1.0                       # the paper: always on
+    args.scorer_term = "off"
+    assert weight(args, 5000, 0.99, 1.0) == 0.0
+    args.scorer_term = "warmup"
+    assert [weight(args, i, 0.5) for i in (100, 125, 150, 400)] == [0.0, 0.5, 1.0, 1.0]
+    args.scorer_term = "gate"                                       # on the scorer's AUC
+    assert weight(args, 1, 0.6) == 0.0 and weight(args, 1, 0.8) == pytest.approx(0.5)
+    assert weight(args, 1, 0.95) == 1.0
+    args.scorer_term = "direction-gate"                             # on the pull towards ground truth
+    assert weight(args, 1, 0.99, -0.3) == 0.0 and weight(args, 1, 0.5, 0.1) == pytest.approx(0.5)
+
+
+def test_departure_flags_reach_the_checkpoint_and_the_log(dataset, tmp_path):
+    flags = ["--scorer-grasp-input", "anchor-indicator", "--scorer-jitter", "1", "--scorer-labels", "iou",
+             "--negatives", "random", "--clean-negatives", "on", "--scorer-term", "direction-gate",
+             "--final-ranking", "product", "--photometric", "on", "--direction-every", "1"]
+    assert train.main(args_for(dataset, tmp_path / "run", 2, *flags)) == 0
+    config = load_checkpoint(str(tmp_path / "run" / "final.pt"))["config"]
+    assert config["scorer_anchor_indicator"] and config["scorer_jitter"] == 1
+    assert config["scorer_labels"] == "iou" and config["negative_sampling"] == "random"
+    assert config["clean_negatives"] and config["final_ranking"] == "product"
+    rows = [r for r in csv.DictReader((tmp_path / "run" / "log.csv").open()) if r["kind"] == "train"]
+    for name in ("scorer_auc", "label_rate", "label_entropy", "direction", "scorer_term_weight"):
+        assert all(r[name] != "" for r in rows), name
+    assert all(-1.0 <= float(r["direction"]) <= 1.0 for r in rows)
+    # The paper's literal behaviour stays selectable: every departure off.
+    literal = ["--scorer-grasp-input", "paper", "--scorer-jitter", "0", "--scorer-labels", "jaccard",
+               "--clean-negatives", "off", "--scorer-term", "paper", "--final-ranking", "all"]
+    assert train.main(args_for(dataset, tmp_path / "literal", 2, *literal)) == 0
+    config = load_checkpoint(str(tmp_path / "literal" / "final.pt"))["config"]
+    defaults = ModelConfig()
+    for name in ("scorer_anchor_indicator", "scorer_jitter", "scorer_labels", "clean_negatives", "final_ranking"):
+        assert config[name] == getattr(defaults, name), name
+
+
+def test_scorer_diagnostics_command(dataset, tmp_path, capsys):
+    from grasp_scorer_ros.training import scorer_diagnostics
+    assert train.main(args_for(dataset, tmp_path / "run", 2)) == 0
+    assert scorer_diagnostics.main(["--checkpoint", str(tmp_path / "run" / "final.pt"), "--dataset", "jacquard",
+                                    "--data-root", str(dataset), "--images", "3", "--steps", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 3
+    for name in ("scorer_auc_within_image", "metric_correct_before", "metric_correct_after", "label_entropy"):
+        assert name in report
+    assert 0.0 <= report["one_step_better"] + report["one_step_worse"] <= 1.0
