@@ -181,7 +181,7 @@ def test_unreachable_target_stops_the_pick_and_names_the_step(sim, client):
 
 
 def test_pick_refused_when_the_arm_starts_outside_the_workspace(sim, client):
-    sim._position = Position(1000.0, 0.0, 400.0, 180.0, 0.0, 0.0)
+    sim.place_arm(Position(1000.0, 0.0, 400.0, 180.0, 0.0, 0.0))
     with pytest.raises(PickExecutionError, match="start.*workspace"):
         execute_pick(client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), config=CONFIG)
     assert not sim.received("Instruction") and not sim.dout_events
