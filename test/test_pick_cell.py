@@ -119,8 +119,9 @@ def test_a_reconnect_clears_arming_even_the_start_up_one(make_cell, sim):
     cell = connected(make_cell(armed=True))
     assert cell.status().armed
     sim.drop_connection()                 # a controller restart or a cut cable, while idle
-    assert wait(lambda: sim.sessions_opened == 2 and cell.status().connected)
-    assert not cell.status().armed
+    assert wait(lambda: "connection lost" in cell.status().last_error and cell.status().connected), cell.status()
+    assert sim.sessions_opened == 2
+    assert not cell.status().armed, cell.status()
     assert "disarmed" in cell.submit(request())
     assert not motions(sim)
     assert cell.arm(True).success and pick(cell).success

@@ -358,11 +358,9 @@ class PickCell:
     # -- client events (reader thread: never block) ------------------------------------------------
     def _on_client_event(self, event: str, packet: dict) -> None:
         if event == "system_fault":
-            with self._lock:
+            with self._lock:      # the client fails the pick's waiters and refuses motion itself
                 self._fault = self.client.fault or "controller reported FRC_SystemFault"
                 self._disarm("controller fault")
-                if self._job is not None:
-                    self._job.abort.set()
             self._error(f"controller fault: {self._fault}; motion stays stopped until "
                         f"{self._names['reset']} and {self._names['arm']}")
         elif event in ("connection_lost", "terminate"):
@@ -545,9 +543,6 @@ class PickCell:
             self._set_step(step.name)
             job.progress.put((index, count, step.name))
 
-        def should_abort() -> bool:
-            return job.abort.is_set() or not self._armed or self._fault is not None
-
         self._set_step("prepare")
         try:
             status = prepare_controller(self.client, self.pick)
@@ -557,7 +552,9 @@ class PickCell:
                 self._watching = not self.config.dry_run     # motion follows: watch for a stall
                 self._wake.notify_all()
             self._changed()
-            execute_pick(self.client, steps, on_step=on_step, should_abort=should_abort, config=self.pick,
+            # Disarm and abort set job.abort; a fault or a lost session fails the client's waiters
+            # with their own error (and the client refuses motion after them).
+            execute_pick(self.client, steps, on_step=on_step, should_abort=job.abort.is_set, config=self.pick,
                          on_gripper=self._set_gripper,
                          unload_first=self._gripper == "closed" and not self.config.dry_run)
         except PickAborted as error:

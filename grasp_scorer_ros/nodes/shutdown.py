@@ -9,7 +9,9 @@ child: a node gets SIGINT two or more times. With Python's default handler each 
 ``KeyboardInterrupt`` only while rclpy's own handler is not installed (start-up, so that Ctrl-C still
 stops it) and only once; once rclpy is initialised, its handler shuts the context down, which ends
 the executor's spin, and the node's clean-up runs undisturbed. It also absorbs the ``RCLError``
-that rclpy raises when that shutdown lands between the executor's own checks.
+that rclpy raises when that shutdown lands between the executor's own checks. Once the node is
+done, SIGINT is ignored: at exit Python puts back the default action of a signal it handled, and a
+late SIGINT would kill the process (exit code -2) after its clean shutdown.
 """
 from __future__ import annotations
 
@@ -44,3 +46,5 @@ def run_until_ctrl_c(run: Callable[[], int]) -> int:
         if rclpy.ok():
             raise
         return 0        # the context was shut down under the executor; run_node has cleaned up
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
