@@ -127,6 +127,15 @@ def test_a_reconnect_clears_arming_even_the_start_up_one(make_cell, sim):
     assert cell.arm(True).success and pick(cell).success
 
 
+def test_arming_belongs_to_one_session(make_cell, sim):
+    cell = connected(make_cell())
+    assert cell.status().armed
+    cell.client.close()          # however a session ends, and before anyone is told of it
+    assert not cell.status().armed and "disarmed" in cell.submit(request())
+    assert wait(lambda: sim.sessions_opened == 2 and cell.status().connected)
+    assert not cell.status().armed
+
+
 def test_disarm_stops_the_pick_in_progress(make_cell, sim):
     cell = connected(make_cell())
     job, outcome = first_motion_then(cell, sim, lambda: cell.arm(False))
@@ -200,7 +209,8 @@ def test_a_stall_while_idle_closes_the_session_and_disarms(make_cell, sim):
     cell = connected(make_cell(status_poll_period=0.1, stall_timeout=0.5))
     sim.stop_answering = True
     assert wait(lambda: not cell.status().connected, timeout=3)
-    assert not cell.status().armed and "stopped answering" in cell.status().last_error
+    assert not cell.status().armed
+    assert wait(lambda: "stopped answering" in cell.status().last_error), cell.status()
 
 
 # -- limits -----------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ class PickCell:
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
-        self._armed = False
+        self._armed_session: Optional[int] = None     # the client session that was armed
         self._arm_next_session = config.armed
         self._fault: Optional[str] = None            # FRC_SystemFault seen, not yet reset
         self._job: Optional[PickJob] = None          # accepted or running
@@ -187,7 +187,7 @@ class PickCell:
         deadline = time.monotonic() + timeout
         with self._wake:
             self._stopping = True
-            self._armed = self._arm_next_session = False
+            self._armed_session, self._arm_next_session = None, False
             job = self._job
             if job is not None:
                 job.abort.set()
@@ -210,6 +210,11 @@ class PickCell:
         """The session is open and the worker has taken it up (armed it, if it was to be)."""
         return self._session_up and self.client.connected
 
+    def _armed(self) -> bool:
+        """Armed, for this very session: a closed one takes its arming along at once, whoever
+        notices the loss first (no window where a new or lost session looks armed)."""
+        return self._armed_session == self.client.session_number and self._connected()
+
     def status(self) -> CellStatus:
         with self._lock:
             connected = self._connected()
@@ -217,7 +222,7 @@ class PickCell:
             return CellStatus(
                 connected=connected, servo_ready=bool(c and c.servo_ready),
                 teach_pendant_enabled=bool(c and c.teach_pendant_enabled),
-                program_status=c.program_status if c is not None else -1, armed=self._armed,
+                program_status=c.program_status if c is not None else -1, armed=self._armed(),
                 busy=self._job is not None, dry_run=self.config.dry_run, pick_step=self._pick_step,
                 last_sequence_id=self.client.last_acknowledged_sequence_id, last_error=self._last_error,
                 picks_completed=self.picks_completed, picks_failed=self.picks_failed, gripper=self._gripper)
@@ -237,7 +242,8 @@ class PickCell:
     def _disarm(self, reason: str) -> bool:
         """Clear arming (and the start-up arming of the next session). Call with the lock held;
         True when it was armed."""
-        was_armed, self._armed, self._arm_next_session = self._armed, False, False
+        was_armed = self._armed_session is not None
+        self._armed_session, self._arm_next_session = None, False
         if was_armed:
             logger.warning(f"disarmed: {reason}")
         return was_armed
@@ -248,7 +254,7 @@ class PickCell:
         with self._lock:
             if self._fault is not None:
                 return f"the cell is faulted ({self._fault}): call {self._names['reset']}, then {self._names['arm']}"
-            if not self._armed:
+            if not self._armed():
                 return f"disarmed: call {self._names['arm']} first"
             if self._job is not None:
                 return "busy with another pick"
@@ -295,7 +301,7 @@ class PickCell:
                     outcome = Outcome(False, "not armed: not connected to the controller (arming holds "
                                              "for one session: arm once connected)")
                 else:
-                    self._armed = True
+                    self._armed_session = self.client.session_number
                     outcome = Outcome(True, "armed" + (" (dry run: nothing is sent)" if self.config.dry_run else ""))
         (logger.info if outcome.success else logger.warning)(outcome.message)
         self._changed()
@@ -433,11 +439,11 @@ class PickCell:
             self._session_up = True
             if self._arm_next_session:
                 self._arm_next_session = False
-                self._armed = True
+                self._armed_session = self.client.session_number
         if not self.config.dry_run:
             logger.info(f"connected to the controller at {self.client.host}:{self.client.port} "
                         f"(session port {self.client.controller_port})"
-                        + ("; ARMED (start-up setting, this session only)" if self._armed else ""))
+                        + ("; ARMED (start-up setting, this session only)" if self._armed() else ""))
         self._poll()
 
     def _poll(self) -> None:
@@ -524,7 +530,7 @@ class PickCell:
         """``(success, message, disarm)`` of one pick."""
         request = job.request
         with self._lock:
-            refused = job.abort.is_set() or not self._armed or self._fault is not None
+            refused = job.abort.is_set() or not self._armed() or self._fault is not None
         if refused:
             return False, "pick aborted before it started", False
         if request.frame_id != self.config.base_frame:

@@ -224,6 +224,7 @@ class RMIClient:
         self.terminated = False
         self.last_error = ""
         self.last_acknowledged_sequence_id = 0
+        self.session_number = 0         # counts the sessions opened: which one is this
 
         # Where the session's packets go, chosen once: the controller over TCP, or (dry run) a
         # stand-in in this process that answers at once. _open() returns the session's socket.
@@ -309,6 +310,7 @@ class RMIClient:
 
     def _start_session(self, sock: Optional[socket.socket]) -> None:
         with self._lock:
+            self.session_number += 1
             self._sock = sock
             self._connected = True
             self._closing = False
