@@ -32,12 +32,7 @@ def request(x=0.6, y=0.1, yaw_deg=30.0, width=0.04, frame="base_link"):
 
 
 def wait(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+    return SimulatedController.wait_until(predicate, timeout)
 
 
 def name(packet):

@@ -62,9 +62,6 @@ UNLOAD_DESCEND = "unload-descend"
 UNLOAD_RELEASE = "unload-release"
 UNLOAD_RETREAT = "unload-retreat"
 
-__all__ = ["PickConfig", "PickRejected", "PickStep", "LinearMove", "GripperAction", "plan_pick",
-           "plan_unload", "check_start_position"]
-
 
 # ---------------------------------------------------------------------------------------------
 # Configuration

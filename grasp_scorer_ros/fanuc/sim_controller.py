@@ -318,7 +318,8 @@ class SimulatedController:
         with self._lock:
             return [p for p in self.received_packets if kind is None or kind in p]
 
-    def wait_until(self, predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
+    @staticmethod
+    def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
         """Poll ``predicate`` until it holds or ``timeout`` passes (tests use this, never sleep)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
