@@ -8,6 +8,7 @@ next to a detector that is still loading its model sends every frame to it.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -25,6 +26,7 @@ from grasp_scorer_ros.nodes.runner import run_node
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 ACK_TIMEOUT_S = 0.5   # at exit, how long the last frame may take to reach reliable subscribers
+SUBSCRIBER_SETTLE_S = 0.5  # first frame this long after the first subscriber appears
 
 # name: (default, description), declared by declare_parameters.
 PARAMETERS: ParameterSpec = {
@@ -98,6 +100,7 @@ class CameraReplayNode(Node):
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
         self.published = 0
         self.waiting = bool(p["wait_for_subscriber"])
+        self._subscriber_seen: float | None = None
         self.timer = self.create_timer(1.0 / p["rate"], self._publish_next)
         self.get_logger().info(
             f"publishing {len(self.images)} images from {folder} at {p['rate']} Hz ({p['reliability']}) on "
@@ -107,7 +110,15 @@ class CameraReplayNode(Node):
     def _publish_next(self) -> None:
         p = self.params
         if self.waiting:
+            # Discovery matches the two ends one after the other: the subscriber may still ignore
+            # a frame sent the moment this publisher sees it. Start SUBSCRIBER_SETTLE_S later.
+            now = time.monotonic()
             if self.image_pub.get_subscription_count() == 0:
+                self._subscriber_seen = None
+                return
+            if self._subscriber_seen is None:
+                self._subscriber_seen = now
+            if now - self._subscriber_seen < SUBSCRIBER_SETTLE_S:
                 return
             self.waiting = False
             self.get_logger().info(f"{self.image_pub.get_subscription_count()} subscriber(s): first frame")
