@@ -86,7 +86,8 @@ def test_typed_arguments_become_options(tmp_path):
 def test_nodes_get_the_large_image_fastdds_profile_unless_fastdds_is_configured(tmp_path):
     profile = str(ROOT / "config" / FASTDDS_PROFILE)
     assert transport_environment(ROOT / "config", {}) == {"FASTDDS_DEFAULT_PROFILES_FILE": profile}
-    assert transport_environment(ROOT / "config", {"ROS_DISTRO": "jazzy"}) == {"FASTRTPS_DEFAULT_PROFILES_FILE": profile}
+    jazzy = transport_environment(ROOT / "config", {"ROS_DISTRO": "jazzy"})
+    assert jazzy == {"FASTRTPS_DEFAULT_PROFILES_FILE": profile}
     assert transport_environment(ROOT / "config", {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"})
     for user in ({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}, {"FASTDDS_DEFAULT_PROFILES_FILE": "/mine.xml"},
                  {"FASTRTPS_DEFAULT_PROFILES_FILE": "/mine.xml"}, {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}):
@@ -101,7 +102,8 @@ def test_the_fastdds_profile_holds_several_camera_frames_in_shared_memory():
     import xml.etree.ElementTree as ET
     root = ET.parse(ROOT / "config" / FASTDDS_PROFILE).getroot()
     ns = {"dds": "http://www.eprosima.com"}
-    shm = [d for d in root.iterfind(".//dds:transport_descriptor", ns) if d.findtext("dds:type", namespaces=ns) == "SHM"]
+    shm = [d for d in root.iterfind(".//dds:transport_descriptor", ns)
+           if d.findtext("dds:type", namespaces=ns) == "SHM"]
     assert len(shm) == 1
     assert int(shm[0].findtext("dds:segment_size", namespaces=ns)) >= 4 * 480 * 480 * 3
     kinds = {d.findtext("dds:type", namespaces=ns) for d in root.iterfind(".//dds:transport_descriptor", ns)}
@@ -119,7 +121,8 @@ def test_launch_file_uses_the_shared_arguments_and_specs_and_requires_the_detect
     assert {"LAUNCH_ARGUMENTS", "node_specs", "options_from_launch_arguments"} <= imported
     assert not any(isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ARGUMENTS"
                    for node in ast.walk(tree)), "the arguments live in bringup.py only"
-    node_calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Node"]
+    node_calls = [node for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Node"]
     assert len(node_calls) == 1
     keywords = {k.arg for k in node_calls[0].keywords}
     assert {"parameters", "remappings", "additional_env", "on_exit", "name", "executable"} <= keywords

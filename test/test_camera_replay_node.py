@@ -97,7 +97,8 @@ def test_replay_starts_with_its_first_subscriber_and_that_one_gets_every_frame(r
         assert node.published == 0, "nobody listens: nothing is sent"
         peer = rclpy.create_node("late_viewer", context=ros)
         got = []
-        peer.create_subscription(Image, "image", got.append, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        peer.create_subscription(Image, "image", got.append, reliable)
         executor.add_node(peer)
         assert spin_until(executor, lambda: len(got) == 6, timeout=15)
         assert node.published == 6

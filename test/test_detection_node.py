@@ -356,7 +356,8 @@ def test_image_reliability_auto_follows_the_publishers(graph):
     # A best-effort camera joins: best-effort again, or nothing of it would arrive.
     from rclpy.qos import qos_profile_sensor_data
     other = g.peer.create_publisher(Image, "image", qos_profile_sensor_data)
-    assert spin_until(g.executor, lambda: node._inputs["image"].reliability == ReliabilityPolicy.BEST_EFFORT, timeout=10)
+    assert spin_until(g.executor, lambda: node._inputs["image"].reliability == ReliabilityPolicy.BEST_EFFORT,
+                      timeout=10)
     for _ in range(20):
         other.publish(image_message(scene(), stamp_sec=32))
         if spin_until(g.executor, lambda: g.best and g.best[-1].header.stamp.sec == 32, timeout=1.0):

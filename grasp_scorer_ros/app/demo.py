@@ -7,8 +7,8 @@ detection node with the bundled checkpoint, the simulated FANUC controller and t
 Watches the graph until the first ``--frames`` camera frames are processed, then prints a summary
 and writes the annotated images. The replay node starts last, once the demo hears the detection
 node, so that the demo sees every replayed frame (under ``ros2 launch`` the replay, which waits for
-its first subscriber, sends its first frame when the detection node is up, too). Like the launch file, it ends when the detection node ends, with
-that node's last line as its own last word.
+its first subscriber, sends its first frame when the detection node is up, too). Like the launch
+file, it ends when the detection node ends, with that node's last line as its own last word.
 
     grasp-scorer-demo --frames 12 --out demo_output
 """

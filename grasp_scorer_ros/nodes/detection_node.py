@@ -74,6 +74,7 @@ PARAMETERS: ParameterSpec = {
 STATS_PERIOD_S = 10.0
 QOS_CHECK_PERIOD_S = 1.0   # how often auto reliability looks at the publishers again
 FIRST_INFO_WAIT_S = 1.0    # the first frame waits this long for a CameraInfo that is on its way
+IMAGE_QUEUE_DEPTH = 5      # frames the image subscription holds until the executor takes them
 RELIABILITIES = ("auto", "reliable", "best_effort")
 
 
@@ -127,15 +128,19 @@ class GraspDetectionNode(Node):
                       "camera_info_rejected": 0}
         self.rejections: Counter[str] = Counter()   # "what: kind" -> count, frames and CameraInfos
         self._rejections_lock = threading.Lock()
-        self._latencies: list[float] = []
+        self._latencies: list[float] = []       # arrival -> grasp/best published, s
+        self._inference: deque = deque(maxlen=100)   # detect() of the last frames, s
         self._info_seen = threading.Event()
         self._waited_for_info = False
         if self.intrinsics is not None:
             self._info_seen.set()
 
-        # Depth 1 for images: only the newest frame matters. Reliability: see the module docstring.
+        # The mailbox keeps only the newest frame; the subscription's queue (a few frames) only
+        # holds frames until the executor takes them, so that every frame delivered is counted as
+        # received, and as dropped when stale. Reliability: see the module docstring.
         self._inputs = {
-            "image": _Input(Image, self.resolve_topic_name(p["image_topic"]), self._on_image, depth=1),
+            "image": _Input(Image, self.resolve_topic_name(p["image_topic"]), self._on_image,
+                            depth=IMAGE_QUEUE_DEPTH),
             "camera_info": _Input(CameraInfo, self.resolve_topic_name(p["camera_info_topic"]),
                                   self._on_camera_info, depth=5),
         }
@@ -264,7 +269,9 @@ class GraspDetectionNode(Node):
             self.stats["rejected"] += 1
             self._count("image rejected", str(error))
             return
+        started = time.monotonic()
         detections = self.detector.detect(rgb, top_k=max(1, self.params["num_candidates"]))
+        self._inference.append(time.monotonic() - started)
         top = len(detections)
         if self.intrinsics is None and not self._waited_for_info:
             # The camera's first CameraInfo may still be on its way (its subscription can match a
@@ -359,6 +366,8 @@ class GraspDetectionNode(Node):
         if self._latencies:
             ms = np.array(self._latencies[-100:]) * 1000
             latency = f", latency median {np.median(ms):.0f} ms (max {ms.max():.0f})"
+        if self._inference:
+            latency += f", inference median {1000 * np.median(self._inference):.0f} ms"
         with self._rejections_lock:
             reasons = "; ".join(f"{reason} x{count}" for reason, count in sorted(self.rejections.items()))
         return (f"frames received {s['received']}, processed {s['processed']}, dropped (stale) "
