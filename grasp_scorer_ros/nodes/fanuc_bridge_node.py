@@ -27,7 +27,6 @@ from grasp_scorer_ros.action import PickGrasp
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
-from grasp_scorer_ros.nodes.shutdown import run_until_ctrl_c
 
 # The descriptions of the parameters; their defaults come from CellConfig and PickConfig (one source:
 # config/fanuc_bridge.yaml repeats them for the launch file, a test checks they agree).
@@ -239,8 +238,8 @@ class FanucBridgeNode(Node):
 
 def main(args=None) -> int:
     # Services (abort) and the action must be served while a pick blocks its callback.
-    return run_until_ctrl_c(lambda: run_node(
-        FanucBridgeNode, args, executor_factory=lambda: MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)))
+    return run_node(FanucBridgeNode, args,
+                    executor_factory=lambda: MultiThreadedExecutor(num_threads=EXECUTOR_THREADS))
 
 
 if __name__ == "__main__":

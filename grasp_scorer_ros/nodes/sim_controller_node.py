@@ -17,7 +17,6 @@ from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
-from grasp_scorer_ros.nodes.shutdown import run_until_ctrl_c
 
 # name: (default, description), declared by declare_parameters.
 PARAMETERS: ParameterSpec = {
@@ -66,7 +65,7 @@ class SimControllerNode(Node):
 
 
 def main(args=None) -> int:
-    return run_until_ctrl_c(lambda: run_node(SimControllerNode, args))
+    return run_node(SimControllerNode, args)
 
 
 if __name__ == "__main__":
