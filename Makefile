@@ -14,8 +14,9 @@ test: setup
 demo: setup
 	@$(RUN) python -m grasp_scorer_ros.app.demo
 
+# make benchmark ARGS="--only node": only the system's frame rate and latency (benchmarks/benchmark.py --help)
 benchmark: setup
-	@$(RUN) python benchmarks/benchmark.py
+	@$(RUN) python benchmarks/benchmark.py $(ARGS)
 
 clean:
 	rm -rf build install log env.sh .setup-stamp

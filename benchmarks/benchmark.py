@@ -1,19 +1,27 @@
-"""Speed and memory of the grasp detector on this machine's CPU, as figures (not a test).
+"""Speed and memory of the grasp detector on this machine, as figures (not a test).
 
-    make benchmark                       # or: python benchmarks/benchmark.py [--quick]
+    make benchmark                                   # everything: python benchmarks/benchmark.py
+    python benchmarks/benchmark.py --only node       # only the system's frame rate and latency
+    python benchmarks/benchmark.py --quick           # fewer repeats, 15 s per node run
 
-Prints, for a 320x320 network input, in one run:
-  1. FE, PGP and scorer time, the scorer over all 20x20x6 grasps both grasp by grasp and in the
-     package's dense form, and the total: for the paper's ResNet-50 configuration (random
-     weights: time does not depend on them) and for the bundled model;
-  2. the same in bfloat16 (weights cast, channels_last), and the share of frames whose best grasp
-     is unchanged (bundled model, synthetic scenes);
-  3. the detection node's end-to-end latency (image published -> /grasp/best received) against the
-     model's own time, with the camera slower than the model and at 30 Hz for --duration seconds,
-     and the node's memory over that time;
-  4. training iterations per second on the CPU.
+Sections (``--only`` takes one or more of them; default: all), for a 320x320 network input:
+  model      FE, PGP and scorer time, the scorer over all 20x20x6 grasps both grasp by grasp and in
+             the package's dense form, and the total: for the paper's ResNet-50 configuration
+             (random weights: time does not depend on them) and for the bundled model;
+  precision  which precision ``precision: auto`` chooses here and why, and the bundled model's
+             detect() in float32 and in bfloat16 as the detection node runs them, the paper model
+             in both, and the share of frames whose best grasp is unchanged in bfloat16;
+  node       the system as ``ros2 launch grasp_scorer_ros detect.launch.py replay:=true
+             replay_rate:=R`` starts it (app/bringup.py: the same nodes, parameters and environment):
+             frames published by the replay, received and processed by the detection node, the
+             latency from the frame's stamp to its /grasp/candidates, against the model's own
+             detect() time, and the node's memory; at the launch default of 2 Hz, at 10 Hz and at
+             30 Hz, and with a best-effort camera with and without the package's Fast DDS profile
+             (the model's own time: the detection node's detect() median, in the same run);
+  training   training iterations per second on the CPU.
 Every figure is a median over repeats; ratios are taken pair by pair within this run, so the noise
-of a shared machine mostly cancels. Results also go to benchmark_output/benchmark.json.
+of a shared machine mostly cancels. Results also go to benchmark_output/benchmark.json (with
+``--only``, to benchmark_output/benchmark_<sections>.json).
 """
 from __future__ import annotations
 
@@ -22,7 +30,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,37 +38,39 @@ import numpy as np
 import torch
 
 from grasp_scorer_ros import bundled
-from grasp_scorer_ros.app.bringup import NodeSpec
+from grasp_scorer_ros.app.bringup import node_specs, options_from_launch_arguments
 from grasp_scorer_ros.network.checkpoint import load_model
 from grasp_scorer_ros.network.detector import GraspDetector
-from grasp_scorer_ros.network.losses import compute_losses
 from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.precision import native_bfloat16, resolve_precision
 from grasp_scorer_ros.network.scorer import score_all_per_grasp
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS: dict = {}
+RESULTS_DIR = Path("benchmark_output")
+SECTIONS = ("model", "precision", "node", "training")
+PAUSE_S = 0.25   # between the detector's timed calls, as between a camera's frames
 
 
-def cpu_flags() -> set[str]:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return platform.processor() or platform.machine()
 
 
-def native_bf16() -> bool:
-    flags = cpu_flags()
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
-
-
-def timed(fn, repeats: int, warmup: int = 1) -> list[float]:
+def timed(fn, repeats: int, warmup: int = 1, pause: float = 0.0) -> list[float]:
+    """Seconds per call of ``fn``. ``pause``: seconds of sleep before each timed call, like the
+    frames of a camera (on a shared machine a process that computes without pause is throttled to
+    its share; one that computes in bursts, like the detection node, is not)."""
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(repeats):
+        time.sleep(pause)
         tic = time.perf_counter()
         fn()
         out.append(time.perf_counter() - tic)
@@ -102,7 +111,8 @@ def model_parts(label: str, model: GraspScorerNet, repeats: int, per_grasp_repea
             ratios.append(a / statistics.median(b))
         same = torch.allclose(score_all_per_grasp(model.scorer, features, deltas).float(),
                               model.scorer.dense(features, deltas).float(), atol=1e-4)
-        report(f"scorer, all {deltas.shape[1] * deltas.shape[2] * deltas.shape[3]} grasps, grasp by grasp", ms(per_grasp))
+        count = deltas.shape[1] * deltas.shape[2] * deltas.shape[3]
+        report(f"scorer, all {count} grasps, grasp by grasp", ms(per_grasp))
         report("scorer, all grasps, dense form (the package's)", ms(dense))
         report("  speed-up dense vs grasp by grasp (median of pairs)", f"{statistics.median(ratios):8.1f} x")
         report("  same scores (allclose)", f"{same!s:>8}")
@@ -117,151 +127,224 @@ def model_parts(label: str, model: GraspScorerNet, repeats: int, per_grasp_repea
     return figures
 
 
-def bf16_comparison(repeats: int, frames: int) -> dict:
-    supported = native_bf16()
-    print(f"bfloat16 vs float32 (CPU has native bf16 (AVX-512 BF16/AMX): {supported}):")
+def precision_comparison(repeats: int, frames: int) -> dict:
+    """auto's choice, and float32 against bfloat16 where both run (they always do on a CPU)."""
+    import cv2
+    native, why = native_bfloat16("cpu")
+    chosen, reason = resolve_precision("auto", "cpu")
+    print(f"precision: auto chooses {chosen} here ({reason})")
+    # The bundled model as the detection node runs it (bfloat16: weights cast, channels_last).
+    path = sorted(bundled.demo_scenes_dir().glob("*.png"))[0]
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    detectors = {dtype: GraspDetector(str(bundled.default_checkpoint_path()), dtype=dtype,
+                                      channels_last=dtype == "bfloat16") for dtype in ("float32", "bfloat16")}
+    for _ in range(5):   # bfloat16 kernels are prepared over the first calls
+        for detector in detectors.values():
+            detector.detect(rgb, top_k=5)
+    times = {dtype: [] for dtype in detectors}
+    ratios = []
+    for _ in range(repeats):
+        pair = {dtype: timed(lambda d=d: d.detect(rgb, top_k=5), 1, warmup=0, pause=PAUSE_S)[0]
+                for dtype, d in detectors.items()}
+        for dtype, seconds in pair.items():
+            times[dtype].append(seconds)
+        ratios.append(pair["float32"] / pair["bfloat16"])
+    report(f"bundled model detect() on a 480x480 demo scene, float32 (calls {PAUSE_S} s apart)",
+           ms(times["float32"]))
+    report(f"bundled model detect() on a 480x480 demo scene, bfloat16 (calls {PAUSE_S} s apart)",
+           ms(times["bfloat16"]))
+    report("  speed-up bfloat16 vs float32 (median of pairs)", f"{statistics.median(ratios):8.2f} x")
+
     paper = GraspScorerNet(ModelConfig(), pretrained=False, warn_random_init=False).eval()
-    fp32_times, bf16_times, ratios = [], [], []
     paper_bf16 = GraspScorerNet(ModelConfig(), pretrained=False, warn_random_init=False).eval()
     paper_bf16.load_state_dict(paper.state_dict())
     paper_bf16 = paper_bf16.to(torch.bfloat16).to(memory_format=torch.channels_last)
     image = torch.rand(1, 3, 320, 320)
+    paper_fp32_times, paper_bf16_times, paper_ratios = [], [], []
     with torch.no_grad():
-        paper.predict(image), paper_bf16.predict(image)
-        for _ in range(repeats):
-            a = timed(lambda: paper.predict(image), 1, warmup=0)[0]
-            b = timed(lambda: paper_bf16.predict(image), 1, warmup=0)[0]
-            fp32_times.append(a)
-            bf16_times.append(b)
-            ratios.append(a / b)
-    report("paper model (resnet50) total, float32", ms(fp32_times))
-    report("paper model (resnet50) total, bfloat16", ms(bf16_times))
-    report("  speed-up bfloat16 vs float32 (median of pairs)", f"{statistics.median(ratios):8.2f} x")
+        for _ in range(3):   # bfloat16 kernels are prepared over the first calls
+            paper.predict(image), paper_bf16.predict(image)
+        for _ in range(max(2, repeats // 2)):
+            a = timed(lambda: paper.predict(image), 1, warmup=0, pause=PAUSE_S)[0]
+            b = timed(lambda: paper_bf16.predict(image), 1, warmup=0, pause=PAUSE_S)[0]
+            paper_fp32_times.append(a)
+            paper_bf16_times.append(b)
+            paper_ratios.append(a / b)
+    report(f"paper model (resnet50) total, float32 (calls {PAUSE_S} s apart)", ms(paper_fp32_times))
+    report(f"paper model (resnet50) total, bfloat16 (calls {PAUSE_S} s apart)", ms(paper_bf16_times))
+    report("  speed-up bfloat16 vs float32 (median of pairs)", f"{statistics.median(paper_ratios):8.2f} x")
 
     # Same best grasp? The bundled (trained) model on synthetic scenes.
     from grasp_scorer_ros.synthetic import SceneConfig, generate_scene, make_object_pool
     config = SceneConfig(size=320)
     pool = make_object_pool(99, 20, config)
-    fp32 = GraspDetector(str(bundled.default_checkpoint_path()))
-    bf16 = GraspDetector(str(bundled.default_checkpoint_path()), dtype="bfloat16", channels_last=True)
     same = 0
     for i in range(frames):
-        rgb = generate_scene(i, 99, pool, config).image
-        a, b = fp32.detect(rgb, top_k=1), bf16.detect(rgb, top_k=1)
+        scene = generate_scene(i, 99, pool, config).image
+        a, b = detectors["float32"].detect(scene, top_k=1), detectors["bfloat16"].detect(scene, top_k=1)
         same += bool(np.allclose(a.grasps[0], b.grasps[0], atol=1.0))
     report(f"same best grasp in bfloat16 (bundled model, {frames} synthetic frames)",
            f"{100 * same / frames:7.1f} %")
-    return {"native_bf16": supported, "fp32_total_ms": 1000 * statistics.median(fp32_times),
-            "bf16_total_ms": 1000 * statistics.median(bf16_times), "bf16_speedup": statistics.median(ratios),
+    return {"native_bf16": native, "native_bf16_reason": why, "auto_chooses": chosen, "auto_reason": reason,
+            "bundled_fp32_detect_ms": 1000 * statistics.median(times["float32"]),
+            "bundled_bf16_detect_ms": 1000 * statistics.median(times["bfloat16"]),
+            "bundled_bf16_speedup": statistics.median(ratios),
+            "paper_fp32_total_ms": 1000 * statistics.median(paper_fp32_times),
+            "paper_bf16_total_ms": 1000 * statistics.median(paper_bf16_times),
+            "paper_bf16_speedup": statistics.median(paper_ratios),
             "same_best_share": same / frames}
 
 
 # -- 3: the node -----------------------------------------------------------------------------------
-def bundled_detect_ms(repeats: int) -> float:
-    """The model's own time on a demo scene, the way the node calls it (preprocessing included)."""
-    import cv2
-    detector = GraspDetector(str(bundled.default_checkpoint_path()))
-    path = sorted(bundled.demo_scenes_dir().glob("*.png"))[0]
-    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    return 1000 * statistics.median(timed(lambda: detector.detect(rgb, top_k=5), repeats))
-
-
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return float("nan")
 
 
-def node_latency(rate_hz: float, duration: float, model_ms: float, label: str, threads: int) -> dict:
-    """Start the detection node as its own process (as the launch file does), publish the demo
-    scenes at ``rate_hz`` with the publish time as stamp, time /grasp/best's arrival.
+def exit_counts(log_text: str, names: dict[str, str]) -> dict[str, int]:
+    """Numbers from a node's last ``at exit:`` line, by regular expression (-1 where absent)."""
+    import re
+    lines = [line for line in log_text.splitlines() if "at exit:" in line]
+    line = lines[-1] if lines else ""
+    out = {}
+    for key, pattern in names.items():
+        match = re.search(pattern, line)
+        out[key] = int(match.group(1)) if match else -1
+    return out
 
-    Images go reliably (like the demo): best-effort 480x480 frames are often lost by Fast DDS."""
+
+DETECTION_COUNTS = {"received": r"frames received (\d+)", "processed": r"processed (\d+)",
+                    "dropped_stale": r"dropped \(stale\) (\d+)", "rejected": r"rejected (\d+)",
+                    "inference_ms": r"inference median (\d+) ms"}
+REPLAY_COUNTS = {"published": r"at exit: (\d+) frames published"}
+
+
+def system_run(rate_hz: float, duration: float, label: str,
+               replay_parameters: dict | None = None, replay_profile: bool = True) -> dict:
+    """The launch file's system (replay:=true replay_rate:=rate_hz, every other argument at its
+    default) for ``duration`` seconds after the first result; frame counts and the model's own
+    time (the node's detect() median over its last 100 frames) from the nodes' exit lines.
+
+    ``replay_parameters`` and ``replay_profile=False`` (the camera without the package's Fast DDS
+    profile, like a driver started elsewhere) are the only departures, for the best-effort rows."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import CameraInfo, Image
 
-    from grasp_scorer_ros.camera.calibration_file import load_intrinsics_yaml
-    from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
-    from grasp_scorer_ros.msg import GraspPose
-    from grasp_scorer_ros.nodes.camera_replay_node import camera_info_message, load_folder
+    from grasp_scorer_ros.app.bringup import FASTDDS_USER_VARIABLES
+    from grasp_scorer_ros.app.demo import start_processes, stop_processes
+    from grasp_scorer_ros.msg import GraspCandidates
 
-    spec = NodeSpec("detection_node", "grasp_scorer_ros.nodes.detection_node", "grasp_detection",
-                    parameter_files=[str(ROOT / "config" / "detection.yaml")],
-                    parameters={"calibration_file": str(bundled.demo_calibration_path()),
-                                "score_threshold": 0.0, "num_threads": threads,
-                                "image_reliability": "reliable"})
-    process = subprocess.Popen(spec.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    options = options_from_launch_arguments(ROOT / "config", {"replay": "true", "replay_rate": f"{rate_hz:g}"})
+    specs = node_specs(options)
+    log_dir = RESULTS_DIR / "logs" / f"{label.replace(' ', '_')}"
+    environment = {k: v for k, v in os.environ.items() if k not in FASTDDS_USER_VARIABLES}
+    for spec in specs:
+        if spec.name == "camera_replay":
+            spec.parameters.update(replay_parameters or {})
+            if not replay_profile:
+                spec.env = {}
     context = rclpy.context.Context()
     rclpy.init(context=context)
-    node = rclpy.create_node("latency_probe", context=context)
-    image_pub = node.create_publisher(Image, "image", 5)
-    info_pub = node.create_publisher(CameraInfo, "camera_info", 5)
-    latencies, rss = [], []
+    node = rclpy.create_node("benchmark_monitor", context=context)
+    results = []   # (stamp -> received latency s, received time)
     node.create_subscription(
-        GraspPose, "/grasp/best",
-        lambda m: latencies.append(time.time() - (m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec)), 100)
-    info = camera_info_message(load_intrinsics_yaml(bundled.demo_camera_path()), "camera")
-    frames = [Image(**rgb_to_image_fields(rgb, "rgb8")) for _, rgb in load_folder(bundled.demo_scenes_dir())]
+        GraspCandidates, "/grasp/candidates",
+        lambda m: results.append((time.time() - (m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec),
+                                  time.monotonic())), 100)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    deadline = time.monotonic() + 120
-    while image_pub.get_subscription_count() == 0 or not latencies:  # node up and model warm
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"detection node did not start: {process.stderr.read().decode()[-2000:]}")
-        frames[0].header.stamp = node.get_clock().now().to_msg()
-        info_pub.publish(info)
-        image_pub.publish(frames[0])
-        executor.spin_once(timeout_sec=0.5)
-    executor.spin_once(timeout_sec=1.0)  # let the warm-up results in before the count starts
-    latencies.clear()
-    published = 0
-    start = next_frame = next_rss = time.monotonic()
-    while time.monotonic() - start < duration:
-        now = time.monotonic()
-        if now >= next_frame:
-            message = frames[published % len(frames)]
-            message.header.stamp = node.get_clock().now().to_msg()
-            info_pub.publish(info)
-            image_pub.publish(message)
-            published += 1
-            next_frame += 1.0 / rate_hz
-        if now >= next_rss:
-            rss.append(rss_mib(process.pid))
-            next_rss += 1.0
-        executor.spin_once(timeout_sec=max(0.0, min(next_frame, next_rss) - time.monotonic()))
-    process.send_signal(2)
+    old_environ = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environment)   # the nodes start from an environment without Fast DDS settings
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        processes = start_processes(specs, log_dir)
+    finally:
+        os.environ.clear()
+        os.environ.update(old_environ)
+    detector = dict((name, p) for name, p in processes)["grasp_detection"]
+    deadline = time.monotonic() + 180
+    while not results:                       # nodes up, model warm, first frame through
+        if any(p.poll() is not None for _, p in processes) or time.monotonic() > deadline:
+            stop_processes(processes)
+            raise RuntimeError(f"the system did not start: see {log_dir}")
+        executor.spin_once(timeout_sec=0.2)
+    start = time.monotonic()
+    rss = []
+    next_rss = start
+    while time.monotonic() - start < duration:
+        if time.monotonic() >= next_rss:
+            rss.append(rss_mib(detector.pid))
+            next_rss += 1.0
+        executor.spin_once(timeout_sec=0.2)
+    # The camera stops first; what it sent last may still arrive, then the rest stops.
+    replay = [(n, p) for n, p in processes if n == "camera_replay"]
+    codes = stop_processes(replay)
+    settle = time.monotonic() + 2.0
+    while time.monotonic() < settle:
+        executor.spin_once(timeout_sec=0.1)
+    codes.update(stop_processes([(n, p) for n, p in processes if n != "camera_replay"]))
     executor.shutdown()
     node.destroy_node()
     context.try_shutdown()
-    lat = np.array(latencies) * 1000
+
+    replay_log = (log_dir / "camera_replay.log").read_text(errors="replace")
+    detection_log = (log_dir / "grasp_detection.log").read_text(errors="replace")
+    published = exit_counts(replay_log, REPLAY_COUNTS)["published"]
+    counts = exit_counts(detection_log, DETECTION_COUNTS)
+    window = [latency for latency, received in results if received >= start]
+    lat = np.array(window) * 1000 if window else np.array([float("nan")])
+    model_ms = float(counts["inference_ms"]) if counts["inference_ms"] >= 0 else float("nan")
     tenth = max(1, len(rss) // 6)
-    figures = {"threads": threads, "model_ms": model_ms, "rate_hz": rate_hz, "published": published, "results": len(lat),
-               "latency_median_ms": float(np.median(lat)), "latency_p10_ms": float(np.percentile(lat, 10)),
-               "latency_p90_ms": float(np.percentile(lat, 90)), "latency_max_ms": float(lat.max()),
-               "latency_over_model": float(np.median(lat) / model_ms),
-               "rss_start_mib": float(np.median(rss[:tenth])), "rss_end_mib": float(np.median(rss[-tenth:])),
-               "rss_max_mib": float(np.max(rss))}
-    print(f"detection node ({threads} torch thread{'s' if threads > 1 else ''}), {label}: {published} frames published at {rate_hz:g} Hz over {duration:.0f} s, "
-          f"{len(lat)} results")
-    report("latency image published -> /grasp/best received, median",
+    figures = {"label": label, "rate_hz": rate_hz, "seconds": duration, "published": published,
+               **counts,
+               "results_in_window": len(window), "exit_codes": codes,
+               "replay_parameters": replay_parameters or {}, "replay_profile": replay_profile,
+               "model_ms": model_ms, "latency_median_ms": float(np.median(lat)),
+               "latency_p10_ms": float(np.percentile(lat, 10)), "latency_p90_ms": float(np.percentile(lat, 90)),
+               "latency_max_ms": float(np.max(lat)), "latency_over_model": float(np.median(lat) / model_ms),
+               "rss_start_mib": float(np.median(rss[:tenth])) if rss else float("nan"),
+               "rss_end_mib": float(np.median(rss[-tenth:])) if rss else float("nan")}
+    print(f"system, {label}: camera {rate_hz:g} Hz, {duration:.0f} s after the first result")
+    report("frames published by the replay / received / processed by the node",
+           f"{published} / {figures['received']} / {figures['processed']} "
+           f"(dropped as stale {figures['dropped_stale']})")
+    report("latency frame stamp -> /grasp/candidates received, median",
            f"{figures['latency_median_ms']:8.1f} ms")
     report("  spread p10 / p90 / max", f"{figures['latency_p10_ms']:.0f} / {figures['latency_p90_ms']:.0f} / "
            f"{figures['latency_max_ms']:.0f} ms")
-    report("  median latency / model's own time (in-process detect)", f"{figures['latency_over_model']:8.2f}")
-    report("node memory (RSS) first / last sixth of the run, max",
-           f"{figures['rss_start_mib']:.0f} / {figures['rss_end_mib']:.0f} / {figures['rss_max_mib']:.0f} MiB")
+    report("model's own time in the node (detect() median, last 100 frames)", f"{model_ms:8.0f} ms")
+    report("  median latency / model's own time", f"{figures['latency_over_model']:8.2f}")
+    report("detection node memory (RSS) first / last sixth of the run",
+           f"{figures['rss_start_mib']:.0f} / {figures['rss_end_mib']:.0f} MiB")
+    if any(code != 0 for code in codes.values()):
+        report("  exit codes (all should be 0)", str(codes))
+    return figures
+
+
+def node_section(duration: float) -> dict:
+    """The launch file's defaults: precision auto, torch's default thread count, image QoS auto."""
+    precision, reason = resolve_precision("auto", "cpu")
+    print(f"detection node: precision {precision} ({reason}), {torch.get_num_threads()} torch thread(s)")
+    figures = {"precision": precision, "threads": torch.get_num_threads()}
+    figures["launch_default_2hz"] = system_run(2.0, duration, "launch defaults 2 Hz")
+    figures["camera_10hz"] = system_run(10.0, duration, "10 Hz")
+    figures["camera_30hz"] = system_run(30.0, duration, "30 Hz")
+    best_effort = {"reliability": "best_effort"}
+    figures["best_effort_10hz_profile"] = system_run(
+        10.0, duration / 2, "best-effort camera with profile 10 Hz", best_effort)
+    figures["best_effort_10hz_no_profile"] = system_run(
+        10.0, duration / 2, "best-effort camera without profile 10 Hz", best_effort, replay_profile=False)
     return figures
 
 
 # -- 4: training ---------------------------------------------------------------------------------
 def training_speed(backbone: str, iterations: int, batch: int) -> dict:
+    from grasp_scorer_ros.network.losses import compute_losses
     config = ModelConfig(backbone=backbone, anchor_width=55.0, anchor_height=16.0)
     model = GraspScorerNet(config, pretrained=False, warn_random_init=False).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
@@ -282,50 +365,46 @@ def training_speed(backbone: str, iterations: int, batch: int) -> dict:
 
 
 def main(argv=None) -> int:
+    global RESULTS_DIR
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer repeats and a 10 s node run")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds of 30 Hz camera for the node")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), metavar="SECTION",
+                   help=f"run only these sections ({', '.join(SECTIONS)}); default: all")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and 15 s node runs")
+    p.add_argument("--duration", type=float, default=60.0,
+                   help="seconds of each node run (the best-effort runs take half)")
     p.add_argument("--out", type=Path, default=Path("benchmark_output"))
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    RESULTS_DIR = args.out
     repeats = 3 if args.quick else 10
-    duration = 10.0 if args.quick else args.duration
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+    duration = 15.0 if args.quick else args.duration
+    native, why = native_bfloat16("cpu")
+    load = os.getloadavg()
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, native bfloat16: {native} ({why}), torch "
           f"{torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}")
-    RESULTS["machine"] = {"cores": os.cpu_count(), "torch": torch.__version__,
-                          "threads": torch.get_num_threads(), "native_bf16": native_bf16(),
-                          "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+          f"{torch.backends.cpu.get_cpu_capability()}, load average {load[0]:.1f}")
+    RESULTS["machine"] = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+                          "threads": torch.get_num_threads(), "native_bf16": native, "native_bf16_reason": why,
+                          "cpu_capability": torch.backends.cpu.get_cpu_capability(), "load_average_start": load}
     torch.manual_seed(0)
-    paper = GraspScorerNet(ModelConfig(), pretrained=False, warn_random_init=False)
-    RESULTS["paper_fp32"] = model_parts("paper configuration", paper, repeats, 3 if args.quick else 5)
-    bundled_model = load_model(str(bundled.default_checkpoint_path()))
-    RESULTS["bundled_fp32"] = model_parts("bundled model", bundled_model, repeats, 3 if args.quick else 5)
-    RESULTS["bf16"] = bf16_comparison(3 if args.quick else 5, 20 if args.quick else 100)
-
-    # The node against the model's own time at the same thread count: 2 (the default) and 1.
-    for threads in (2, 1):
-        torch.set_num_threads(threads)
-        model_ms = bundled_detect_ms(repeats)
-        RESULTS[f"bundled_detect_ms_{threads}_threads"] = model_ms
-        print(f"bundled model, in-process detect() on a 480x480 demo scene, {threads} thread(s): "
-              f"{model_ms:.1f} ms (median)")
-        slow_rate = min(5.0, 800.0 / model_ms)  # camera slower than the model: no frame waits
-        RESULTS[f"node_slow_camera_{threads}_threads"] = node_latency(
-            slow_rate, duration / 2, model_ms, "camera slower than the model", threads)
-        if threads == 2:
-            RESULTS["node_30hz"] = node_latency(30.0, duration, model_ms, "camera at 30 Hz", threads)
-    torch.set_num_threads(args.threads or os.cpu_count())
-
-    print("training speed (CPU):")
-    RESULTS["training_bundled"] = training_speed("resnet18", 2 if args.quick else 3, 10)
-    RESULTS["training_paper"] = training_speed("resnet50", 1 if args.quick else 2, 10)
+    if "model" in args.only:
+        paper = GraspScorerNet(ModelConfig(), pretrained=False, warn_random_init=False)
+        RESULTS["paper_fp32"] = model_parts("paper configuration", paper, repeats, 3 if args.quick else 5)
+        bundled_model = load_model(str(bundled.default_checkpoint_path()))
+        RESULTS["bundled_fp32"] = model_parts("bundled model", bundled_model, repeats, 3 if args.quick else 5)
+    if "precision" in args.only:
+        RESULTS["precision"] = precision_comparison(5 if args.quick else 20, 20 if args.quick else 100)
+    if "node" in args.only:
+        RESULTS["node"] = node_section(duration)
+    if "training" in args.only:
+        print("training speed (CPU):")
+        RESULTS["training_bundled"] = training_speed("resnet18", 2 if args.quick else 3, 10)
+        RESULTS["training_paper"] = training_speed("resnet50", 1 if args.quick else 2, 10)
+    RESULTS["machine"]["load_average_end"] = os.getloadavg()
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "benchmark.json").write_text(json.dumps(RESULTS, indent=2))
-    print(f"wrote {args.out / 'benchmark.json'}")
+    name = "benchmark.json" if set(args.only) == set(SECTIONS) else f"benchmark_{'_'.join(args.only)}.json"
+    (args.out / name).write_text(json.dumps(RESULTS, indent=2))
+    print(f"wrote {args.out / name}")
     return 0
 
 

@@ -76,3 +76,52 @@ def test_bad_folder_exits_with_a_clear_message(ros, tmp_path, setup):
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 2
     assert str(folder) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_replay_starts_with_its_first_subscriber_and_that_one_gets_every_frame(ros, tmp_path):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+    from grasp_scorer_ros.nodes.camera_replay_node import CameraReplayNode
+
+    write_images(tmp_path / "frames")
+    node = CameraReplayNode(context=ros, parameter_overrides=[
+        Parameter("folder", value=str(tmp_path / "frames")), Parameter("rate", value=20.0),
+        Parameter("count", value=6)])
+    executor = SingleThreadedExecutor(context=ros)
+    executor.add_node(node)
+    try:
+        spin_until(executor, lambda: False, timeout=0.5)
+        assert node.published == 0, "nobody listens: nothing is sent"
+        peer = rclpy.create_node("late_viewer", context=ros)
+        got = []
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        peer.create_subscription(Image, "image", got.append, reliable)
+        executor.add_node(peer)
+        assert spin_until(executor, lambda: len(got) == 6, timeout=15)
+        assert node.published == 6
+        assert [m.header.stamp for m in got] == sorted((m.header.stamp for m in got),
+                                                        key=lambda s: (s.sec, s.nanosec))
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+
+
+def test_without_waiting_the_replay_publishes_like_a_camera(ros, tmp_path):
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from grasp_scorer_ros.nodes.camera_replay_node import CameraReplayNode
+
+    write_images(tmp_path / "frames")
+    node = CameraReplayNode(context=ros, parameter_overrides=[
+        Parameter("folder", value=str(tmp_path / "frames")), Parameter("rate", value=20.0),
+        Parameter("wait_for_subscriber", value=False), Parameter("reliability", value="best_effort")])
+    executor = SingleThreadedExecutor(context=ros)
+    executor.add_node(node)
+    try:
+        assert spin_until(executor, lambda: node.published >= 3, timeout=5)
+    finally:
+        executor.shutdown()
+        node.destroy_node()

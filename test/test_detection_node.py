@@ -292,3 +292,120 @@ def test_camera_info_for_another_resolution_gives_no_pose(graph):
     assert g.candidates
     g.wait_idle()
     assert not g.best, "intrinsics of another resolution must not produce a pose"
+
+
+class LogRecorder:
+    """Stands in for a node's logger: records the warnings, passes everything on."""
+
+    def __init__(self, logger):
+        self._logger = logger
+        self.warnings = []
+
+    def warning(self, message, **kwargs):
+        self.warnings.append(message)
+        return self._logger.warning(message, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._logger, name)
+
+
+def test_rejections_are_counted_by_reason_and_the_first_of_each_is_logged(graph):
+    from sensor_msgs.msg import CameraInfo, Image
+    g = graph()
+    recorder = g.node._logger = LogRecorder(g.node._logger)
+    truncated = image_message(scene(), stamp_sec=1)
+    truncated.data = truncated.data[: len(truncated.data) // 2]
+    wrong_step = image_message(scene(), stamp_sec=2)
+    wrong_step.step -= 3
+    depth = Image(height=4, width=4, encoding="16UC1", step=8, data=bytes(32))
+    for round_ in range(2):
+        for message in (truncated, wrong_step, depth):
+            message.header.stamp.nanosec = round_ + 1   # a new frame each time
+            g.deliver(message)
+            g.wait_idle()
+        g.info_pub.publish(CameraInfo(width=IMAGE_SIZE, height=IMAGE_SIZE))  # K all zeros
+        assert spin_until(g.executor, lambda: g.node.stats["camera_info_rejected"] >= round_ + 1, timeout=10)
+    expected = {"image rejected: image data is truncated": 2,
+                "image rejected: step N is smaller than width * channels": 2,
+                "image rejected: unsupported encoding '16UC1'": 2}
+    assert {k: v for k, v in g.node.rejections.items() if k.startswith("image")} == expected
+    assert g.node.rejections["CameraInfo ignored: camera matrix K is all zeros"] >= 2
+    # One warning per kind, however often it happens, with the full message.
+    kinds = ("truncated", f"step {3 * IMAGE_SIZE - 3} ", "'16UC1'", "all zeros")
+    for kind in kinds:
+        assert sum(kind in w for w in recorder.warnings) == 1, (kind, recorder.warnings)
+    line = g.node.stats_line()
+    assert "rejected 6" in line
+    for reason, count in expected.items():
+        assert f"{reason} x{count}" in line
+
+
+def test_image_reliability_auto_follows_the_publishers(graph):
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+    g = graph()   # the peer's camera publishers are best-effort (sensor data QoS)
+    node = g.node
+    assert node.params["image_reliability"] == "auto"
+    assert spin_until(g.executor, lambda: node._inputs["image"].reliability == ReliabilityPolicy.BEST_EFFORT)
+    # Only reliable publishers: reliable, so that lost fragments are resent.
+    g.peer.destroy_publisher(g.image_pub)
+    g.image_pub = g.peer.create_publisher(Image, "image", QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
+    assert spin_until(g.executor, lambda: node._inputs["image"].reliability == ReliabilityPolicy.RELIABLE, timeout=10)
+    g.send(image_message(scene(), stamp_sec=31))
+    assert spin_until(g.executor, lambda: g.best and g.best[-1].header.stamp.sec == 31, timeout=20)
+    # A best-effort camera joins: best-effort again, or nothing of it would arrive.
+    from rclpy.qos import qos_profile_sensor_data
+    other = g.peer.create_publisher(Image, "image", qos_profile_sensor_data)
+    assert spin_until(g.executor, lambda: node._inputs["image"].reliability == ReliabilityPolicy.BEST_EFFORT,
+                      timeout=10)
+    for _ in range(20):
+        other.publish(image_message(scene(), stamp_sec=32))
+        if spin_until(g.executor, lambda: g.best and g.best[-1].header.stamp.sec == 32, timeout=1.0):
+            break
+    assert g.best[-1].header.stamp.sec == 32
+
+
+def test_explicit_reliable_says_why_a_best_effort_camera_is_not_heard(ros, checkpoint, calibration_file):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from grasp_scorer_ros.nodes.detection_node import GraspDetectionNode
+    node = GraspDetectionNode(context=ros, parameter_overrides=[
+        Parameter("checkpoint", value=str(checkpoint)), Parameter("calibration_file", value=str(calibration_file)),
+        Parameter("image_reliability", value="reliable")])
+    recorder = node._logger = LogRecorder(node._logger)
+    peer = rclpy.create_node("best_effort_camera", context=ros)
+    peer.create_publisher(Image, "image", qos_profile_sensor_data)
+    executor = SingleThreadedExecutor(context=ros)
+    executor.add_node(node)
+    executor.add_node(peer)
+    try:
+        assert spin_until(executor, lambda: any("best-effort" in w for w in recorder.warnings), timeout=10)
+        assert sum("best-effort" in w for w in recorder.warnings) == 1, "said once"
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()
+
+
+def test_precision_auto_is_resolved_for_this_machine(graph):
+    from grasp_scorer_ros.network.precision import resolve_precision
+    g = graph()
+    assert g.node.params["precision"] == "auto"
+    assert g.node.precision == resolve_precision("auto", "cpu")[0]
+    dtype = next(g.node.detector.model.parameters()).dtype
+    assert str(dtype) == f"torch.{g.node.precision}"
+
+
+@pytest.mark.parametrize("name, value", [("precision", "float16"), ("image_reliability", "sometimes")])
+def test_bad_choices_are_start_up_errors(ros, checkpoint, calibration_file, name, value):
+    result = subprocess.run(
+        [sys.executable, "-m", "grasp_scorer_ros.nodes.detection_node", "--ros-args",
+         "-p", f"checkpoint:={checkpoint}", "-p", f"calibration_file:={calibration_file}", "-p", f"{name}:={value}"],
+        capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"GraspDetectionNode: cannot start: {name} must be one of "
+        + ("auto, float32, bfloat16" if name == "precision" else "auto, reliable, best_effort") + f", got '{value}'"]

@@ -1,4 +1,5 @@
 """Pick planning (pure) and execution against the simulated controller over real sockets."""
+import dataclasses
 import socket
 import threading
 
@@ -15,7 +16,9 @@ from rotation_helpers import top_down
 
 
 GRASP = (0.55, 0.10, 0.02)
-CONFIG = PickConfig(gripper_settle_s=0.01)
+# Limits and place pose of these tests (tighter than the shipped defaults), fast gripper.
+CONFIG = PickConfig(place_position_m=(0.40, -0.30, 0.05), workspace_min_m=(0.20, -0.60, 0.00),
+                    workspace_max_m=(0.90, 0.60, 0.60), gripper_max_opening_m=0.085, gripper_settle_s=0.01)
 
 
 # -- input ---------------------------------------------------------------------------------------
@@ -165,7 +168,7 @@ def test_pick_becomes_the_right_packet_sequence(sim, client):
 
 def test_unreachable_target_stops_the_pick_and_names_the_step(sim, client):
     sim.workspace_reach_mm = 650.0          # the grasp is within reach, (400, -550, 150) is not
-    config = PickConfig(place_position_m=(0.4, -0.55, 0.05), gripper_settle_s=0.01)
+    config = dataclasses.replace(CONFIG, place_position_m=(0.4, -0.55, 0.05))
     with pytest.raises(PickExecutionError) as info:
         execute_pick(client, plan_pick(GRASP, top_down(0), 0.04, config), config=config)
     error = info.value
@@ -178,7 +181,7 @@ def test_unreachable_target_stops_the_pick_and_names_the_step(sim, client):
 
 
 def test_pick_refused_when_the_arm_starts_outside_the_workspace(sim, client):
-    sim._position = Position(1000.0, 0.0, 400.0, 180.0, 0.0, 0.0)
+    sim.place_arm(Position(1000.0, 0.0, 400.0, 180.0, 0.0, 0.0))
     with pytest.raises(PickExecutionError, match="start.*workspace"):
         execute_pick(client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), config=CONFIG)
     assert not sim.received("Instruction") and not sim.dout_events
@@ -278,3 +281,31 @@ def test_plan_with_a_cnt_move_before_the_gripper_is_refused(client):
     closing = plan_pick(GRASP, top_down(0), 0.04, CONFIG)[3]
     with pytest.raises(ValueError, match="FINE"):
         execute_pick(client, [cnt, closing])
+
+
+# -- issue 11 ---------------------------------------------------------------------------------------
+def test_item5_execute_pick_refuses_a_move_outside_the_limits_before_sending(sim, client):
+    outside = PickStep("approach-above", move=LinearMove(Position(950.0, 0.0, 200.0, 180, 0, 0), 100))
+    with pytest.raises(PickExecutionError, match="workspace"):
+        execute_pick(client, [outside], config=CONFIG)
+    assert not sim.received("Instruction")
+
+
+@pytest.mark.parametrize("position, speed, limit", [
+    (Position(950.0, 0.0, 200.0, 180, 0, 0), 100, "workspace"),
+    (Position(550.0, 0.0, 2.0, 180, 0, 0), 100, "table"),
+    (Position(550.0, 0.0, 200.0, 180, 0, 0), 900, "speed"),
+    (Position(550.0, 0.0, 200.0, 120, 0, 0), 100, "tilt"),
+])
+def test_item5_the_client_refuses_out_of_limits_moves_from_any_caller(sim, position, speed, limit):
+    c = RMIClient("127.0.0.1", sim.port, timeout=1.0, limits=CONFIG.motion_limits())
+    c.connect()
+    try:
+        c.initialize()
+        configuration, _ = c.read_cartesian_position()
+        with pytest.raises(PickRejected) as info:
+            c.linear_motion(position, configuration, speed)
+        assert info.value.limit == limit
+        assert not sim.received("Instruction")
+    finally:
+        c.close()

@@ -347,3 +347,38 @@ def test_dry_run_status_follows_the_session_like_a_controller():
     c.reset()                                    # takes NextSequenceID from the controller
     assert c.wait(c.wait_time(0.1))["SequenceID"] == 3
     c.disconnect()
+
+
+# -- issue 11 -------------------------------------------------------------------------------------
+def test_item3_no_instruction_leaves_after_abort_until_initialize(sim, ready):
+    configuration, _ = ready.read_cartesian_position()
+    ready.abort()
+    with pytest.raises(RMINotReady):
+        ready.linear_motion(target(300), configuration, 100)
+    assert sim.received()[-1] == {"Command": "FRC_Abort"}
+    ready.initialize()
+    assert ready.wait(ready.linear_motion(target(300), configuration, 100))["SequenceID"] == 1
+
+
+def test_item3_abort_racing_a_sender_lets_no_instruction_through(sim, ready):
+    sim.speed_scale = 10.0
+    configuration, _ = ready.read_cartesian_position()
+    go = threading.Event()
+
+    def sender():
+        go.wait()
+        for i in range(50):
+            try:
+                ready.linear_motion(target(399 - i), configuration, 100)
+            except Exception:
+                return
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    go.set()
+    assert sim.wait_until(lambda: sim.received("Instruction"))
+    ready.abort()
+    thread.join(5)
+    names = [next(iter(p.values())) for p in sim.received()]
+    abort_at = names.index("FRC_Abort")
+    assert "FRC_LinearMotion" not in names[abort_at:]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
+from grasp_scorer_ros.fanuc.rmi_protocol import Position
 from grasp_scorer_ros.fanuc.sim_controller import PROGRAM_PAUSED, SimulatedController
 
 REPO = Path(__file__).resolve().parents[1]
@@ -287,3 +288,177 @@ def test_command_line_entry_point():
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# -- as the manual says: its packets answered as it describes, what it does not allow refused ----------
+# The packets as the manual prints them (B-84184EN; the project's notes on RMI quote them).
+MANUAL_LINEAR_MOTION = json.loads("""
+{"Instruction":"FRC_LinearMotion","SequenceID":1,
+ "Configuration":{"UToolNumber":1,"UFrameNumber":0,"Front":1,"Up":1,"Left":0,"Flip":0,"Turn4":0,"Turn5":0,"Turn6":0},
+ "Position":{"X":500.0,"Y":0.0,"Z":300.0,"W":180.0,"P":0.0,"R":0.0},
+ "SpeedType":"mmSec","Speed":100,"TermType":"FINE","TermValue":0}
+""")
+
+
+def test_the_manuals_packets_get_the_manuals_replies(sim, session):
+    def reply(packet, *keys):
+        answer = session.request(packet)
+        assert answer["ErrorID"] == 0, (packet, answer)
+        assert set(keys) <= set(answer), (packet, answer)
+        return answer
+
+    assert {"ErrorID", "PortNumber", "MajorVersion", "MinorVersion"} <= set(session.connect_reply)
+    reply({"Command": "FRC_GetStatus"}, "ServoReady", "TPMode", "RMIMotionStatus", "ProgramStatus",
+          "NextSequenceID", "Override")
+    assert reply({"Command": "FRC_Initialize", "GroupMask": 1})["GroupMask"] == 1
+    assert reply({"Command": "FRC_SetUFrameUTool", "UFrameNumber": 0, "UToolNumber": 1, "Group": 1}) == {
+        "Command": "FRC_SetUFrameUTool", "ErrorID": 0, "Group": 1}
+    reply({"Command": "FRC_SetOverRide", "Value": 30})
+    position = reply({"Command": "FRC_ReadCartesianPosition", "Group": 1}, "Configuration", "Position")
+    assert set(position["Configuration"]) == set(CONFIG) and set(position["Position"]) == set("XYZWPR")
+    reply({"Command": "FRC_WriteDOUT", "PortNumber": 1, "PortValue": "ON"})
+    reply({"Command": "FRC_ReadDIN", "PortNumber": 1}, "PortValue")
+    reply({"Command": "FRC_ReadError", "Count": 5})
+    session.send(MANUAL_LINEAR_MOTION)                 # acknowledged once executed, same ID
+    assert session.recv() == {"Instruction": "FRC_LinearMotion", "ErrorID": 0, "SequenceID": 1}
+    assert sim.tool_position.z == pytest.approx(300.0)
+    reply({"Command": "FRC_Abort"})
+    assert session.request({"Communication": "FRC_Disconnect"}) == {"Communication": "FRC_Disconnect", "ErrorID": 0}
+
+
+@pytest.mark.parametrize("packet, error_id", [
+    (dict(move(1), Speed=150.5), rmi.RMIT_INVALID_SPEED_VALUE),          # Speed is an integer
+    (dict(move(1), Speed=True), rmi.RMIT_INVALID_SPEED_VALUE),
+    (dict(move(1), Speed="100"), rmi.RMIT_INVALID_SPEED_VALUE),
+    (dict(move(1), SpeedType="Percent"), rmi.RMIT_INVALID_SPEED_TYPE),    # a joint speed on a linear move
+    ({k: v for k, v in move(1).items() if k != "TermValue"}, rmi.RMIT_INVALID_TERM_VALUE),
+    ({k: v for k, v in move(1).items() if k != "Configuration"}, rmi.RMIT_INVALID_POSITION_DATA),
+    (dict(move(1), Position={"X": 1.0, "Y": 2.0, "Z": 3.0}), rmi.RMIT_INVALID_POSITION_DATA),
+    (dict(move(1), Configuration=dict(CONFIG, UFrameNumber=10)), rmi.RMIT_INVALID_UFRAME),
+    ({"Instruction": "FRC_WaitTime", "SequenceID": 1, "Time": "1"}, rmi.RMIT_INVALID_VALUE),
+    ({"Instruction": "FRC_JointMotionJRep", "SequenceID": 1, "JointAngle": {"J1": 0.0},
+      "SpeedType": "Percent", "Speed": 10, "TermType": "FINE", "TermValue": 0}, rmi.RMIT_INVALID_POSITION_DATA),
+    ({"Instruction": "FRC_LinearMotion", "SequenceID": "1"}, rmi.RMIT_INVALID_VALUE),
+])
+def test_instructions_the_manual_does_not_allow_are_refused(sim, ready, packet, error_id):
+    answer = ready.request(packet)
+    assert answer["ErrorID"] == error_id, answer
+    assert ready.request(move(1))["ErrorID"] == 0          # a refused field consumes no ID
+
+
+@pytest.mark.parametrize("packet, error_id", [
+    ({"Command": "FRC_Initialize"}, rmi.RMIT_INVALID_GROUP_MASK),
+    ({"Command": "FRC_Initialize", "GroupMask": 3}, rmi.RMIT_INVALID_GROUP_MASK),
+    ({"Command": "FRC_SetUFrameUTool", "UFrameNumber": 0, "UToolNumber": 1}, rmi.RMIT_INVALID_GROUP),
+    ({"Command": "FRC_ReadCartesianPosition"}, rmi.RMIT_INVALID_GROUP),
+    ({"Command": "FRC_ReadJointAngles", "Group": 2}, rmi.RMIT_INVALID_GROUP),
+    ({"Command": "FRC_ReadError"}, rmi.RMIT_INVALID_VALUE),
+    ({"Command": "FRC_SetOverRide", "Value": 50.0}, rmi.RMIT_INVALID_OVERRIDE),
+    ({"Command": "FRC_ReadDIN", "PortNumber": 0}, rmi.RMIT_INVALID_PORT_NUMBER),
+    ({"Command": "FRC_WriteUFrameData", "FrameNumber": 0, "Group": 1,
+      "Frame": {"X": 0.0, "Y": 0.0, "Z": 0.0, "W": 0.0, "P": 0.0, "R": 0.0}}, rmi.RMIT_INVALID_UFRAME),
+])
+def test_commands_the_manual_does_not_allow_are_refused(sim, session, packet, error_id):
+    assert session.request(packet)["ErrorID"] == error_id
+
+
+def test_a_refused_client_cannot_take_anothers_hand_off(sim):
+    first = RawSession.handshake(sim)                  # granted, not yet on the hand-off port
+    assert first["ErrorID"] == 0
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=2.0, source_address=("127.0.0.2", 0)) as s:
+        s.sendall(rmi.encode_packet(rmi.connect_packet()))
+        assert json.loads(s.recv(4096))["ErrorID"] == rmi.RMIT_ALREADY_CONNECTED
+    with socket.create_connection(("127.0.0.1", first["PortNumber"]), timeout=2.0,
+                                  source_address=("127.0.0.2", 0)) as intruder:
+        assert intruder.recv(4096) == b""              # refused: the grant is not its
+    assert not sim.connected
+    with socket.create_connection(("127.0.0.1", first["PortNumber"]), timeout=2.0) as rightful:
+        rightful.sendall(rmi.encode_packet(rmi.get_status_packet()))
+        assert json.loads(rightful.recv(4096).split(b"\r\n")[0])["ErrorID"] == 0
+        assert sim.sessions_opened == 1
+
+
+def joint_move(seq: int, joints, relative=False, speed=50, speed_type="Percent") -> dict:
+    return {"Instruction": "FRC_JointRelativeJRep" if relative else "FRC_JointMotionJRep", "SequenceID": seq,
+            "JointAngle": {**{f"J{i + 1}": float(v) for i, v in enumerate(joints)}, "J7": 0.0, "J8": 0.0, "J9": 0.0},
+            "SpeedType": speed_type, "Speed": speed, "TermType": "FINE", "TermValue": 0}
+
+
+def test_joint_motion_and_reading_the_joints(sim, ready):
+    before = ready.request(rmi.read_joint_angles_packet())
+    assert before["ErrorID"] == 0 and before["Group"] == 1 and set(before["JointAngle"]) == {f"J{i}" for i in range(1, 10)}
+    home = [0.0, 10.0, -10.0, 0.0, -80.0, 0.0]
+    sim.speed_scale = 0.1
+    start = time.monotonic()
+    ready.send(joint_move(1, home, speed=50))           # largest travel / (50 % of 180 deg/s)
+    assert ready.recv() == {"Instruction": "FRC_JointMotionJRep", "ErrorID": 0, "SequenceID": 1}
+    travel = max(abs(a - b) for a, b in zip(home, [before["JointAngle"][f"J{i}"] for i in range(1, 7)]))
+    assert time.monotonic() - start >= 0.95 * travel / 90.0 * 0.1
+    after = ready.request(rmi.read_joint_angles_packet())["JointAngle"]
+    assert [after[f"J{i}"] for i in range(1, 7)] == pytest.approx(home, abs=1e-3)
+    # The Cartesian position is the arm's forward kinematics, and back.
+    position = Position.from_packet(ready.request(rmi.read_cartesian_position_packet())["Position"])
+    flange = sim.arm.forward(home)
+    assert (position.x, position.y, position.z) == pytest.approx(tuple(flange[:3, 3]), abs=1e-3)
+    ready.send(joint_move(2, [15.0, 0, 0, 0, 0, 0], relative=True))
+    assert ready.recv()["ErrorID"] == 0
+    assert sim.joint_angles[0] == pytest.approx(15.0) and sim.joint_angles[1:] == pytest.approx(tuple(home[1:]))
+    ready.send(move(3, z=300.0))                        # a linear move from there; joints follow
+    assert ready.recv()["ErrorID"] == 0
+    flange = sim.arm.forward(sim.joint_angles)
+    assert tuple(flange[:3, 3]) == pytest.approx((500.0, 0.0, 300.0), abs=1e-3)
+    assert ready.request(joint_move(4, home, speed=101))["ErrorID"] == rmi.RMIT_INVALID_SPEED_VALUE
+    assert ready.request(joint_move(4, home, speed_type="mmSec"))["ErrorID"] == rmi.RMIT_INVALID_SPEED_TYPE
+
+
+def test_linear_relative_motion(sim, ready):
+    offset = dict(move(1, x=0.0, y=50.0, z=-100.0), Instruction="FRC_LinearRelative")
+    offset["Position"] = dict(offset["Position"], W=0.0)
+    ready.send(offset)
+    assert ready.recv() == {"Instruction": "FRC_LinearRelative", "ErrorID": 0, "SequenceID": 1}
+    assert sim.tool_position == Position(500.0, 50.0, 300.0, 180.0, 0.0, 0.0)
+
+
+def test_digital_inputs_are_read_and_waited_for(sim, ready):
+    assert ready.request(rmi.read_din_packet(3)) == {"Command": "FRC_ReadDIN", "ErrorID": 0,
+                                                     "PortNumber": 3, "PortValue": "OFF"}
+    sim.digital_inputs[3] = True
+    assert ready.request(rmi.read_din_packet(3))["PortValue"] == "ON"
+    ready.send({"Instruction": "FRC_WaitDIN", "SequenceID": 1, "PortNumber": 4, "PortValue": "ON"})
+    assert ready.nothing_within(0.2)                    # the program waits for the input...
+    sim.digital_inputs[4] = True
+    assert ready.recv() == {"Instruction": "FRC_WaitDIN", "ErrorID": 0, "SequenceID": 1}   # ...then goes on
+
+
+def test_user_and_tool_frames(sim, ready):
+    assert ready.request(rmi.get_uframe_utool_packet()) == {
+        "Command": "FRC_GetUFrameUTool", "ErrorID": 0, "Group": 1, "UFrameNumber": 0, "UToolNumber": 1}
+    shifted = {"X": 100.0, "Y": 0.0, "Z": 0.0, "W": 0.0, "P": 0.0, "R": 90.0}
+    assert ready.request({"Command": "FRC_WriteUFrameData", "FrameNumber": 2, "Frame": shifted, "Group": 1})["ErrorID"] == 0
+    assert ready.request({"Command": "FRC_ReadUFrameData", "FrameNumber": 2, "Group": 1})["Frame"] == shifted
+    assert ready.request(rmi.set_uframe_utool_packet(2, 1))["ErrorID"] == 0
+    here = Position.from_packet(ready.request(rmi.read_cartesian_position_packet())["Position"])
+    assert (here.x, here.y, here.z, here.r) == pytest.approx((0.0, -400.0, 400.0, -90.0), abs=1e-6)
+    tool = {"X": 0.0, "Y": 0.0, "Z": 100.0, "W": 0.0, "P": 0.0, "R": 0.0}     # TCP 100 mm out of the flange
+    assert ready.request({"Command": "FRC_WriteUToolData", "ToolNumber": 2, "Frame": tool, "Group": 1})["ErrorID"] == 0
+    ready.send({"Instruction": "FRC_SetUTool", "SequenceID": 1, "ToolNumber": 2})
+    assert ready.recv() == {"Instruction": "FRC_SetUTool", "ErrorID": 0, "SequenceID": 1}
+    assert ready.request(rmi.get_uframe_utool_packet())["UToolNumber"] == 2
+    assert sim.tool_position.z == pytest.approx(300.0)      # tool down: the TCP is 100 mm below the flange
+    ready.send({"Instruction": "FRC_SetUFrame", "SequenceID": 2, "FrameNumber": 0})
+    assert ready.recv()["ErrorID"] == 0
+    ready.send({"Instruction": "FRC_SetUTool", "SequenceID": 3, "ToolNumber": 1})
+    assert ready.recv()["ErrorID"] == 0
+    # A move names its frames in its Configuration: X = 0 in user frame 2 is world X = 100.
+    ready.send(dict(move(4, x=0.0, y=-400.0, z=300.0), Configuration=dict(CONFIG, UFrameNumber=2),
+                    Position={"X": 0.0, "Y": -400.0, "Z": 300.0, "W": 180.0, "P": 0.0, "R": -90.0}))
+    assert ready.recv()["ErrorID"] == 0
+    assert (sim.tool_position.x, sim.tool_position.y, sim.tool_position.z) == pytest.approx((500.0, 0.0, 300.0), abs=1e-6)
+
+
+def test_a_cnt_move_waits_for_the_next_instruction(sim, ready):
+    ready.send(dict(move(1, z=350.0), TermType="CNT", TermValue=50))
+    assert ready.nothing_within(0.2) and sim.tool_position.z == pytest.approx(400.0)     # never started alone
+    ready.send(move(2, z=300.0))
+    assert ready.recv()["SequenceID"] == 1 and ready.recv()["SequenceID"] == 2
+    assert sim.tool_position.z == pytest.approx(300.0)

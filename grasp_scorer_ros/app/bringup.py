@@ -1,16 +1,50 @@
-"""Which processes make up the running system, with which parameters: one list for two starters.
+"""Which processes make up the running system, with which parameters: one source for every starter.
 
-``launch/detect.launch.py`` turns these specs into launch_ros ``Node`` actions; the demo (and the
-benchmark) start the very same executables with the same arguments as plain processes, for
-machines where the ``launch`` packages are not installed. Pure data: no ROS import here.
+``launch/detect.launch.py`` declares :data:`LAUNCH_ARGUMENTS`, turns the values it is given into
+options with :func:`options_from_launch_arguments` and the options into launch_ros ``Node`` actions
+(:func:`node_specs`). The demo and the benchmark call the same two functions with the arguments a
+user would type (``replay:=true armed:=true``) and start the very same executables with the same
+parameters and environment as plain processes, for machines where the ``launch`` packages are not
+installed. Pure data: no ROS import here.
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 PACKAGE = "grasp_scorer_ros"
+
+# The launch file's arguments: name, default, description, choices (None: free text).
+LAUNCH_ARGUMENTS = [
+    ("checkpoint", "", "Model checkpoint (.pt); empty: the checkpoint bundled with the package", None),
+    ("calibration_file", "", "Camera pose / work surface YAML (config/calibration.yaml documents it); "
+                             "empty: detection.yaml's value", None),
+    ("camera_topic", "/camera/color/image_raw", "sensor_msgs/Image topic of the overhead camera", None),
+    ("camera_info_topic", "/camera/color/camera_info", "sensor_msgs/CameraInfo topic of that camera", None),
+    ("start_bridge", "true", "Start the FANUC motion bridge", ["true", "false"]),
+    ("robot", "sim", "sim: start the simulated RMI controller on loopback; real: connect to robot_ip",
+     ["sim", "real"]),
+    ("robot_ip", "192.168.1.10", "Controller address when robot:=real", None),
+    ("armed", "false", "Let the bridge execute picks from the start (else arm it with its service)",
+     ["true", "false"]),
+    ("dry_run", "false", "Bridge logs the RMI packets it would send and sends nothing", ["true", "false"]),
+    ("replay", "false", "Start the camera replay node (no camera needed)", ["true", "false"]),
+    ("replay_folder", "", "Images for the replay node; empty: the bundled demo scenes", None),
+    ("replay_rate", "2.0", "Frames per second of the replay node", None),
+]
+
+# Fast DDS profile for the launched nodes (config/): shared-memory segments large enough for camera
+# frames. With the default 512 KiB segment, a 480x480 rgb8 frame (691 KB) does not fit, and a
+# best-effort writer (a camera replay, the debug image) loses it. Given to the nodes through the
+# environment unless the user configures Fast DDS, or another RMW, already.
+FASTDDS_PROFILE = "fastdds_large_images.xml"
+FASTDDS_PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"       # Fast DDS 3 (Kilted and later)
+FASTDDS_2_PROFILE_VARIABLE = "FASTRTPS_DEFAULT_PROFILES_FILE"     # Fast DDS 2 (Humble, Jazzy)
+FASTDDS_2_DISTROS = ("humble", "iron", "jazzy")
+FASTDDS_USER_VARIABLES = (FASTDDS_PROFILE_VARIABLE, FASTDDS_2_PROFILE_VARIABLE, "FASTDDS_BUILTIN_TRANSPORTS")
 
 
 @dataclass
@@ -21,6 +55,11 @@ class NodeSpec:
     parameter_files: list[str] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
     remappings: list[tuple[str, str]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # added to the starter's environment
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The process environment: ``base`` (default: this process's) plus :attr:`env`."""
+        return {**(os.environ if base is None else base), **self.env}
 
     def command(self, python: str = sys.executable) -> list[str]:
         """Command line equivalent to what launch_ros runs for this node."""
@@ -56,16 +95,74 @@ class BringupOptions:
     dry_run: bool = False
     replay_folder: str | None = None  # start the camera replay node on this folder ("" = bundled)
     replay_rate: float = 2.0
-    image_reliability: str = ""     # detection node's image QoS; "": its config file's value
+    # The environment the nodes are started from (default: this process's): decides whether the
+    # package's Fast DDS profile is added (see transport_environment).
+    environment: Mapping[str, str] | None = None
 
     def __post_init__(self):
         if self.robot not in ("sim", "real"):
             raise ValueError(f"robot must be 'sim' or 'real', got {self.robot!r}")
+        if not self.replay_rate > 0:
+            raise ValueError(f"replay_rate must be positive, got {self.replay_rate}")
+
+
+def _as_bool(text: str) -> bool:
+    return str(text).strip().lower() in ("1", "true", "yes", "on")
+
+
+def launch_defaults() -> dict[str, str]:
+    return {name: default for name, default, _, _ in LAUNCH_ARGUMENTS}
+
+
+def options_from_launch_arguments(config_dir: Path, arguments: Mapping[str, str] | None = None,
+                                  environment: Mapping[str, str] | None = None) -> BringupOptions:
+    """The options ``ros2 launch grasp_scorer_ros detect.launch.py name:=value ...`` gives, from the
+    typed arguments (missing ones take their defaults), as text like on the command line."""
+    value = launch_defaults()
+    unknown = set(arguments or {}) - set(value)
+    if unknown:
+        raise ValueError(f"unknown launch argument(s): {', '.join(sorted(unknown))}")
+    value.update({name: str(v) for name, v in (arguments or {}).items()})
+    try:
+        rate = float(value["replay_rate"])
+    except ValueError:
+        raise ValueError(f"replay_rate must be a number, got {value['replay_rate']!r}") from None
+    return BringupOptions(
+        config_dir=Path(config_dir),
+        checkpoint=value["checkpoint"],
+        calibration_file=value["calibration_file"],
+        camera_topic=value["camera_topic"],
+        camera_info_topic=value["camera_info_topic"],
+        start_bridge=_as_bool(value["start_bridge"]),
+        robot=value["robot"],
+        robot_ip=value["robot_ip"],
+        armed=_as_bool(value["armed"]),
+        dry_run=_as_bool(value["dry_run"]),
+        replay_folder=value["replay_folder"] if _as_bool(value["replay"]) else None,
+        replay_rate=rate,
+        environment=environment,
+    )
+
+
+def transport_environment(config_dir: Path, environment: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Variables that give the nodes the package's Fast DDS profile; none when ``environment``
+    already configures Fast DDS or selects another RMW than Fast DDS."""
+    environment = os.environ if environment is None else environment
+    rmw = environment.get("RMW_IMPLEMENTATION", "")
+    if rmw and not rmw.startswith("rmw_fastrtps"):
+        return {}
+    if any(environment.get(name) for name in FASTDDS_USER_VARIABLES):
+        return {}
+    # Fast DDS 3 warns that the Fast DDS 2 variable is deprecated: give each its own.
+    fastdds_2 = environment.get("ROS_DISTRO", "") in FASTDDS_2_DISTROS
+    return {FASTDDS_2_PROFILE_VARIABLE if fastdds_2 else FASTDDS_PROFILE_VARIABLE:
+            str(Path(config_dir) / FASTDDS_PROFILE)}
 
 
 def node_specs(options: BringupOptions) -> list[NodeSpec]:
     """The nodes of the system for these options, in start order."""
     config = Path(options.config_dir)
+    env = transport_environment(config, options.environment)
     specs = []
     if options.replay_folder is not None:
         specs.append(NodeSpec(
@@ -73,27 +170,27 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
             # An empty folder means the bundled scenes: the node's default (rcl refuses `-p folder:=`).
             parameters={"rate": options.replay_rate,
                         **({"folder": options.replay_folder} if options.replay_folder else {})},
-            remappings=[("image", options.camera_topic), ("camera_info", options.camera_info_topic)]))
+            remappings=[("image", options.camera_topic), ("camera_info", options.camera_info_topic)],
+            env=env))
     detection_parameters = {}
     if options.checkpoint:
         detection_parameters["checkpoint"] = options.checkpoint
     if options.calibration_file:
         detection_parameters["calibration_file"] = options.calibration_file
-    if options.image_reliability:
-        detection_parameters["image_reliability"] = options.image_reliability
     specs.append(NodeSpec(
         "detection_node", f"{PACKAGE}.nodes.detection_node", "grasp_detection",
         parameter_files=[str(config / "detection.yaml")], parameters=detection_parameters,
-        remappings=[("image", options.camera_topic), ("camera_info", options.camera_info_topic)]))
+        remappings=[("image", options.camera_topic), ("camera_info", options.camera_info_topic)],
+        env=env))
     if options.start_bridge:
         host = "127.0.0.1" if options.robot == "sim" else options.robot_ip
         if options.robot == "sim":
             specs.append(NodeSpec(
                 "sim_controller", f"{PACKAGE}.nodes.sim_controller_node", "fanuc_sim_controller",
-                parameters={"host": host, "port": options.rmi_port}))
+                parameters={"host": host, "port": options.rmi_port}, env=env))
         specs.append(NodeSpec(
             "fanuc_bridge", f"{PACKAGE}.nodes.fanuc_bridge_node", "fanuc_bridge",
             parameter_files=[str(config / "fanuc_bridge.yaml")],
             parameters={"robot_ip": host, "rmi_port": options.rmi_port, "armed": options.armed,
-                        "dry_run": options.dry_run}))
+                        "dry_run": options.dry_run}, env=env))
     return specs

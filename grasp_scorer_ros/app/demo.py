@@ -1,10 +1,14 @@
 """The main job on the bundled default: camera replay -> detection -> /grasp/best -> FANUC bridge.
 
-Starts the nodes of ``detect.launch.py`` (the same specs, grasp_scorer_ros/app/bringup.py) as
+Starts what ``ros2 launch grasp_scorer_ros detect.launch.py replay:=true armed:=true`` starts, with
+the same parameters and environment (grasp_scorer_ros/app/bringup.py, the one source of both), as
 separate processes talking over DDS: the camera replay on the bundled synthetic scenes, the
 detection node with the bundled checkpoint, the simulated FANUC controller and the bridge, armed.
-Watches the graph for a fixed number of frames, then prints a summary and writes the annotated
-images.
+Watches the graph until the first ``--frames`` camera frames are processed, then prints a summary
+and writes the annotated images. The replay node starts last, once the demo hears the detection
+node, so that the demo sees every replayed frame (under ``ros2 launch`` the replay, which waits for
+its first subscriber, sends its first frame when the detection node is up, too). Like the launch
+file, it ends when the detection node ends, with that node's last line as its own last word.
 
     grasp-scorer-demo --frames 12 --out demo_output
 """
@@ -21,10 +25,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from grasp_scorer_ros import bundled
-from grasp_scorer_ros.app.bringup import BringupOptions, node_specs
+from grasp_scorer_ros.app.bringup import node_specs, options_from_launch_arguments
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+DETECTOR = "grasp_detection"
+REPLAY = "camera_replay"
 
 
 def find_config_dir() -> Path:
@@ -35,64 +40,98 @@ def find_config_dir() -> Path:
     return Path(get_package_share_directory("grasp_scorer_ros")) / "config"
 
 
+def stamp_key(header) -> tuple[int, int]:
+    return header.stamp.sec, header.stamp.nanosec
+
+
 class Monitor:
     """An rclpy node in this process that records what the system publishes."""
 
-    def __init__(self, context):
+    def __init__(self, context, camera_info_topic: str):
         import rclpy
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import Image
+        from sensor_msgs.msg import CameraInfo, Image
 
         from grasp_scorer_ros.msg import BridgeStatus, GraspCandidates, GraspPose
 
         self.node = rclpy.create_node("demo_monitor", context=context)
+        self.frames: list[tuple[int, int]] = []     # stamps of the camera's frames, from its CameraInfo
         self.best: list[tuple[float, GraspPose]] = []
-        self.candidates: list[GraspCandidates] = []
-        self.debug_images: list = []
+        self.candidates: dict[tuple[int, int], GraspCandidates] = {}
+        self.debug_images: dict[tuple[int, int], Image] = {}
         self.status: BridgeStatus | None = None
+        # The replay sends a CameraInfo with every image, with the image's stamp: the frame count,
+        # without a second subscriber to the images themselves.
+        self.node.create_subscription(CameraInfo, camera_info_topic, self._on_info, 50)
         self.node.create_subscription(GraspPose, "/grasp/best", self._on_best, 10)
-        self.node.create_subscription(GraspCandidates, "/grasp/candidates", self.candidates.append, 10)
-        self.node.create_subscription(Image, "/grasp/debug_image", self.debug_images.append,
-                                      qos_profile_sensor_data)
+        self.candidates_subscription = self.node.create_subscription(
+            GraspCandidates, "/grasp/candidates", self._on_candidates, 50)
+        self.node.create_subscription(Image, "/grasp/debug_image", self._on_debug, 10)
         self.node.create_subscription(BridgeStatus, "/fanuc_bridge/status", self._on_status, 10)
+
+    def _on_info(self, message):
+        if stamp_key(message.header) not in self.frames:
+            self.frames.append(stamp_key(message.header))
 
     def _on_best(self, message):
         self.best.append((time.time(), message))
 
+    def _on_candidates(self, message):
+        self.candidates[stamp_key(message.header)] = message
+
+    def _on_debug(self, message):
+        self.debug_images[stamp_key(message.header)] = message
+
     def _on_status(self, message):
         self.status = message
 
+    def first_frames(self, count: int) -> list[tuple[int, int]]:
+        return self.frames[:count]
 
-def start_processes(options: BringupOptions, log_dir: Path) -> list[tuple[str, subprocess.Popen]]:
+    def processed(self, count: int) -> list[tuple[int, int]]:
+        return [f for f in self.first_frames(count) if f in self.candidates]
+
+    def with_pose(self, count: int) -> list[tuple[int, int]]:
+        """Frames whose candidates include a gripper pose (a pose-less candidate has no width)."""
+        return [f for f in self.processed(count)
+                if any(c.opening_width > 0 for c in self.candidates[f].candidates)]
+
+
+def start_processes(specs, log_dir: Path) -> list[tuple[str, subprocess.Popen]]:
     log_dir.mkdir(parents=True, exist_ok=True)
     processes = []
-    for spec in node_specs(options):
+    for spec in specs:
         log = open(log_dir / f"{spec.name}.log", "w")
         process = subprocess.Popen(spec.command(), stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+                                   env=spec.environment(), start_new_session=True)
         processes.append((spec.name, process))
     return processes
 
 
 def stop_processes(processes, timeout=10.0) -> dict[str, int]:
-    for _, process in processes:
+    """SIGINT each process, the last started first (the bridge before its controller), and wait."""
+    codes = {}
+    for name, process in reversed(processes):
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
-    codes = {}
-    deadline = time.monotonic() + timeout
-    for name, process in processes:
         try:
-            codes[name] = process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            codes[name] = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             codes[name] = process.wait()
-    return codes
+    return {name: codes[name] for name, _ in processes}
+
+
+def last_line(path: Path) -> str:
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
 
 
 def summarize(monitor: Monitor, frames: int, elapsed: float) -> str:
-    lines = [f"demo: {frames} camera frames replayed in {elapsed:.1f} s"]
-    lines.append(f"  candidate lists received: {len(monitor.candidates)}")
-    lines.append(f"  best grasps on /grasp/best: {len(monitor.best)}")
+    replayed = monitor.first_frames(frames)
+    lines = [f"demo: {len(replayed)} camera frames replayed in {elapsed:.1f} s"]
+    lines.append(f"  frames processed (candidate list received): {len(monitor.processed(frames))}/{len(replayed)}")
+    lines.append(f"  frames with a gripper pose: {len(monitor.with_pose(frames))}/{len(replayed)}")
+    lines.append(f"  best grasps on /grasp/best (score over the threshold): {len(monitor.best)}")
     if monitor.best:
         scores = np.array([m.score for _, m in monitor.best])
         primary = np.array([m.primary_score for _, m in monitor.best])
@@ -119,12 +158,16 @@ def summarize(monitor: Monitor, frames: int, elapsed: float) -> str:
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frames", type=int, default=12, help="camera frames to replay")
-    p.add_argument("--rate", type=float, default=1.0, help="camera frames per second")
+    p.add_argument("--frames", type=int, default=12, help="camera frames to process")
     p.add_argument("--out", type=Path, default=Path("demo_output"))
-    p.add_argument("--checkpoint", default="", help="default: the bundled checkpoint")
+    p.add_argument("--checkpoint", default="", help="launch argument checkpoint:= (default: the bundled checkpoint)")
     p.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     return p
+
+
+# What the demo types after `ros2 launch grasp_scorer_ros detect.launch.py`; everything else is the
+# launch file's default.
+DEMO_LAUNCH_ARGUMENTS = {"replay": "true", "armed": "true"}
 
 
 def main(argv=None) -> int:
@@ -133,50 +176,87 @@ def main(argv=None) -> int:
     from rclpy.executors import SingleThreadedExecutor
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    options = BringupOptions(config_dir=find_config_dir(), checkpoint=args.checkpoint, image_reliability="reliable",
-                             calibration_file=str(bundled.demo_calibration_path()),
-                             replay_folder="", replay_rate=args.rate, robot="sim", armed=True)
+    arguments = {**DEMO_LAUNCH_ARGUMENTS, **({"checkpoint": args.checkpoint} if args.checkpoint else {})}
+    options = options_from_launch_arguments(find_config_dir(), arguments)
+    specs = node_specs(options)
     context = rclpy.context.Context()
     rclpy.init(context=context)
-    monitor = Monitor(context)
+    monitor = Monitor(context, options.camera_info_topic)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(monitor.node)
-    processes = start_processes(options, args.out / "logs")
-    print(f"demo: started {', '.join(name for name, _ in processes)} (logs in {args.out / 'logs'})")
+    log_dir = args.out / "logs"
+    print("demo: ros2 launch grasp_scorer_ros detect.launch.py "
+          + " ".join(f"{k}:={v}" for k, v in arguments.items()) + " (the same nodes, parameters and environment)")
     started = time.monotonic()
-    # The replay node loops over the scenes; the demo counts frames by the candidate lists.
+    replay = [spec for spec in specs if spec.name == REPLAY]
+    processes = start_processes([spec for spec in specs if spec.name != REPLAY], log_dir)
+    # The detection node's candidates reach the demo from its first frame on: then the camera.
+    while monitor.candidates_subscription.get_publisher_count() == 0 and time.monotonic() - started < args.timeout:
+        executor.spin_once(timeout_sec=0.1)
+        if any(p.poll() is not None for _, p in processes):
+            break
+    processes += start_processes(replay, log_dir)
+    print(f"demo: started {', '.join(name for name, _ in processes)} (logs in {log_dir})", flush=True)
     last_report = 0.0
+    detector_ended = None
+    all_processed = None
     try:
         while time.monotonic() - started < args.timeout:
             executor.spin_once(timeout_sec=0.1)
-            done_frames = len(monitor.candidates)
+            done = len(monitor.processed(args.frames))
             if time.monotonic() - last_report > 5.0:
                 last_report = time.monotonic()
                 picks = monitor.status.picks_completed if monitor.status else 0
-                print(f"demo: {done_frames}/{args.frames} frames processed, {len(monitor.best)} best grasps, "
+                print(f"demo: {done}/{args.frames} frames processed, {len(monitor.best)} best grasps, "
                       f"{picks} picks completed", flush=True)
-            failed = [(n, p.returncode) for n, p in processes if p.poll() is not None]
-            if failed:
-                print(f"demo: process exited early: {failed} (see {args.out / 'logs'})", file=sys.stderr)
+            ended = {n: p.returncode for n, p in processes if p.poll() is not None}
+            if DETECTOR in ended:
+                detector_ended = ended[DETECTOR]
                 break
-            if done_frames >= args.frames and (monitor.status is None or not monitor.status.busy):
+            if ended:
+                print(f"demo: process exited early: {ended} (see {log_dir})", file=sys.stderr)
                 break
+            if done >= args.frames:
+                # The annotated image of a frame follows its candidates: give the last ones a moment.
+                all_processed = all_processed or time.monotonic()
+                drawn = all(f in monitor.debug_images for f in monitor.first_frames(args.frames))
+                # A pick in progress may finish (the bridge is armed), but not for ever.
+                idle = monitor.status is None or not monitor.status.busy
+                waited = time.monotonic() - all_processed
+                if (idle or waited > 10.0) and (drawn or waited > 3.0):
+                    break
     finally:
         elapsed = time.monotonic() - started
         codes = stop_processes(processes)
+    if detector_ended is not None:
+        # Like the launch file: the detector is required, and its last line is the last word.
+        executor.shutdown()
+        monitor.node.destroy_node()
+        context.try_shutdown()
+        print(f"demo: process exit codes: {codes}", file=sys.stderr)
+        print(f"demo ended because {DETECTOR} exited with code {detector_ended}: "
+              f"{last_line(log_dir / f'{DETECTOR}.log')}", file=sys.stderr)
+        return 2
     annotated_dir = args.out / "annotated"
     annotated_dir.mkdir(parents=True, exist_ok=True)
     from grasp_scorer_ros.camera.image_decoding import image_msg_to_rgb
-    for i, image in enumerate(monitor.debug_images[:args.frames]):
-        cv2.imwrite(str(annotated_dir / f"frame_{i:03d}.png"), cv2.cvtColor(image_msg_to_rgb(image), cv2.COLOR_RGB2BGR))
-    print(summarize(monitor, len(monitor.candidates), elapsed))
-    print(f"  annotated images: {annotated_dir} ({min(len(monitor.debug_images), args.frames)} files)")
+    written = 0
+    for i, frame in enumerate(monitor.first_frames(args.frames)):
+        image = monitor.debug_images.get(frame)
+        if image is not None:
+            cv2.imwrite(str(annotated_dir / f"frame_{i:03d}.png"),
+                        cv2.cvtColor(image_msg_to_rgb(image), cv2.COLOR_RGB2BGR))
+            written += 1
+    print(summarize(monitor, args.frames, elapsed))
+    print(f"  annotated images: {annotated_dir} ({written} files)")
     print(f"  process exit codes: {codes}")
     executor.shutdown()
     monitor.node.destroy_node()
     context.try_shutdown()
-    ok = len(monitor.candidates) >= args.frames and len(monitor.best) > 0
-    return 0 if ok else 1
+    complete = len(monitor.with_pose(args.frames)) == args.frames == len(monitor.first_frames(args.frames))
+    if not complete:
+        print(f"demo: not every frame got a pose (see {log_dir})", file=sys.stderr)
+    return 0 if complete and all(code == 0 for code in codes.values()) else 1
 
 
 if __name__ == "__main__":

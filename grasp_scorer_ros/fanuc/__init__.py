@@ -4,11 +4,17 @@ and a simulated controller.
 * :mod:`.rmi_protocol`   packets, framing, ErrorID table
 * :mod:`.rmi_client`     :class:`RMIClient`, one RMI session over TCP (or a dry run)
 * :mod:`.dry_run`        :class:`DryRunController`, what a dry-run client talks to instead
+* :mod:`.motion_limits`  :class:`MotionLimits`, the envelope every move is checked against
 * :mod:`.pick_planner`   :func:`plan_pick`: grasp pose to checked moves and gripper actions
 * :mod:`.pick_executor`  :func:`execute_pick`: sends a plan, gripper only after the arm arrived
-* :mod:`.sim_controller` :class:`SimulatedController`, an RMI server for tests and demos (not
-  imported here, so that ``python -m grasp_scorer_ros.fanuc.sim_controller`` runs cleanly)
+* :mod:`.cell`           :class:`PickCell`, every safety rule of the bridge (arming, faults, stall
+  watchdog, gripper state) around one client
+* :mod:`.sim_controller` :class:`SimulatedController`, an RMI server for tests and demos, and
+  :mod:`.sim_arm`, its arm's kinematics (not imported here, so that
+  ``python -m grasp_scorer_ros.fanuc.sim_controller`` runs cleanly)
 """
+from grasp_scorer_ros.fanuc.cell import CellConfig, CellStatus, GraspRequest, Outcome, PickCell, PickJob
+from grasp_scorer_ros.fanuc.motion_limits import MotionLimits
 from grasp_scorer_ros.fanuc.pick_executor import (PickAborted, PickExecutionError, execute_pick,
                                                   prepare_controller)
 from grasp_scorer_ros.fanuc.pick_planner import PickConfig, PickRejected, PickStep, plan_pick
@@ -18,6 +24,7 @@ from grasp_scorer_ros.fanuc.rmi_client import (ControllerStatus, InstructionHand
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position, describe_error
 
 __all__ = [
+    "CellConfig", "CellStatus", "GraspRequest", "MotionLimits", "Outcome", "PickCell", "PickJob",
     "Configuration", "ControllerStatus", "InstructionHandle", "PickAborted", "PickConfig",
     "PickExecutionError", "PickRejected", "PickStep", "Position", "RMIAborted", "RMIClient",
     "RMIConnectionLost", "RMIError", "RMIException", "RMIFault", "RMINotReady", "RMITerminated",

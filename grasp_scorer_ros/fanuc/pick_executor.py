@@ -5,6 +5,12 @@ PC between moves; before a gripper action every move sent so far must be acknowl
 instruction's reply comes only after the move has executed. ``FRC_WriteDOUT`` is a command and acts
 at once, so sending it earlier would close the jaws while the arm still moves.
 
+With a ``config``, every move of the plan is checked against its limits before the first one is
+sent (the RMI client checks each once more at the wire when it has limits). ``on_gripper(closed)``
+reports the jaws: ``True`` as soon as a close is sent, ``False`` once an opening is acknowledged, so
+the caller always knows whether they may hold a part; ``unload_first`` delivers such a part to the
+place pose before the pick (:func:`~grasp_scorer_ros.fanuc.pick_planner.plan_unload`).
+
 On any failure the arm is stopped (``FRC_Abort``; if the controller no longer answers, the
 connection is closed, which stops RMI_MOVE too) and :class:`PickExecutionError` names the step.
 The gripper is left as it is: opening it mid-air would drop the part. Nothing resumes on its own.
@@ -18,13 +24,14 @@ from typing import Callable, Optional, Sequence
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.pick_planner import (PickConfig, PickRejected, PickStep,
-                                                 check_start_position)
+                                                 check_start_position, plan_unload)
 from grasp_scorer_ros.fanuc.rmi_client import (ControllerStatus, InstructionHandle, RMIClient,
                                                RMIConnectionLost, RMIError, RMIException, RMITimeout)
 
 logger = logging.getLogger(__name__)
 
 StepCallback = Callable[[int, int, PickStep], None]   # (1-based index, step count, step)
+GripperCallback = Callable[[bool], None]             # closed (or may be)
 
 
 class PickExecutionError(RuntimeError):
@@ -65,27 +72,33 @@ def prepare_controller(client: RMIClient, config: PickConfig) -> ControllerStatu
 def execute_pick(client: RMIClient, steps: Sequence[PickStep], *,
                  on_step: Optional[StepCallback] = None,
                  should_abort: Optional[Callable[[], bool]] = None,
-                 config: Optional[PickConfig] = None, poll_s: float = 0.02) -> None:
+                 config: Optional[PickConfig] = None, poll_s: float = 0.02,
+                 on_gripper: Optional[GripperCallback] = None, unload_first: bool = False) -> None:
     """Execute ``steps`` (from :func:`~grasp_scorer_ros.fanuc.pick_planner.plan_pick`).
 
     ``on_step(index, count, step)`` is called when a step starts executing; ``should_abort()`` is
     polled while waiting. Linear moves use the arm configuration the controller reports now. With
-    ``config``, the active UFrame/UTool and the arm's start position are checked against it first.
-    Expects RMI initialised (:func:`prepare_controller`).
+    ``config``, the active UFrame/UTool, the arm's start position and every move are checked
+    against it first. ``unload_first`` (needs ``config``): the jaws may hold a part; deliver it to
+    the place pose before the pick. Expects RMI initialised (:func:`prepare_controller`).
     """
     _check_plan(steps)
-    run = _PickRun(client, list(steps), on_step, should_abort, poll_s)
+    if unload_first and config is None:
+        raise ValueError("unload_first needs the pick's config (the place pose)")
+    run = _PickRun(client, list(steps), on_step, should_abort, poll_s, on_gripper)
     try:
-        run.execute(config)
+        run.execute(config, unload_first)
     except PickExecutionError:
         run.stop_arm()
         raise
-    except PickRejected as exc:
-        raise PickExecutionError("start", 0, len(steps), str(exc)) from exc
+    except PickRejected as exc:      # before anything was sent, or refused by the client's limits
+        run.stop_arm()
+        index, step = run.failed_step
+        raise PickExecutionError(step, index, len(run.steps), f"{exc}; nothing sent for it") from exc
     except RMIException as exc:
         run.stop_arm(connection_lost=isinstance(exc, RMIConnectionLost))
         index, step = run.failed_step
-        raise PickExecutionError(step, index, len(steps), f"{exc}{run.gripper_note()}") from exc
+        raise PickExecutionError(step, index, len(run.steps), f"{exc}{run.gripper_note()}") from exc
     except BaseException:
         run.stop_arm()      # whatever went wrong here (even Ctrl-C), leave no motion queued
         raise
@@ -104,10 +117,12 @@ class _PickRun:
     """State of one execution (which step runs, what the gripper did), for error reports."""
 
     def __init__(self, client: RMIClient, steps: list[PickStep], on_step: Optional[StepCallback],
-                 should_abort: Optional[Callable[[], bool]], poll_s: float):
+                 should_abort: Optional[Callable[[], bool]], poll_s: float,
+                 on_gripper: Optional[GripperCallback]):
         self.client = client
         self.steps = steps
         self.on_step = on_step
+        self.on_gripper = on_gripper
         self.should_abort = should_abort
         self.poll_s = poll_s
         self.current = (0, "start")            # (index, name) of the step executing now
@@ -116,7 +131,7 @@ class _PickRun:
         self.motion_sent = False
         self._in_flight: collections.deque[tuple[int, PickStep, InstructionHandle]] = collections.deque()
 
-    def execute(self, config: Optional[PickConfig]) -> None:
+    def execute(self, config: Optional[PickConfig], unload_first: bool) -> None:
         client = self.client
         configuration, position = client.read_cartesian_position()
         if config is not None:
@@ -127,6 +142,13 @@ class _PickRun:
                                          f"{(config.uframe_number, config.utool_number)}")
             if not client.dry_run:
                 check_start_position(position, config)
+            if unload_first:
+                self.steps = plan_unload(position, config) + self.steps
+                logger.warning("the jaws may hold a part: delivering it to the place pose first")
+            limits = config.motion_limits()
+            for step in self.steps:      # the whole plan, before the first move leaves
+                if step.move is not None:
+                    limits.check_move(step.move.position, configuration, step.move.speed_mm_s, step.name)
         for index, step in enumerate(self.steps, start=1):
             self._check_abort()
             if step.move is not None:
@@ -141,10 +163,21 @@ class _PickRun:
                 self._drain()
                 self._started(index, step)
                 self.failed_step = (index, step.name)
+                if step.gripper.close:          # may close from the moment it is sent
+                    self._gripper(True)
                 client.write_dout(step.gripper.port, step.gripper.on)
-                self.gripper_closed = step.gripper.close
+                if not step.gripper.close:      # open only once the controller switched it
+                    self._gripper(False)
                 self._settle(step.gripper.settle_s)
         self._drain()
+
+    def _gripper(self, closed: bool) -> None:
+        self.gripper_closed = closed
+        if self.on_gripper is not None:
+            try:
+                self.on_gripper(closed)
+            except Exception:  # reporting must never break a running pick
+                logger.exception("on_gripper callback failed")
 
     def _started(self, index: int, step: PickStep) -> None:
         self.current = (index, step.name)

@@ -18,12 +18,16 @@ Conventions
 
 The plan: open the jaws, approach above the grasp (along the tool axis), descend (FINE), close the
 jaws (only once the descend is acknowledged), lift straight up, move above the place pose, descend
-to it (FINE), open the jaws, retreat upwards. Every target is checked before anything is sent:
-inside the workspace box (TCP and commanded point), the TCP above the table plus a clearance,
-speeds under the cap, the opening within the gripper's, the tool axis within a tilt of vertical.
-The box and the table's half-space are convex, so the straight segments between checked targets
-stay inside them too. A grasp that breaks a limit raises :class:`PickRejected` naming the limit;
-it is never clipped into a different motion.
+to it (FINE), open the jaws, retreat upwards. Every target is checked before anything is sent
+(:class:`~grasp_scorer_ros.fanuc.motion_limits.MotionLimits`): inside the workspace box (TCP and
+commanded point), the TCP above the table plus a clearance, speeds under the cap, the opening within
+the gripper's, the tool axis within a tilt of vertical. The box and the table's half-space are
+convex, so the straight segments between checked targets stay inside them too. A grasp that breaks
+a limit raises :class:`PickRejected` naming the limit; it is never clipped into a different motion.
+
+When the jaws may still hold a part (a pick failed after closing them), :func:`plan_unload` gives
+the steps that deliver it first: straight up from where the arm stopped, then to the place pose,
+where the jaws open; never open over the scene.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from grasp_scorer_ros.fanuc.motion_limits import MotionLimits, PickRejected
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
 from grasp_scorer_ros.rotations import matrix_to_wpr, quaternion_to_matrix, wpr_to_matrix
 
@@ -50,16 +55,12 @@ PLACE_ABOVE = "place-above"
 PLACE_DESCEND = "place-descend"
 RELEASE = "release"
 RETREAT = "retreat"
-
-
-class PickRejected(ValueError):
-    """A grasp that cannot be picked within the configured limits (nothing was sent)."""
-
-    def __init__(self, reason: str, limit: str, step: Optional[str] = None):
-        self.reason = reason
-        self.limit = limit          # "input", "opening", "tilt", "speed", "workspace", "table"
-        self.step = step
-        super().__init__(f"{step}: {reason}" if step else reason)
+# Delivering a part still in the jaws before a new pick (plan_unload).
+CLEAR_UP = "clear-up"
+UNLOAD_ABOVE = "unload-above"
+UNLOAD_DESCEND = "unload-descend"
+UNLOAD_RELEASE = "unload-release"
+UNLOAD_RETREAT = "unload-retreat"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,7 +68,13 @@ class PickRejected(ValueError):
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PickConfig:
-    """Everything a pick needs besides the grasp. Lengths in metres (user frame), speeds in mm/s."""
+    """Everything a pick needs besides the grasp. Lengths in metres (user frame), speeds in mm/s.
+
+    These defaults are the only ones: the bridge node declares its ``pick.*`` parameters from them
+    and ``config/fanuc_bridge.yaml`` repeats them (a test checks both). They fit the bundled demo:
+    table at z = 0 in base_link, grasps within x 0.3..0.9 m, y -0.35..0.35 m, objects up to 0.09 m
+    wide; the place pose lies outside the camera's view.
+    """
 
     # Frames on the controller (FRC_SetUFrameUTool) and speed override (percent).
     uframe_number: int = 0
@@ -76,15 +83,15 @@ class PickConfig:
     # Geometry.
     approach_height_m: float = 0.10         # approach point, back from the grasp along tool z
     lift_height_m: float = 0.15             # straight up from the grasp after closing
-    place_position_m: tuple[float, float, float] = (0.40, -0.30, 0.05)   # TCP at release
+    place_position_m: tuple[float, float, float] = (0.35, -0.45, 0.10)   # TCP at release
     place_yaw_rad: float = 0.0              # top-down tool at the place pose, rotated about z
     place_approach_height_m: float = 0.10   # above the place pose (place-above, retreat)
     tool_offset_m: float = 0.0              # TCP distance from the flange along tool z
     apply_tool_offset: bool = False         # True when no UTool is taught: command the flange
     max_tilt_deg: float = 30.0              # tool z may deviate this much from straight down
     # Safety limits.
-    workspace_min_m: tuple[float, float, float] = (0.20, -0.60, 0.00)
-    workspace_max_m: tuple[float, float, float] = (0.90, 0.60, 0.60)
+    workspace_min_m: tuple[float, float, float] = (0.20, -0.50, 0.00)
+    workspace_max_m: tuple[float, float, float] = (1.00, 0.50, 0.60)
     table_height_m: float = 0.0
     min_clearance_m: float = 0.005          # the TCP never goes lower than table + this
     speed_mm_s: float = 250.0               # moves in free space
@@ -93,7 +100,7 @@ class PickConfig:
     # Gripper on a digital output.
     gripper_dout_port: int = 1
     gripper_close_on: bool = True           # polarity: the DO value that closes the jaws
-    gripper_max_opening_m: float = 0.085    # widest jaw travel
+    gripper_max_opening_m: float = 0.10     # widest jaw travel
     gripper_settle_s: float = 0.5           # wait after switching the jaws before moving
 
     @classmethod
@@ -119,6 +126,15 @@ class PickConfig:
                 raise ValueError(f"{name} must be positive")
         if self.tool_offset_m < 0 or self.min_clearance_m < 0 or self.gripper_settle_s < 0:
             raise ValueError("tool_offset_m, min_clearance_m and gripper_settle_s must not be negative")
+
+    def motion_limits(self) -> MotionLimits:
+        """The envelope every move of a pick must stay in (also checked by the RMI client)."""
+        return MotionLimits(
+            workspace_min_m=tuple(self.workspace_min_m), workspace_max_m=tuple(self.workspace_max_m),
+            floor_m=self.table_height_m + self.min_clearance_m, max_speed_mm_s=self.max_speed_mm_s,
+            max_tilt_deg=self.max_tilt_deg,
+            tool_offset_m=self.tool_offset_m if self.apply_tool_offset else 0.0,
+            uframe_number=self.uframe_number, utool_number=self.utool_number)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,44 +192,67 @@ def plan_pick(grasp_position_m: Sequence[float], quaternion_xyzw: Sequence[float
         raise PickRejected(f"opening width {opening_width_m:.4f} m exceeds the gripper's maximum "
                            f"opening {config.gripper_max_opening_m:.4f} m", "opening")
     tool_z = rot[:, 2]
-    tilt = math.degrees(math.acos(float(np.clip(-tool_z[2], -1.0, 1.0))))
-    if tilt > config.max_tilt_deg:
-        raise PickRejected(f"tool axis is {tilt:.1f} deg from straight down (limit "
-                           f"{config.max_tilt_deg:.1f} deg)", "tilt")
+    limits = config.motion_limits()
+    limits.check_tilt(None, rot)
     for name in ("speed_mm_s", "approach_speed_mm_s"):
-        speed = getattr(config, name)
-        if not 1.0 <= speed <= config.max_speed_mm_s:
-            raise PickRejected(f"{name} {speed} mm/s outside 1..{config.max_speed_mm_s} mm/s (speed cap)",
-                               "speed")
+        try:
+            limits.check_speed(None, getattr(config, name))
+        except PickRejected as error:
+            raise PickRejected(f"{name}: {error}", "speed") from None
 
-    up = np.array([0.0, 0.0, 1.0])
-    place_rot = wpr_to_matrix(180.0, 0.0, math.degrees(config.place_yaw_rad))
-    place = np.asarray(config.place_position_m, dtype=np.float64)
     fast, slow = config.speed_mm_s, config.approach_speed_mm_s
-    opening = GripperAction(config.gripper_dout_port, not config.gripper_close_on, close=False,
-                            settle_s=config.gripper_settle_s)
-    closing = GripperAction(config.gripper_dout_port, config.gripper_close_on, close=True,
-                            settle_s=config.gripper_settle_s)
-
     steps = [
-        PickStep(OPEN_GRIPPER, gripper=opening),
+        PickStep(OPEN_GRIPPER, gripper=_gripper(config, close=False)),
         _move(APPROACH, p - config.approach_height_m * tool_z, rot, fast, config),
         _move(DESCEND, p, rot, slow, config),
-        PickStep(CLOSE_GRIPPER, gripper=closing),
-        _move(LIFT, p + config.lift_height_m * up, rot, slow, config),
-        _move(PLACE_ABOVE, place + config.place_approach_height_m * up, place_rot, fast, config),
-        _move(PLACE_DESCEND, place, place_rot, slow, config),
-        PickStep(RELEASE, gripper=opening),
-        _move(RETREAT, place + config.place_approach_height_m * up, place_rot, slow, config),
+        PickStep(CLOSE_GRIPPER, gripper=_gripper(config, close=True)),
+        _move(LIFT, p + config.lift_height_m * _UP, rot, slow, config),
+        *_place(config, (PLACE_ABOVE, PLACE_DESCEND, RELEASE, RETREAT)),
     ]
     logger.debug("planned pick: %s", steps)
     return steps
 
 
+def plan_unload(start: Position, config: PickConfig) -> list[PickStep]:
+    """Deliver a part that may still be in the jaws, from ``start`` (the arm's commanded point now,
+    mm and deg): straight up to the place pose's approach height (if below it), over to the place
+    pose, down, open the jaws, back up. Raises :class:`PickRejected` when ``start`` is outside the
+    limits (the arm must be brought back by hand first)."""
+    limits = config.motion_limits()
+    limits.check_position(CLEAR_UP, start)
+    tcp, _, rot = limits.tcp_of(start)
+    safe_z = config.place_position_m[2] + config.place_approach_height_m
+    steps = []
+    if tcp[2] < safe_z:
+        steps.append(_move(CLEAR_UP, np.array([tcp[0], tcp[1], safe_z]), rot, config.approach_speed_mm_s,
+                           config))
+    return steps + _place(config, (UNLOAD_ABOVE, UNLOAD_DESCEND, UNLOAD_RELEASE, UNLOAD_RETREAT))
+
+
+_UP = np.array([0.0, 0.0, 1.0])
+
+
+def _gripper(config: PickConfig, close: bool) -> GripperAction:
+    on = config.gripper_close_on if close else not config.gripper_close_on
+    return GripperAction(config.gripper_dout_port, on, close=close, settle_s=config.gripper_settle_s)
+
+
+def _place(config: PickConfig, names: Sequence[str]) -> list[PickStep]:
+    """Above the place pose, down to it, open the jaws, back up (step names in that order)."""
+    above, descend, release, retreat = names
+    rot = wpr_to_matrix(180.0, 0.0, math.degrees(config.place_yaw_rad))
+    place = np.asarray(config.place_position_m, dtype=np.float64)
+    top = place + config.place_approach_height_m * _UP
+    return [_move(above, top, rot, config.speed_mm_s, config),
+            _move(descend, place, rot, config.approach_speed_mm_s, config),
+            PickStep(release, gripper=_gripper(config, close=False)),
+            _move(retreat, top, rot, config.approach_speed_mm_s, config)]
+
+
 def _move(name: str, tcp_m: np.ndarray, rot: np.ndarray, speed_mm_s: float, config: PickConfig) -> PickStep:
     """A checked FINE linear move that puts the TCP at ``tcp_m`` with orientation ``rot``."""
     commanded = _commanded_point(tcp_m, rot, config)
-    _check_point(name, tcp_m, commanded, config)
+    config.motion_limits().check_point(name, tcp_m, commanded)
     w, p, r = matrix_to_wpr(rot)
     x, y, z = (commanded * 1000.0).tolist()
     return PickStep(name, move=LinearMove(Position(x, y, z, w, p, r), int(round(speed_mm_s))))
@@ -225,27 +264,9 @@ def _commanded_point(tcp_m: np.ndarray, rot: np.ndarray, config: PickConfig) -> 
     return tcp_m - config.tool_offset_m * rot[:, 2]      # the flange sits behind the TCP
 
 
-def _check_point(step: str, tcp_m: np.ndarray, commanded_m: np.ndarray, config: PickConfig) -> None:
-    lo, hi = config.workspace_min_m, config.workspace_max_m
-    for label, point in (("TCP", tcp_m), ("flange", commanded_m)):
-        for axis, value, a, b in zip("xyz", point, lo, hi):
-            if not a <= value <= b:
-                raise PickRejected(f"{label} {axis} = {value:.3f} m outside the workspace "
-                                   f"[{a:.3f}, {b:.3f}] m", "workspace", step)
-        if commanded_m is tcp_m:
-            break
-    floor = config.table_height_m + config.min_clearance_m
-    if tcp_m[2] < floor:
-        raise PickRejected(f"TCP z = {tcp_m[2]:.3f} m below the table ({config.table_height_m:.3f} m) "
-                           f"plus clearance {config.min_clearance_m:.3f} m", "table", step)
-
-
 def check_start_position(position: Position, config: PickConfig) -> None:
     """Reject a pick when the arm is outside the limits now: the first move starts there.
 
     ``position`` is the controller's current position (mm, deg) of the commanded point.
     """
-    rot = wpr_to_matrix(position.w, position.p, position.r)
-    commanded = np.array([position.x, position.y, position.z]) / 1000.0
-    tcp = commanded + config.tool_offset_m * rot[:, 2] if config.apply_tool_offset else commanded
-    _check_point("start", tcp, commanded, config)
+    config.motion_limits().check_position("start", position)

@@ -20,8 +20,14 @@ Every reply has a timeout. A motion's timeout follows from the motion (distance 
 current override, after the instructions queued before it) plus a margin; a late instruction reply
 still matches its ID. A command that times out closes the session (command replies carry no ID, so
 a late one could be taken for the next command's answer); the caller reconnects. After an instruction is
-refused or a fault is reported, the client sends no further instruction until ``reset()`` or
-``initialize()``: motion never resumes on its own.
+refused, the client sends no further instruction until ``reset()`` or ``initialize()``; after
+``abort()`` or a fault, none until ``initialize()``: motion never resumes on its own. ``abort()``
+blocks new instructions *before* it sends ``FRC_Abort`` and waits for a send in progress, so none
+can follow it on the wire.
+
+With ``limits`` (:class:`~grasp_scorer_ros.fanuc.motion_limits.MotionLimits`), every linear move is
+checked against them just before it is sent and refused with
+:class:`~grasp_scorer_ros.fanuc.motion_limits.PickRejected` (nothing sent) when outside.
 
 ``dry_run=True`` opens no socket: the client talks to a
 :class:`~grasp_scorer_ros.fanuc.dry_run.DryRunController` in this process instead, which logs the
@@ -39,6 +45,7 @@ from typing import Any, Callable, Optional
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.dry_run import DryRunController
+from grasp_scorer_ros.fanuc.motion_limits import MotionLimits
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
 
 logger = logging.getLogger(__name__)
@@ -175,18 +182,21 @@ class RMIClient:
     def __init__(self, host: str, port: int = rmi.DEFAULT_CONNECT_PORT, timeout: float = 5.0,
                  on_event: Optional[EventCallback] = None, dry_run: bool = False,
                  motion_timeout_factor: float = 1.5,
-                 dry_run_position: Position = Position(0.0, 0.0, 0.0, 180.0, 0.0, 0.0)):
+                 dry_run_position: Position = Position(0.0, 0.0, 0.0, 180.0, 0.0, 0.0),
+                 limits: Optional[MotionLimits] = None):
         """``timeout``: seconds for every command reply and the margin added to a motion's own
         duration. ``on_event(event, packet)`` reports what the controller did unasked:
         ``"system_fault"`` and ``"terminate"`` with the controller's packet, ``"connection_lost"``
         with ``{"reason": ...}``; it runs on the reader thread (or the caller's, for a failed send
-        or a command timeout) and must not block."""
+        or a command timeout) and must not block. ``limits``: the envelope every linear move is
+        checked against before it is sent (None: unchecked)."""
         self.host = host
         self.port = int(port)
         self.timeout = float(timeout)
         self.on_event = on_event
         self.dry_run = bool(dry_run)
         self.motion_timeout_factor = float(motion_timeout_factor)
+        self.limits = limits
 
         self._lock = threading.RLock()
         self._slot_freed = threading.Condition(self._lock)
@@ -205,7 +215,8 @@ class RMIClient:
         self._queue_finish_estimate = 0.0
         self._last_target: Optional[Position] = None
         self._override_percent: Optional[int] = None
-        self._instructions_blocked: Optional[str] = None
+        self._instructions_blocked: Optional[str] = None    # an instruction was refused
+        self._aborted: Optional[str] = None                 # FRC_Abort sent: until initialize()
 
         self.controller_port: Optional[int] = None   # the port the controller named
         self.controller_version: Optional[tuple[int, int]] = None
@@ -213,6 +224,7 @@ class RMIClient:
         self.terminated = False
         self.last_error = ""
         self.last_acknowledged_sequence_id = 0
+        self.session_number = 0         # counts the sessions opened: which one is this
 
         # Where the session's packets go, chosen once: the controller over TCP, or (dry run) a
         # stand-in in this process that answers at once. _open() returns the session's socket.
@@ -298,6 +310,7 @@ class RMIClient:
 
     def _start_session(self, sock: Optional[socket.socket]) -> None:
         with self._lock:
+            self.session_number += 1
             self._sock = sock
             self._connected = True
             self._closing = False
@@ -309,6 +322,7 @@ class RMIClient:
             self._last_target = None          # the arm may have moved between sessions
             self._override_percent = None
             self._instructions_blocked = None
+            self._aborted = None
             self.fault = None
             self.terminated = False
         if sock is not None:
@@ -316,30 +330,34 @@ class RMIClient:
                                                    name="rmi-reader", daemon=True)
             self._reader_thread.start()
 
-    def disconnect(self) -> None:
-        """``FRC_Disconnect`` (the controller stops RMI_MOVE), then close the socket. Idempotent."""
+    def disconnect(self, timeout: Optional[float] = None) -> None:
+        """``FRC_Disconnect`` (the controller stops RMI_MOVE), wait ``timeout`` seconds (default: the
+        client's) for its reply, then close the socket. Idempotent; the socket is closed even when
+        interrupted (KeyboardInterrupt)."""
+        timeout = self.timeout if timeout is None else timeout
         if not self._connected:
-            self._join_reader()
+            self._join_reader(timeout)
             return
         with self._lock:
             self._closing = True
             reply = self._disconnect_reply = concurrent.futures.Future()
         try:
             self._transmit(rmi.disconnect_packet())
-            reply.result(self.timeout)
+            reply.result(timeout)
         except (RMIException, concurrent.futures.TimeoutError) as exc:
             logger.warning("no clean FRC_Disconnect (%s); closing the socket", exc or "timeout")
         finally:
             self._teardown(lambda: RMIConnectionLost("the client disconnected"), event=None)
-            self._join_reader()
+            self._join_reader(timeout)
         logger.info("RMI session closed")
 
-    def close(self) -> None:
-        """Drop the socket without ``FRC_Disconnect`` (for a link that no longer answers)."""
+    def close(self, reason: str = "the client closed the connection") -> None:
+        """Drop the socket without ``FRC_Disconnect`` (for a link that no longer answers); every
+        waiter fails with :class:`RMIConnectionLost` (``reason``)."""
         with self._lock:
             self._closing = True
-        self._teardown(lambda: RMIConnectionLost("the client closed the connection"), event=None)
-        self._join_reader()
+        self._teardown(lambda: RMIConnectionLost(reason), event=None)
+        self._join_reader(self.timeout)
 
     def __enter__(self) -> "RMIClient":
         self.connect()
@@ -348,10 +366,10 @@ class RMIClient:
     def __exit__(self, *exc_info: Any) -> None:
         self.disconnect()
 
-    def _join_reader(self) -> None:
+    def _join_reader(self, timeout: float) -> None:
         thread = self._reader_thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.timeout)
+            thread.join(timeout=timeout)      # the socket is closed: the reader ends at once
 
     def _teardown(self, make_error: Callable[[], RMIException], event: Optional[str],
                   packet: Optional[dict] = None) -> None:
@@ -531,7 +549,12 @@ class RMIClient:
         """Send one command, wait for its reply, raise :class:`RMIError` on a non-zero ErrorID."""
         name = packet[rmi.COMMAND]
         timeout = self.timeout if timeout is None else timeout
-        with self._command_lock:
+        # Commands go one at a time; one that waits longer than its own timeout for the line means
+        # the command before it is unanswered that long (the caller decides what that means).
+        if not self._command_lock.acquire(timeout=timeout):
+            raise RMITimeout(f"{name} not sent: the command before it has been unanswered for "
+                             f"{timeout:.1f} s")
+        try:
             reply_future: concurrent.futures.Future = concurrent.futures.Future()
             with self._lock:
                 if not self._connected:
@@ -545,7 +568,8 @@ class RMIClient:
                     # Replies carry no request ID: a late one could be taken for the answer to the
                     # next command. The session is no longer trustworthy; close it (which also makes
                     # the controller stop RMI_MOVE) and let the caller reconnect.
-                    message = f"no reply to {name} within {timeout:.1f} s; session closed"
+                    message = (f"the controller stopped answering: no reply to {name} within "
+                               f"{timeout:.1f} s; session closed")
                     self.last_error = message
                     logger.error(message)
                     with self._lock:
@@ -558,6 +582,8 @@ class RMIClient:
                 with self._lock:
                     if self._pending_command is not None and self._pending_command[1] is reply_future:
                         self._pending_command = None
+        finally:
+            self._command_lock.release()
         error_id = int(reply.get("ErrorID", 0))
         if error_id:
             self.last_error = f"{name}: {rmi.describe_error(error_id)}"
@@ -569,8 +595,10 @@ class RMIClient:
             return RMITerminated("not connected: the controller sent FRC_Terminate")
         return RMIConnectionLost("not connected to the controller")
 
-    def get_status(self) -> ControllerStatus:
-        status = ControllerStatus.from_packet(self._command(rmi.get_status_packet()))
+    def get_status(self, timeout: Optional[float] = None) -> ControllerStatus:
+        """``FRC_GetStatus``; ``timeout`` (default: the client's) also serves as a liveness probe:
+        commands are answered at once, even while the arm moves."""
+        status = ControllerStatus.from_packet(self._command(rmi.get_status_packet(), timeout))
         with self._lock:
             self._override_percent = status.override
         return status
@@ -583,10 +611,21 @@ class RMIClient:
             self._next_sequence_id = 1
             self.last_acknowledged_sequence_id = 0      # IDs restart: the counter does too
             self._instructions_blocked = None
+            self._aborted = None
             self.fault = None
 
     def abort(self) -> None:
-        """``FRC_Abort``: stop RMI_MOVE; queued instructions are dropped and fail with RMIAborted."""
+        """``FRC_Abort``: stop RMI_MOVE; queued instructions are dropped and fail with RMIAborted.
+
+        From this call on no instruction is sent until ``initialize()``: the block is set before
+        ``FRC_Abort`` goes out, and a send already in progress is waited for, so no motion can
+        follow ``FRC_Abort`` on the wire (even from another thread).
+        """
+        with self._lock:
+            self._aborted = "FRC_Abort was sent"
+            self._slot_freed.notify_all()        # a sender waiting for a slot gives up
+        with self._instruction_lock:             # a send in progress finishes before FRC_Abort
+            pass
         try:
             self._command(rmi.abort_packet())
         except RMIError:
@@ -639,7 +678,12 @@ class RMIClient:
     # -- instructions --------------------------------------------------------------------------
     def linear_motion(self, position: Position, configuration: Configuration, speed_mm_s: float,
                       term_type: str = "FINE", term_value: int = 0) -> InstructionHandle:
-        """Queue ``FRC_LinearMotion``; the handle settles when the move has been executed."""
+        """Queue ``FRC_LinearMotion``; the handle settles when the move has been executed.
+
+        Raises :class:`~grasp_scorer_ros.fanuc.motion_limits.PickRejected` (nothing sent) for a
+        move outside ``limits``."""
+        if self.limits is not None:
+            self.limits.check_move(position, configuration, speed_mm_s)
         duration = self._motion_duration_s(position, speed_mm_s)
         handle = self._send_instruction(
             lambda seq: rmi.linear_motion_packet(seq, configuration, position, speed_mm_s,
@@ -682,7 +726,8 @@ class RMIClient:
                 self._check_instructions_allowed()
                 has_slot = self._slot_freed.wait_for(
                     lambda: len(self._pending_instructions) < rmi.MAX_INSTRUCTIONS_IN_FLIGHT
-                    or not self._connected or self._instructions_blocked is not None,
+                    or not self._connected or self._instructions_blocked is not None
+                    or self._aborted is not None or self.fault is not None,
                     timeout=self.timeout)
                 self._check_instructions_allowed()
                 if not has_slot:
@@ -711,5 +756,7 @@ class RMIClient:
             raise self._not_connected_error()
         if self.fault is not None:
             raise RMIFault(f"{self.fault}; initialize() before new motion")
+        if self._aborted is not None:
+            raise RMINotReady(f"{self._aborted}; initialize() before new motion")
         if self._instructions_blocked is not None:
             raise RMINotReady(f"{self._instructions_blocked}; reset() or initialize() before new motion")

@@ -55,6 +55,7 @@ RMIT_INVALID_COMMAND = rmit(13)
 RMIT_INVALID_CONTROLLER_STATE = rmit(15)
 RMIT_INVALID_INSTRUCTION = rmit(20)
 RMIT_INVALID_VALUE = rmit(21)
+RMIT_INVALID_POSITION_DATA = rmit(23)
 RMIT_HOLD = rmit(24)
 RMIT_ALREADY_CONNECTED = rmit(26)
 RMIT_BUFFER_FULL = rmit(28)
@@ -65,6 +66,8 @@ RMIT_INVALID_TERM_TYPE = rmit(32)
 RMIT_INVALID_TERM_VALUE = rmit(33)
 RMIT_INVALID_DESTINATION = rmit(36)
 RMIT_INVALID_PORT_NUMBER = rmit(38)
+RMIT_INVALID_GROUP = rmit(39)
+RMIT_INVALID_GROUP_MASK = rmit(40)
 MEMO_PROGRAM_IN_USE = 7004
 MEMO_PROGRAM_EXISTS = 7015
 
@@ -281,6 +284,18 @@ def set_override_packet(percent: int) -> dict:
 
 def read_cartesian_position_packet(group: int = 1) -> dict:
     return {COMMAND: "FRC_ReadCartesianPosition", "Group": int(group)}
+
+
+def read_joint_angles_packet(group: int = 1) -> dict:
+    return {COMMAND: "FRC_ReadJointAngles", "Group": int(group)}
+
+
+def get_uframe_utool_packet(group: int = 1) -> dict:
+    return {COMMAND: "FRC_GetUFrameUTool", "Group": int(group)}
+
+
+def read_din_packet(port: int) -> dict:
+    return {COMMAND: "FRC_ReadDIN", "PortNumber": int(port)}
 
 
 def write_dout_packet(port: int, on: bool) -> dict:

@@ -1,26 +1,47 @@
 """A simulated FANUC controller that speaks RMI over TCP, for tests and for running without an arm.
 
-It answers the way the manual (B-84184EN) describes:
+It answers the way the manual (B-84184EN) describes, and refuses what the manual does not allow,
+so that it catches a client's mistakes:
 
 * ``FRC_Connect`` on the connect port is answered with the hand-off port, then that socket is
-  closed; the session lives on the hand-off port; one client at a time (RMIT-026 otherwise).
+  closed; the session lives on the hand-off port, which takes one connection, from the address that
+  sent ``FRC_Connect``, within a few seconds; one client at a time (RMIT-026 otherwise).
 * commands are answered at once, even while the arm moves; ``FRC_WriteDOUT`` acts at once.
 * instructions are queued and acknowledged *after* they have executed: a linear move takes
-  ``distance / (speed * override) * speed_scale`` seconds, during which the tool position is
+  ``distance / (speed * override) * speed_scale`` seconds, a joint move its largest joint travel at
+  ``Speed`` percent of 180 deg/s (times the override), during which the tool position is
   interpolated. At most 8 may be unacknowledged (RMIT-028 for a ninth); a sequence gap is refused
   (RMIT-029) and puts RMI in HOLD (RMIT-024 for every instruction until ``FRC_Reset``);
-  ``FRC_Initialize`` restarts IDs at 1; ``FRC_Abort`` drops the queue without replies.
+  ``FRC_Initialize`` restarts IDs at 1; ``FRC_Abort`` drops the queue without replies. A CNT (or
+  CR) move waits for the next instruction before it runs, so a sequence ending in one is never
+  acknowledged.
 * motion is refused with the pendant enabled (RMIT-008), the servo off (RMIT-007) or RMI_MOVE not
-  running (RMIT-009). A target outside a sphere of reach around the base, or below an optional
-  floor, is refused when its turn comes (RMIT-036) and pauses the program, as a motion alarm does.
+  running (RMIT-009). A target the arm cannot reach (:mod:`~grasp_scorer_ros.fanuc.sim_arm`),
+  outside a sphere of reach around the base, or below an optional floor, is refused when its turn
+  comes (RMIT-036) and pauses the program, as a motion alarm does.
+* every packet is checked field by field: a missing or mistyped field is refused with the alarm
+  that names it (``GroupMask`` RMIT-040, ``Group`` RMIT-039, ``SpeedType`` RMIT-030, ``Speed``
+  (an integer, as in the manual's packets) RMIT-031, ``TermType``/``TermValue`` RMIT-032/033,
+  ``Position``/``JointAngle``/``Configuration`` RMIT-023, frame numbers RMIT-003/002, ports RMIT-038,
+  ``SequenceID``/``Count``/``Time``/``Frame`` RMIT-021).
+
+Implemented: the commands ``FRC_GetStatus``, ``FRC_Initialize``, ``FRC_Abort``, ``FRC_Pause``,
+``FRC_Continue``, ``FRC_Reset``, ``FRC_ReadError``, ``FRC_SetOverRide``, ``FRC_SetUFrameUTool``,
+``FRC_GetUFrameUTool``, ``FRC_ReadUFrameData``/``FRC_WriteUFrameData``,
+``FRC_ReadUToolData``/``FRC_WriteUToolData``, ``FRC_ReadCartesianPosition``,
+``FRC_ReadJointAngles``, ``FRC_WriteDOUT``, ``FRC_ReadDIN``; the instructions ``FRC_LinearMotion``,
+``FRC_LinearRelative``, ``FRC_JointMotionJRep``, ``FRC_JointRelativeJRep``, ``FRC_WaitTime``,
+``FRC_WaitDIN``, ``FRC_SetUFrame``, ``FRC_SetUTool``. A motion's ``Position`` is read in the user
+and tool frames its ``Configuration`` names; relative moves add X, Y, Z, W, P, R (or the joints)
+to where the arm is. All frames are the identity until written.
 
 Knobs for failure tests: ``servo_ready``, ``teach_pendant_enabled``, ``stop_answering`` (packets are
-read, never answered), ``drop_connection()``, ``raise_fault()`` (``FRC_SystemFault``, motion stops),
-``send_terminate()``. Logs for assertions: ``received_packets``, ``sent_packets``, ``dout_events``,
-``digital_outputs``, ``tool_position``, ``max_unacknowledged``.
+read, never answered), ``digital_inputs``, ``drop_connection()``, ``raise_fault()``
+(``FRC_SystemFault``, motion stops), ``send_terminate()``, ``place_arm()``. Logs for assertions:
+``received_packets``, ``sent_packets``, ``dout_events``, ``digital_outputs``, ``tool_position``,
+``joint_angles``, ``max_unacknowledged``.
 
-Simplifications: one motion group; user and tool frames are recorded but positions are not
-transformed between them; only ``FRC_LinearMotion`` and ``FRC_WaitTime`` are executed.
+Simplifications: one motion group; no joint limits, no collisions, no acceleration.
 
 Run it standalone: ``python -m grasp_scorer_ros.fanuc.sim_controller --host 127.0.0.1 --port 16001``.
 """
@@ -37,19 +58,30 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+import numpy as np
+
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
+from grasp_scorer_ros.fanuc.sim_arm import JOINTS, SimArm, matrix_position, position_matrix
 
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.05                      # how often blocking loops look at the stop flag
 _ROTATION_SPEED_DEG_S = 90.0        # wrist reorientation rate of the simulated arm
+_JOINT_SPEED_DEG_S = 180.0          # every joint's speed at 100 % (and 100 % override)
 _GRANT_VALID_S = 5.0                # how long the hand-off port waits after FRC_Connect
-_SPEED_TYPE_TO_MM_S: dict[str, Callable[[float], float]] = {
+_LINEAR_SPEED_TYPES: dict[str, Callable[[float], float]] = {      # to mm/s
     "mmSec": lambda v: v,
     "InchMin": lambda v: v * 25.4 / 60.0,
 }
-_VALID_INSTRUCTIONS = ("FRC_LinearMotion", "FRC_WaitTime")
+_TIME_SPEED_TYPES = {"Time": 1.0, "mSec": 0.001}                  # the move takes Speed * this seconds
+_LINEAR = ("FRC_LinearMotion", "FRC_LinearRelative")
+_JOINT = ("FRC_JointMotionJRep", "FRC_JointRelativeJRep")
+_INSTRUCTIONS = _LINEAR + _JOINT + ("FRC_WaitTime", "FRC_WaitDIN", "FRC_SetUFrame", "FRC_SetUTool")
+_PORTS = range(1, 513)
+_UFRAMES, _UTOOLS = range(0, 10), range(1, 11)
+_POSITION_KEYS = ("X", "Y", "Z", "W", "P", "R")
+_FLAG_KEYS = ("Front", "Up", "Left", "Flip", "Turn4", "Turn5", "Turn6")
 
 # ProgramStatus values of FRC_GetStatus.
 PROGRAM_RUNNING, PROGRAM_PAUSED, PROGRAM_ABORTED = 0, 1, 2
@@ -66,27 +98,64 @@ class DoutEvent:
     unacknowledged: int         # instructions queued or executing at that moment
 
 
+@dataclass(frozen=True)
+class _Pose:
+    """Where the arm is: the TCP ``position`` in user/tool ``frames``, the arm configuration
+    ``(front, up, flip)``, and the joints when known exactly (after a joint move)."""
+
+    position: Position
+    frames: tuple[int, int]
+    flags: tuple[int, int, int]
+    joints: Optional[tuple[float, ...]] = None
+
+
 @dataclass
 class _Motion:
-    start: Position
-    target: Optional[Position]  # None for FRC_WaitTime
+    """A move in progress: linear (``start`` to ``target`` in ``frames``) or joint (``joints``)."""
+
+    start: _Pose
+    target: _Pose
     t0: float
     duration: float
+    joints: Optional[tuple[np.ndarray, np.ndarray]] = None
 
-    def position_at(self, t: float) -> Position:
-        if self.target is None:
-            return self.start
-        a = 1.0 if self.duration <= 0 else min(1.0, max(0.0, (t - self.t0) / self.duration))
-        s, e = self.start, self.target
-        lerp = lambda u, v: u + (v - u) * a  # noqa: E731  (orientation lerp is enough for a sim)
-        return Position(lerp(s.x, e.x), lerp(s.y, e.y), lerp(s.z, e.z),
-                        lerp(s.w, s.w + _angle_diff(e.w, s.w)), lerp(s.p, s.p + _angle_diff(e.p, s.p)),
-                        lerp(s.r, s.r + _angle_diff(e.r, s.r)))
+    def fraction(self, t: float) -> float:
+        return 1.0 if self.duration <= 0 else min(1.0, max(0.0, (t - self.t0) / self.duration))
 
 
 def _angle_diff(a: float, b: float) -> float:
     """``a - b`` wrapped to [-180, 180)."""
     return (a - b + 180.0) % 360.0 - 180.0
+
+
+def _lerp(s: Position, e: Position, a: float) -> Position:
+    lerp = lambda u, v: u + (v - u) * a  # noqa: E731  (orientation lerp is enough for a sim)
+    return Position(lerp(s.x, e.x), lerp(s.y, e.y), lerp(s.z, e.z),
+                    lerp(s.w, s.w + _angle_diff(e.w, s.w)), lerp(s.p, s.p + _angle_diff(e.p, s.p)),
+                    lerp(s.r, s.r + _angle_diff(e.r, s.r)))
+
+
+# -- field checks: the value, or None when missing or mistyped ------------------------------------
+def _int(packet: dict, key: str, allowed: Optional[range] = None) -> Optional[int]:
+    value = packet.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or (allowed is not None and value not in allowed):
+        return None
+    return value
+
+
+def _number(packet: dict, key: str) -> Optional[float]:
+    value = packet.get(key)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _numbers(packet: dict, key: str, names: tuple[str, ...]) -> Optional[tuple[float, ...]]:
+    block = packet.get(key)
+    if not isinstance(block, dict):
+        return None
+    values = tuple(_number(block, k) for k in names)
+    return None if None in values else values
 
 
 class SimulatedController:
@@ -96,17 +165,19 @@ class SimulatedController:
                  speed_scale: float = 1.0, workspace_reach_mm: float = 1800.0,
                  floor_z_mm: Optional[float] = None,
                  start_position: Position = Position(500.0, 0.0, 400.0, 180.0, 0.0, 0.0),
-                 arm_configuration: Configuration = Configuration()):
+                 arm_configuration: Configuration = Configuration(), arm: SimArm = SimArm()):
         self.host = host
         self._requested_ports = (int(port), int(handoff_port))
         self.speed_scale = float(speed_scale)
         self.workspace_reach_mm = float(workspace_reach_mm)
         self.floor_z_mm = floor_z_mm
+        self.arm = arm
 
         # Failure knobs (plain attributes: set them from the test).
         self.servo_ready = True
         self.teach_pendant_enabled = False
         self.stop_answering = False
+        self.digital_inputs: dict[int, bool] = {}
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -117,7 +188,7 @@ class SimulatedController:
         self._t_start = time.monotonic()
 
         self._session: Optional[socket.socket] = None
-        self._grant_deadline = 0.0           # FRC_Connect answered, hand-off not yet taken
+        self._grant: Optional[tuple[str, float]] = None    # FRC_Connect answered: (address, deadline)
         self._rmi_running = False
         self._program_status = PROGRAM_ABORTED
         self._hold = False
@@ -127,10 +198,12 @@ class SimulatedController:
         self._executing: Optional[dict] = None
         self._motion: Optional[_Motion] = None
         self._abort_generation = 0
-        self._position = start_position
-        self._arm_configuration = arm_configuration
-        self._uframe = arm_configuration.uframe_number
-        self._utool = arm_configuration.utool_number
+        c = arm_configuration
+        self._uframe, self._utool = c.uframe_number, c.utool_number
+        self._uframes: dict[int, np.ndarray] = {}       # written user frames (others: identity)
+        self._utools: dict[int, np.ndarray] = {}
+        self._pose = _Pose(start_position, (self._uframe, self._utool), (c.front, c.up, c.flip))
+        self._turns = (c.left, c.turn4, c.turn5, c.turn6)
         self._override = 100
         self._last_error_text = ""
 
@@ -156,16 +229,21 @@ class SimulatedController:
                     self.host, self.port, self.handoff_port)
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        """Close every socket, then wait at most ``timeout`` seconds in all for the threads (they
+        poll every 50 ms). The sockets are closed even if the wait is interrupted."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
-        self._end_session("controller stopped")
-        with self._changed:
-            self._changed.notify_all()
-        for listener in self._listeners:
-            listener.close()
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout=2.0)
+        try:
+            self._end_session("controller stopped")
+            with self._changed:
+                self._changed.notify_all()
+            for listener in self._listeners:
+                listener.close()
+        finally:
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> "SimulatedController":
         return self.start()
@@ -187,22 +265,28 @@ class SimulatedController:
         self._threads.append(thread)
         thread.start()
 
-    def _accept_loop(self, listener: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    def _accept_loop(self, listener: socket.socket, handle: Callable[[socket.socket, str], None]) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = listener.accept()
+                conn, address = listener.accept()
             except socket.timeout:
                 continue
             except OSError:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            handle(conn)
+            handle(conn, address[0])
 
     # -- state for tests -------------------------------------------------------------------------
     @property
     def tool_position(self) -> Position:
+        """The TCP in the active user and tool frames."""
         with self._lock:
             return self._current_position()
+
+    @property
+    def joint_angles(self) -> tuple[float, ...]:
+        with self._lock:
+            return tuple(float(j) for j in self._current_joints())
 
     @property
     def connected(self) -> bool:
@@ -234,7 +318,8 @@ class SimulatedController:
         with self._lock:
             return [p for p in self.received_packets if kind is None or kind in p]
 
-    def wait_until(self, predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
+    @staticmethod
+    def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
         """Poll ``predicate`` until it holds or ``timeout`` passes (tests use this, never sleep)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -243,13 +328,63 @@ class SimulatedController:
             time.sleep(0.005)
         return predicate()
 
-    def _current_position(self) -> Position:
-        if self._motion is not None:
-            return self._motion.position_at(time.monotonic())
-        return self._position
-
     def _unacknowledged(self) -> int:
         return len(self._queue) + (self._executing is not None)
+
+    # -- frames and poses --------------------------------------------------------------------------
+    def _frames_matrix(self, frames: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        return self._uframes.get(frames[0], np.eye(4)), self._utools.get(frames[1], np.eye(4))
+
+    def _flange(self, position: Position, frames: tuple[int, int]) -> np.ndarray:
+        """The flange in the world frame when the TCP of ``frames`` is at ``position``."""
+        user, tool = self._frames_matrix(frames)
+        return user @ position_matrix(position) @ np.linalg.inv(tool)
+
+    def _in_frames(self, position: Position, source: tuple[int, int], frames: tuple[int, int]) -> Position:
+        """``position`` (in ``source`` frames) expressed in ``frames``; exactly itself where both
+        are the identity (never written)."""
+        written = (source[0] in self._uframes, source[1] in self._utools,
+                   frames[0] in self._uframes, frames[1] in self._utools)
+        if source == frames or not any(written):
+            return position
+        user, tool = self._frames_matrix(frames)
+        return matrix_position(np.linalg.inv(user) @ self._flange(position, source) @ tool)
+
+    def _pose_now(self) -> _Pose:
+        """The arm's pose now (in the middle of a move: interpolated)."""
+        motion = self._motion
+        if motion is None:
+            return self._pose
+        a = motion.fraction(time.monotonic())
+        if motion.joints is None:
+            return _Pose(_lerp(motion.start.position, motion.target.position, a), motion.target.frames,
+                         motion.target.flags)
+        start, end = motion.joints
+        joints = tuple(float(v) for v in start + (end - start) * a)
+        return self._pose_at_joints(joints, motion.target.frames)
+
+    def _pose_at_joints(self, joints: tuple[float, ...], frames: tuple[int, int]) -> _Pose:
+        user, tool = self._frames_matrix(frames)
+        position = matrix_position(np.linalg.inv(user) @ self.arm.forward(joints) @ tool)
+        return _Pose(position, frames, self.arm.configuration(joints), joints)
+
+    def _current_position(self) -> Position:
+        pose = self._pose_now()
+        return self._in_frames(pose.position, pose.frames, (self._uframe, self._utool))
+
+    def _current_joints(self) -> np.ndarray:
+        pose = self._pose_now()
+        if pose.joints is not None:
+            return np.array(pose.joints)
+        joints = self.arm.inverse(self._flange(pose.position, pose.frames), *pose.flags)
+        if joints is None:      # only for a start position the arm cannot reach
+            raise ValueError(f"the arm cannot be at {pose.position}")
+        return joints
+
+    def place_arm(self, position: Position) -> None:
+        """Put the TCP at ``position`` (active frames) at once, as jogging by hand would."""
+        with self._lock:
+            self._pose = _Pose(position, (self._uframe, self._utool), self._pose.flags)
 
     # -- failure knobs ---------------------------------------------------------------------------
     def drop_connection(self) -> None:
@@ -272,7 +407,7 @@ class SimulatedController:
         self._end_session("terminated by the controller")
 
     # -- connect port ----------------------------------------------------------------------------
-    def _serve_connect_port(self, conn: socket.socket) -> None:
+    def _serve_connect_port(self, conn: socket.socket, address: str) -> None:
         """Answer one ``FRC_Connect`` and close the socket (the controller's connect handshake)."""
         with conn:
             conn.settimeout(1.0)
@@ -288,10 +423,10 @@ class SimulatedController:
                 logger.debug("not answering (stop_answering): %s", packet)
                 return
             with self._lock:
-                busy = self._session is not None or time.monotonic() < self._grant_deadline
+                busy = self._session is not None or (self._grant is not None and time.monotonic() < self._grant[1])
                 if not busy:
-                    # The client has a few seconds to come back on the hand-off port.
-                    self._grant_deadline = time.monotonic() + _GRANT_VALID_S
+                    # This address has a few seconds to come back on the hand-off port.
+                    self._grant = (address, time.monotonic() + _GRANT_VALID_S)
             reply = {rmi.COMMUNICATION: "FRC_Connect",
                      "ErrorID": rmi.RMIT_ALREADY_CONNECTED if busy else 0,
                      "PortNumber": 0 if busy else self.handoff_port,
@@ -318,13 +453,15 @@ class SimulatedController:
         return None
 
     # -- session ---------------------------------------------------------------------------------
-    def _open_session(self, conn: socket.socket) -> None:
+    def _open_session(self, conn: socket.socket, address: str) -> None:
         with self._lock:
-            if time.monotonic() >= self._grant_deadline or self._session is not None:
-                logger.warning("hand-off port: refusing a connection without FRC_Connect")
+            grant = self._grant
+            if (grant is None or grant[0] != address or time.monotonic() >= grant[1]
+                    or self._session is not None):
+                logger.warning("hand-off port: refusing %s, which was granted no session", address)
                 conn.close()
                 return
-            self._grant_deadline = 0.0
+            self._grant = None
             self._session = conn
             self.sessions_opened += 1
         conn.settimeout(_POLL_S)
@@ -409,66 +546,38 @@ class SimulatedController:
             self._send(reply, conn)
 
     # -- commands --------------------------------------------------------------------------------
+    _GROUP_COMMANDS = ("FRC_SetUFrameUTool", "FRC_GetUFrameUTool", "FRC_ReadCartesianPosition",
+                       "FRC_ReadJointAngles", "FRC_ReadUFrameData", "FRC_WriteUFrameData",
+                       "FRC_ReadUToolData", "FRC_WriteUToolData")
+
     def _handle_command(self, name: str, packet: dict) -> dict:
         reply: dict[str, Any] = {rmi.COMMAND: name, "ErrorID": 0}
         with self._changed:
-            if name == "FRC_GetStatus":
-                reply.update(
-                    ServoReady=int(self.servo_ready), TPMode=int(self.teach_pendant_enabled),
-                    RMIMotionStatus=int(self._rmi_running), ProgramStatus=self._program_status,
-                    SingleStepMode=0, NumberUTool=10, NumberUFrame=9,
-                    NextSequenceID=self._expected_sequence_id, Override=self._override)
-            elif name == "FRC_Initialize":
-                reply["GroupMask"] = packet.get("GroupMask", 1)
-                reply["ErrorID"] = self._initialize()
-            elif name == "FRC_Abort":
-                if not self._rmi_running:
-                    reply["ErrorID"] = rmi.RMIT_NOT_RUNNING
-                else:
-                    self._stop_program(PROGRAM_ABORTED)
-            elif name == "FRC_Pause":
-                if not self._rmi_running:
-                    reply["ErrorID"] = rmi.RMIT_NOT_RUNNING
-                else:
-                    self._program_status = PROGRAM_PAUSED
-            elif name == "FRC_Continue":
-                if not self._rmi_running:
-                    reply["ErrorID"] = rmi.RMIT_NOT_RUNNING
-                elif self._program_status != PROGRAM_PAUSED:
-                    reply["ErrorID"] = rmi.RMIT_NOT_PAUSED
-                elif self._alarm is not None:
-                    reply["ErrorID"] = rmi.RMIT_INVALID_CONTROLLER_STATE
-                else:
-                    self._program_status = PROGRAM_RUNNING
-            elif name == "FRC_Reset":
-                self._hold = False
-                self._alarm = None
-            elif name == "FRC_ReadError":
-                reply.update(Count=1, ErrorData=self._last_error_text)
-            elif name == "FRC_SetUFrameUTool":
-                reply["Group"] = packet.get("Group", 1)
-                reply["ErrorID"] = self._set_frames(packet)
-            elif name == "FRC_SetOverRide":
-                value = packet.get("Value")
-                if isinstance(value, int) and 1 <= value <= 100:
-                    self._override = value
-                else:
-                    reply["ErrorID"] = rmi.RMIT_INVALID_OVERRIDE
-            elif name == "FRC_ReadCartesianPosition":
-                c = self._arm_configuration
-                configuration = Configuration(self._utool, self._uframe, c.front, c.up, c.left, c.flip,
-                                              c.turn4, c.turn5, c.turn6)
-                reply.update(TimeTag=int((time.monotonic() - self._t_start) * 1000),
-                             Configuration=configuration.to_packet(),
-                             Position=self._current_position().to_packet(), Group=packet.get("Group", 1))
-            elif name == "FRC_WriteDOUT":
-                reply["ErrorID"] = self._write_dout(packet)
-            else:
+            if name in self._GROUP_COMMANDS:
+                if _int(packet, "Group", range(1, 2)) is None:
+                    reply["ErrorID"] = rmi.RMIT_INVALID_GROUP
+                    return reply
+                reply["Group"] = packet["Group"]
+            handler = getattr(self, f"_command_{name[4:]}", None) if name.startswith("FRC_") else None
+            if handler is None:
                 reply["ErrorID"] = rmi.RMIT_INVALID_COMMAND
+            else:
+                reply["ErrorID"] = handler(packet, reply) or 0
             self._changed.notify_all()
         return reply
 
-    def _initialize(self) -> int:
+    def _command_GetStatus(self, packet: dict, reply: dict) -> int:
+        reply.update(
+            ServoReady=int(self.servo_ready), TPMode=int(self.teach_pendant_enabled),
+            RMIMotionStatus=int(self._rmi_running), ProgramStatus=self._program_status,
+            SingleStepMode=0, NumberUTool=len(_UTOOLS), NumberUFrame=len(_UFRAMES) - 1,
+            NextSequenceID=self._expected_sequence_id, Override=self._override)
+        return 0
+
+    def _command_Initialize(self, packet: dict, reply: dict) -> int:
+        if _int(packet, "GroupMask", range(1, 2)) is None:
+            return rmi.RMIT_INVALID_GROUP_MASK
+        reply["GroupMask"] = packet["GroupMask"]
         if self.teach_pendant_enabled:
             return rmi.RMIT_TP_ENABLED
         if not self.servo_ready:
@@ -484,20 +593,117 @@ class SimulatedController:
         self._queue.clear()
         return 0
 
-    def _set_frames(self, packet: dict) -> int:
+    def _command_Abort(self, packet: dict, reply: dict) -> int:
+        if not self._rmi_running:
+            return rmi.RMIT_NOT_RUNNING
+        self._stop_program(PROGRAM_ABORTED)
+        return 0
+
+    def _command_Pause(self, packet: dict, reply: dict) -> int:
+        if not self._rmi_running:
+            return rmi.RMIT_NOT_RUNNING
+        self._program_status = PROGRAM_PAUSED
+        return 0
+
+    def _command_Continue(self, packet: dict, reply: dict) -> int:
+        if not self._rmi_running:
+            return rmi.RMIT_NOT_RUNNING
+        if self._program_status != PROGRAM_PAUSED:
+            return rmi.RMIT_NOT_PAUSED
+        if self._alarm is not None:
+            return rmi.RMIT_INVALID_CONTROLLER_STATE
+        self._program_status = PROGRAM_RUNNING
+        return 0
+
+    def _command_Reset(self, packet: dict, reply: dict) -> int:
+        self._hold = False
+        self._alarm = None
+        return 0
+
+    def _command_ReadError(self, packet: dict, reply: dict) -> int:
+        count = _int(packet, "Count")
+        if count is None or count < 1:
+            return rmi.RMIT_INVALID_VALUE
+        reply.update(Count=1, ErrorData=self._last_error_text)
+        return 0
+
+    def _command_SetOverRide(self, packet: dict, reply: dict) -> int:
+        value = _int(packet, "Value", range(1, 101))
+        if value is None:
+            return rmi.RMIT_INVALID_OVERRIDE
+        self._override = value
+        return 0
+
+    def _command_SetUFrameUTool(self, packet: dict, reply: dict) -> int:
         if self._executing is not None:
             return rmi.RMIT_INVALID_CONTROLLER_STATE     # not while moving
-        uframe, utool = packet.get("UFrameNumber"), packet.get("UToolNumber")
-        if not isinstance(uframe, int) or not 0 <= uframe <= 9:
+        uframe, utool = _int(packet, "UFrameNumber", _UFRAMES), _int(packet, "UToolNumber", _UTOOLS)
+        if uframe is None:
             return rmi.RMIT_INVALID_UFRAME
-        if not isinstance(utool, int) or not 1 <= utool <= 10:
+        if utool is None:
             return rmi.RMIT_INVALID_UTOOL
         self._uframe, self._utool = uframe, utool
         return 0
 
-    def _write_dout(self, packet: dict) -> int:
-        port, value = packet.get("PortNumber"), packet.get("PortValue")
-        if not isinstance(port, int) or not 1 <= port <= 512:
+    def _command_GetUFrameUTool(self, packet: dict, reply: dict) -> int:
+        reply.update(UFrameNumber=self._uframe, UToolNumber=self._utool)
+        return 0
+
+    def _frame_data(self, packet: dict, reply: dict, key: str, frames: dict, numbers: range,
+                    error: int, write: bool) -> int:
+        """Read or write user frame or tool data (user frame 0, the world, reads only)."""
+        number = _int(packet, key, numbers)
+        if number is None or (write and key == "FrameNumber" and number == 0):
+            return error
+        if write:
+            if self._executing is not None:
+                return rmi.RMIT_INVALID_CONTROLLER_STATE
+            values = _numbers(packet, "Frame", _POSITION_KEYS)
+            if values is None:
+                return rmi.RMIT_INVALID_VALUE
+            frames[number] = position_matrix(Position(*values))
+        else:
+            reply["UFrameNumber" if key == "FrameNumber" else "UToolNumber"] = number
+            reply["Frame"] = matrix_position(frames.get(number, np.eye(4))).to_packet()
+        return 0
+
+    def _command_ReadUFrameData(self, packet: dict, reply: dict) -> int:
+        return self._frame_data(packet, reply, "FrameNumber", self._uframes, _UFRAMES,
+                                rmi.RMIT_INVALID_UFRAME, write=False)
+
+    def _command_WriteUFrameData(self, packet: dict, reply: dict) -> int:
+        return self._frame_data(packet, reply, "FrameNumber", self._uframes, _UFRAMES,
+                                rmi.RMIT_INVALID_UFRAME, write=True)
+
+    def _command_ReadUToolData(self, packet: dict, reply: dict) -> int:
+        return self._frame_data(packet, reply, "ToolNumber", self._utools, _UTOOLS,
+                                rmi.RMIT_INVALID_UTOOL, write=False)
+
+    def _command_WriteUToolData(self, packet: dict, reply: dict) -> int:
+        return self._frame_data(packet, reply, "ToolNumber", self._utools, _UTOOLS,
+                                rmi.RMIT_INVALID_UTOOL, write=True)
+
+    def _command_ReadCartesianPosition(self, packet: dict, reply: dict) -> int:
+        front, up, flip = self._pose_now().flags
+        left, turn4, turn5, turn6 = self._turns
+        configuration = Configuration(self._utool, self._uframe, front, up, left, flip, turn4, turn5, turn6)
+        reply.update(TimeTag=int((time.monotonic() - self._t_start) * 1000),
+                     Configuration=configuration.to_packet(), Position=self._current_position().to_packet())
+        return 0
+
+    def _command_ReadJointAngles(self, packet: dict, reply: dict) -> int:
+        try:
+            joints = self._current_joints()
+        except ValueError:
+            return rmi.RMIT_INVALID_POSITION_DATA
+        reply.update(TimeTag=int((time.monotonic() - self._t_start) * 1000),
+                     JointAngle={**{k: round(float(v), 4) for k, v in zip(JOINTS, joints)},
+                                 "J7": 0.0, "J8": 0.0, "J9": 0.0})
+        return 0
+
+    def _command_WriteDOUT(self, packet: dict, reply: dict) -> int:
+        port, value = _int(packet, "PortNumber", _PORTS), packet.get("PortValue")
+        if port is None:
             return rmi.RMIT_INVALID_PORT_NUMBER
         if value not in ("ON", "OFF"):
             return rmi.RMIT_INVALID_VALUE
@@ -508,9 +714,16 @@ class SimulatedController:
                                           unacknowledged=self._unacknowledged()))
         return 0
 
+    def _command_ReadDIN(self, packet: dict, reply: dict) -> int:
+        port = _int(packet, "PortNumber", _PORTS)
+        if port is None:
+            return rmi.RMIT_INVALID_PORT_NUMBER
+        reply.update(PortNumber=port, PortValue="ON" if self.digital_inputs.get(port, False) else "OFF")
+        return 0
+
     def _stop_program(self, program_status: int) -> None:
         """Abort RMI_MOVE: the arm stops where it is, queued instructions are never answered."""
-        self._position = self._current_position()
+        self._pose = self._pose_now()
         self._motion = None
         self._executing = None
         self._queue.clear()
@@ -534,7 +747,7 @@ class SimulatedController:
         return None
 
     def _refusal(self, name: str, packet: dict, seq: Any) -> int:
-        if name not in _VALID_INSTRUCTIONS:
+        if name not in _INSTRUCTIONS:
             return rmi.RMIT_INVALID_INSTRUCTION
         if self.teach_pendant_enabled:
             return rmi.RMIT_TP_ENABLED
@@ -544,79 +757,160 @@ class SimulatedController:
             return rmi.RMIT_NOT_RUNNING
         if self._hold:
             return rmi.RMIT_HOLD
+        if _int(packet, "SequenceID") is None:
+            return rmi.RMIT_INVALID_VALUE
         if seq != self._expected_sequence_id:
             self._hold = True
             logger.warning("sequence gap: got %s, expected %d; RMI in HOLD", seq, self._expected_sequence_id)
             return rmi.RMIT_INVALID_SEQUENCE_ID
         if self._unacknowledged() >= rmi.MAX_INSTRUCTIONS_IN_FLIGHT:
             return rmi.RMIT_BUFFER_FULL
+        return self._field_error(name, packet)
+
+    @staticmethod
+    def _field_error(name: str, packet: dict) -> int:
+        """The alarm of the first missing or mistyped field of an instruction (0: none)."""
         if name == "FRC_WaitTime":
-            t = packet.get("Time")
-            return 0 if isinstance(t, (int, float)) and t >= 0 else rmi.RMIT_INVALID_VALUE
-        if packet.get("SpeedType") not in _SPEED_TYPE_TO_MM_S and packet.get("SpeedType") != "mSec":
+            time_s = _number(packet, "Time")
+            return 0 if time_s is not None and time_s >= 0 else rmi.RMIT_INVALID_VALUE
+        if name == "FRC_WaitDIN":
+            if _int(packet, "PortNumber", _PORTS) is None:
+                return rmi.RMIT_INVALID_PORT_NUMBER
+            return 0 if packet.get("PortValue") in ("ON", "OFF") else rmi.RMIT_INVALID_VALUE
+        if name == "FRC_SetUFrame":
+            return 0 if _int(packet, "FrameNumber", _UFRAMES) is not None else rmi.RMIT_INVALID_UFRAME
+        if name == "FRC_SetUTool":
+            return 0 if _int(packet, "ToolNumber", _UTOOLS) is not None else rmi.RMIT_INVALID_UTOOL
+        # A motion.
+        speed_types = (*_LINEAR_SPEED_TYPES, *_TIME_SPEED_TYPES) if name in _LINEAR else ("Percent", *_TIME_SPEED_TYPES)
+        if packet.get("SpeedType") not in speed_types:
             return rmi.RMIT_INVALID_SPEED_TYPE
-        speed = packet.get("Speed")
-        if not isinstance(speed, (int, float)) or speed <= 0:
+        speed = _int(packet, "Speed")
+        if speed is None or speed <= 0 or (packet["SpeedType"] == "Percent" and speed > 100):
             return rmi.RMIT_INVALID_SPEED_VALUE
         if packet.get("TermType") not in rmi.TERM_TYPES:
             return rmi.RMIT_INVALID_TERM_TYPE
-        if packet.get("TermType") == "CNT" and not 1 <= packet.get("TermValue", 0) <= 100:
+        term = _int(packet, "TermValue")
+        if term is None or term < 0 or (packet["TermType"] == "CNT" and not 1 <= term <= 100):
             return rmi.RMIT_INVALID_TERM_VALUE
-        try:
-            Position.from_packet(packet["Position"])
-        except (KeyError, TypeError, ValueError):
-            return rmi.rmit(23)     # invalid position data
-        return 0
+        if name in _JOINT:
+            return 0 if _numbers(packet, "JointAngle", JOINTS) is not None else rmi.RMIT_INVALID_POSITION_DATA
+        configuration = packet.get("Configuration")
+        if not isinstance(configuration, dict) or any(_int(configuration, k) is None for k in _FLAG_KEYS):
+            return rmi.RMIT_INVALID_POSITION_DATA
+        if _int(configuration, "UFrameNumber", _UFRAMES) is None:
+            return rmi.RMIT_INVALID_UFRAME
+        if _int(configuration, "UToolNumber", _UTOOLS) is None:
+            return rmi.RMIT_INVALID_UTOOL
+        return 0 if _numbers(packet, "Position", _POSITION_KEYS) is not None else rmi.RMIT_INVALID_POSITION_DATA
 
-    def _reachable(self, target: Position) -> bool:
-        if math.sqrt(target.x ** 2 + target.y ** 2 + target.z ** 2) > self.workspace_reach_mm:
+    def _ready_to_run(self) -> bool:
+        """The next instruction may start: RMI_MOVE runs, and a CNT/CR move has a successor."""
+        if not (self._queue and self._rmi_running and self._program_status == PROGRAM_RUNNING):
             return False
-        return self.floor_z_mm is None or target.z >= self.floor_z_mm
+        head = self._queue[0]
+        blends = head[rmi.INSTRUCTION] in _LINEAR + _JOINT and head.get("TermType") in ("CNT", "CR")
+        return not blends or len(self._queue) > 1
 
-    def _duration_s(self, packet: dict, start: Position, target: Optional[Position]) -> float:
-        if target is None:
-            return float(packet["Time"]) * self.speed_scale
-        if packet["SpeedType"] == "mSec":      # the move takes Speed milliseconds
-            return packet["Speed"] / 1000.0 * self.speed_scale
-        speed = _SPEED_TYPE_TO_MM_S[packet["SpeedType"]](packet["Speed"]) * self._override / 100.0
+    def _plan(self, name: str, packet: dict) -> tuple[int, Optional[_Motion]]:
+        """``(error, motion)`` of a motion whose turn has come (RMIT-036 when unreachable)."""
+        start = self._pose
+        if name in _LINEAR:
+            c = packet["Configuration"]
+            frames = (c["UFrameNumber"], c["UToolNumber"])
+            values = Position.from_packet(packet["Position"])
+            if name == "FRC_LinearRelative":
+                here = self._in_frames(start.position, start.frames, frames)
+                values = Position(here.x + values.x, here.y + values.y, here.z + values.z,
+                                  here.w + values.w, here.p + values.p, here.r + values.r)
+            target = _Pose(values, frames, (c["Front"], c["Up"], c["Flip"]))
+            flange = self._flange(values, frames)
+            if self.arm.inverse(flange, *target.flags) is None or not self._reachable(flange, frames):
+                return rmi.RMIT_INVALID_DESTINATION, None
+            start = _Pose(self._in_frames(start.position, start.frames, frames), frames, start.flags)
+            return 0, _Motion(start, target, time.monotonic(), self._linear_duration_s(packet, start.position, values))
+        try:
+            here = self._current_joints()
+        except ValueError:      # a start position the arm cannot be at
+            return rmi.RMIT_INVALID_DESTINATION, None
+        angles = np.array([float(packet["JointAngle"][k]) for k in JOINTS])
+        goal = here + angles if name == "FRC_JointRelativeJRep" else angles
+        frames = (self._uframe, self._utool)
+        target = self._pose_at_joints(tuple(float(v) for v in goal), frames)
+        if not self._reachable(self.arm.forward(goal), frames):
+            return rmi.RMIT_INVALID_DESTINATION, None
+        start = self._pose_at_joints(tuple(float(v) for v in here), frames)
+        travel = float(np.max(np.abs(goal - here)))
+        return 0, _Motion(start, target, time.monotonic(), self._joint_duration_s(packet, travel), (here, goal))
+
+    def _reachable(self, flange: np.ndarray, frames: tuple[int, int]) -> bool:
+        """The TCP (world frame) inside the sphere of reach and above the floor."""
+        tcp = (flange @ self._frames_matrix(frames)[1])[:3, 3]
+        if float(np.linalg.norm(tcp)) > self.workspace_reach_mm:
+            return False
+        return self.floor_z_mm is None or tcp[2] >= self.floor_z_mm
+
+    def _linear_duration_s(self, packet: dict, start: Position, target: Position) -> float:
+        if packet["SpeedType"] in _TIME_SPEED_TYPES:       # the move takes Speed (milli)seconds
+            return packet["Speed"] * _TIME_SPEED_TYPES[packet["SpeedType"]] * self.speed_scale
+        speed = _LINEAR_SPEED_TYPES[packet["SpeedType"]](packet["Speed"]) * self._override / 100.0
         rotation = max(abs(_angle_diff(a, b)) for a, b in
                        ((target.w, start.w), (target.p, start.p), (target.r, start.r)))
         rotation_rate = _ROTATION_SPEED_DEG_S * self._override / 100.0
         return max(start.distance_mm(target) / speed, rotation / rotation_rate) * self.speed_scale
 
+    def _joint_duration_s(self, packet: dict, travel_deg: float) -> float:
+        if packet["SpeedType"] in _TIME_SPEED_TYPES:
+            return packet["Speed"] * _TIME_SPEED_TYPES[packet["SpeedType"]] * self.speed_scale
+        rate = _JOINT_SPEED_DEG_S * packet["Speed"] / 100.0 * self._override / 100.0
+        return travel_deg / rate * self.speed_scale
+
     def _motion_loop(self) -> None:
         """Execute queued instructions one by one; acknowledge each when it has finished."""
         while not self._stop.is_set():
             with self._changed:
-                if not (self._queue and self._rmi_running and self._program_status == PROGRAM_RUNNING):
+                if not self._ready_to_run():
                     self._changed.wait(_POLL_S)
                     continue
                 packet = self._queue.popleft()
                 self._executing = packet
                 generation = self._abort_generation
                 name, seq = packet[rmi.INSTRUCTION], packet["SequenceID"]
-                target = Position.from_packet(packet["Position"]) if name == "FRC_LinearMotion" else None
-                if target is not None and not self._reachable(target):
+                error, motion = self._plan(name, packet) if name in _LINEAR + _JOINT else (0, None)
+                if error:
                     # A motion alarm: refuse this move and pause the program, keeping the queue.
                     self._executing = None
                     self._program_status = PROGRAM_PAUSED
-                    error = rmi.RMIT_INVALID_DESTINATION
                 else:
-                    error = 0
-                    self._motion = _Motion(self._position, target, time.monotonic(),
-                                           self._duration_s(packet, self._position, target))
-                    end = self._motion.t0 + self._motion.duration
+                    self._motion = motion
+                    if name == "FRC_WaitTime":
+                        end = time.monotonic() + float(packet["Time"]) * self.speed_scale
+                    else:
+                        end = motion.t0 + motion.duration if motion is not None else time.monotonic()
                     while (self._abort_generation == generation and not self._stop.is_set()
-                           and time.monotonic() < end):
-                        self._changed.wait(min(_POLL_S, max(0.0, end - time.monotonic())))
-                    if self._abort_generation != generation:
+                           and (time.monotonic() < end or not self._input_matches(packet))):
+                        remaining = end - time.monotonic()
+                        self._changed.wait(min(_POLL_S, remaining) if remaining > 0 else _POLL_S)
+                    if self._abort_generation != generation or self._stop.is_set():
                         continue    # aborted or faulted: no reply
-                    if target is not None:
-                        self._position = target
-                    self._motion = None
-                    self._executing = None
+                    self._finish(name, packet, motion)
                     self._changed.notify_all()
             self._send({rmi.INSTRUCTION: name, "ErrorID": error, "SequenceID": seq})
+
+    def _input_matches(self, packet: dict) -> bool:
+        if packet[rmi.INSTRUCTION] != "FRC_WaitDIN":
+            return True
+        return self.digital_inputs.get(packet["PortNumber"], False) == (packet["PortValue"] == "ON")
+
+    def _finish(self, name: str, packet: dict, motion: Optional[_Motion]) -> None:
+        if motion is not None:
+            self._pose = motion.target
+        elif name == "FRC_SetUFrame":
+            self._uframe = packet["FrameNumber"]
+        elif name == "FRC_SetUTool":
+            self._utool = packet["ToolNumber"]
+        self._motion = None
+        self._executing = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -640,21 +934,24 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    # Ctrl-C (SIGINT, maybe several) and SIGTERM only ask to stop: no KeyboardInterrupt can land in
+    # the clean-up. Once stopping they are ignored: at exit Python puts back the default action of a
+    # signal it handled, and a late one would kill the process after its clean stop.
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())     # before the ports are announced
     sim = SimulatedController(host=args.host, port=args.port, handoff_port=args.handoff_port,
                               speed_scale=args.speed_scale, workspace_reach_mm=args.reach_mm,
                               floor_z_mm=args.floor_z_mm).start()
     print(f"simulated FANUC controller listening on {args.host}: connect port {sim.port}, "
           f"hand-off port {sim.handoff_port}", flush=True)
     try:
-        while not stopped.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+        stopped.wait()
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         sim.stop()
     return 0
 

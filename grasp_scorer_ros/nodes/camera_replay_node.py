@@ -1,15 +1,20 @@
 """Camera replay node: publishes the images of a folder, with matching CameraInfo, like a camera.
 
 Stands in for the overhead camera driver so that the whole chain runs without hardware. Images are
-decoded once at start-up, so the publishing rate does not depend on PNG decoding.
+decoded once at start-up, so the publishing rate does not depend on PNG decoding. Publishing starts
+when the image topic has its first subscriber (``wait_for_subscriber``), so that a replay started
+next to a detector that is still loading its model sends every frame to it.
 """
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import cv2
+from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from grasp_scorer_ros import bundled
@@ -20,6 +25,8 @@ from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+ACK_TIMEOUT_S = 0.5   # at exit, how long the last frame may take to reach reliable subscribers
+SUBSCRIBER_SETTLE_S = 0.5  # first frame this long after the first subscriber appears
 
 # name: (default, description), declared by declare_parameters.
 PARAMETERS: ParameterSpec = {
@@ -30,6 +37,10 @@ PARAMETERS: ParameterSpec = {
     "count": (0, "Stop after this many frames (0: no limit)"),
     "frame_id": ("camera_color_optical_frame", "frame_id of the published images and CameraInfo"),
     "encoding": ("rgb8", "Published encoding: rgb8 or bgr8"),
+    "reliability": ("reliable", "QoS reliability of the image and CameraInfo publishers: reliable (like most "
+                                "camera drivers; matches best-effort and reliable subscribers) or best_effort"),
+    "wait_for_subscriber": (True, "Publish the first frame only once the image topic has a subscriber; "
+                                  "false: publish from the start, like a camera"),
 }
 
 
@@ -71,6 +82,8 @@ class CameraReplayNode(Node):
             raise ValueError(f"encoding must be rgb8 or bgr8, got {p['encoding']!r}")
         if not p["rate"] > 0:
             raise ValueError(f"rate must be positive, got {p['rate']}")
+        if p["reliability"] not in ("reliable", "best_effort"):
+            raise ValueError(f"reliability must be reliable or best_effort, got {p['reliability']!r}")
         self.params = p
         folder = Path(p["folder"] or bundled.demo_scenes_dir())
         self.images = load_folder(folder)
@@ -80,16 +93,35 @@ class CameraReplayNode(Node):
         self.messages = []
         for _, rgb in self.images:
             self.messages.append(Image(**rgb_to_image_fields(rgb, p["encoding"])))
-        # Reliable, like many camera drivers: matches best-effort and reliable subscribers alike.
-        self.image_pub = self.create_publisher(Image, "image", 5)
-        self.info_pub = self.create_publisher(CameraInfo, "camera_info", 5)
+        # Reliable by default, like many camera drivers: matches best-effort and reliable subscribers.
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE if p["reliability"] == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT)
+        self.image_pub = self.create_publisher(Image, "image", qos)
+        self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
         self.published = 0
+        self.waiting = bool(p["wait_for_subscriber"])
+        self._subscriber_seen: float | None = None
         self.timer = self.create_timer(1.0 / p["rate"], self._publish_next)
-        self.get_logger().info(f"publishing {len(self.images)} images from {folder} at {p['rate']} Hz "
-                               f"on {self.resolve_topic_name('image')}")
+        self.get_logger().info(
+            f"publishing {len(self.images)} images from {folder} at {p['rate']} Hz ({p['reliability']}) on "
+            f"{self.resolve_topic_name('image')}"
+            + (", from its first subscriber on" if self.waiting else ""))
 
     def _publish_next(self) -> None:
         p = self.params
+        if self.waiting:
+            # Discovery matches the two ends one after the other: the subscriber may still ignore
+            # a frame sent the moment this publisher sees it. Start SUBSCRIBER_SETTLE_S later.
+            now = time.monotonic()
+            if self.image_pub.get_subscription_count() == 0:
+                self._subscriber_seen = None
+                return
+            if self._subscriber_seen is None:
+                self._subscriber_seen = now
+            if now - self._subscriber_seen < SUBSCRIBER_SETTLE_S:
+                return
+            self.waiting = False
+            self.get_logger().info(f"{self.image_pub.get_subscription_count()} subscriber(s): first frame")
         done = (p["count"] and self.published >= p["count"]) or (
             not p["loop"] and self.published >= len(self.messages))
         if done:
@@ -104,6 +136,14 @@ class CameraReplayNode(Node):
         self.info_pub.publish(self.camera_info)
         self.image_pub.publish(message)
         self.published += 1
+
+    def destroy_node(self):
+        if self.context.ok():
+            # A reliable subscriber still receiving the last frame gets it before the writer goes.
+            for publisher in (self.info_pub, self.image_pub):
+                publisher.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
+            self.get_logger().info(f"at exit: {self.published} frames published")
+        super().destroy_node()
 
 
 def main(args=None) -> int:

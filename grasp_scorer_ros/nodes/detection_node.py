@@ -4,19 +4,29 @@ A thin translator: sensor_msgs -> numpy (camera.image_decoding), the network (ne
 pixel grasp -> base-frame pose (camera.pixel_to_pose), numpy -> grasp_scorer_ros messages. Inference runs on a worker
 thread that always takes the newest frame: when the model is slower than the camera, older frames
 are dropped, never queued, and every result carries the stamp of the image it was computed from.
+
+Image and CameraInfo subscriptions follow the camera's QoS (``image_reliability: auto``): reliable
+when every publisher on the topic is reliable, so that lost fragments of large images are resent
+and every frame arrives; best-effort as soon as one publisher is best-effort (a reliable
+subscription would never receive from it). The graph is checked every second.
+
+Bad input never stops the node; every rejected or unusable input is counted by reason, the first
+of each reason is logged in full, and the periodic stats line lists the counts.
 """
 from __future__ import annotations
 
 import math
+import re
 import sys
 import threading
 import time
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import Pose
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -29,6 +39,7 @@ from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
 from grasp_scorer_ros.grasp import H, THETA, W, X, Y
 from grasp_scorer_ros.msg import GraspCandidates, GraspPose, ImageGrasp
 from grasp_scorer_ros.network.detector import GraspDetector
+from grasp_scorer_ros.network.precision import PRECISIONS, resolve_precision
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
 from grasp_scorer_ros.visualize import draw_grasps
@@ -39,7 +50,8 @@ PARAMETERS: ParameterSpec = {
     "checkpoint": ("", "Model checkpoint (.pt); empty: the checkpoint bundled with the package"),
     "device": ("cpu", "Torch device for inference: cpu or cuda"),
     "num_threads": (0, "CPU threads for inference; 0 keeps torch's default"),
-    "precision": ("float32", "Inference precision: float32 or bfloat16 (CPUs with AVX-512 BF16/AMX)"),
+    "precision": ("auto", "Inference precision: auto (bfloat16 where the device computes it natively: CPUs "
+                          "with AVX-512 BF16 or AMX, GPUs with bfloat16; float32 elsewhere), float32 or bfloat16"),
     "score_threshold": (0.5, "A grasp is published on grasp/best only when its final score reaches this"),
     "num_candidates": (5, "Length of the ranked list published on grasp/candidates"),
     "calibration_file": ("", "Camera pose / work surface YAML; empty: the bundled demo calibration"),
@@ -47,9 +59,10 @@ PARAMETERS: ParameterSpec = {
     "grasp_depth": (0.0, "Metres to move the grasp point past the surface hit (positive = deeper)"),
     "reference_yaw": (0.0, "Wrist yaw (rad) the 180-degree gripper symmetry is resolved towards"),
     "publish_debug_image": (True, "Publish the image annotated with the candidates on grasp/debug_image"),
-    "image_reliability": ("best_effort", "QoS of the image subscription: best_effort (sensor data: accepts "
-                          "every camera driver) or reliable (lost fragments of large images are resent; "
-                          "needs a reliable publisher)"),
+    "image_reliability": ("auto", "QoS reliability of the image and CameraInfo subscriptions: auto (reliable "
+                          "when every publisher on the topic is reliable, so that lost fragments of large "
+                          "images are resent; best_effort when one is best-effort), reliable (receives "
+                          "nothing from best-effort publishers) or best_effort"),
     "image_topic": ("image", "Camera image topic (sensor_msgs/Image; rgb8, bgr8, mono8, rgba8, bgra8)"),
     "camera_info_topic": ("camera_info", "CameraInfo topic; the calibration file's intrinsics are the fallback"),
     "best_topic": ("grasp/best", "Output: best grasp (grasp_scorer_ros/GraspPose)"),
@@ -59,6 +72,18 @@ PARAMETERS: ParameterSpec = {
 }
 
 STATS_PERIOD_S = 10.0
+QOS_CHECK_PERIOD_S = 1.0   # how often auto reliability looks at the publishers again
+FIRST_INFO_WAIT_S = 1.0    # the first frame waits this long for a CameraInfo that is on its way
+IMAGE_QUEUE_DEPTH = 5      # frames the image subscription holds until the executor takes them
+RELIABILITIES = ("auto", "reliable", "best_effort")
+
+
+def reason_key(message: str) -> str:
+    """The kind of a problem, without its numbers: the text up to the first ``:``, ``=`` or ``(``,
+    standalone numbers replaced by N (quoted names such as an encoding are kept)."""
+    head = re.split(r"[:=(]", str(message), maxsplit=1)[0]
+    head = re.sub(r"(?<![\w'.])-?\d+(\.\d+)?(?![\w'])", "N", head)
+    return " ".join(head.split()) or "unknown"
 
 
 @dataclass
@@ -79,41 +104,129 @@ class GraspDetectionNode(Node):
         self.calibration = load_calibration_yaml(calibration_path)
         self.base_frame = p["base_frame"] or self.calibration.base_frame
         self.intrinsics: CameraIntrinsics | None = self.calibration.intrinsics
+        if p["image_reliability"] not in RELIABILITIES:
+            raise ValueError(f"image_reliability must be one of {', '.join(RELIABILITIES)}, "
+                             f"got {p['image_reliability']!r}")
+        if p["precision"] not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {p['precision']!r}")
+        self.precision, precision_reason = resolve_precision(p["precision"], p["device"])
         self.detector = GraspDetector(p["checkpoint"] or str(bundled.default_checkpoint_path()),
                                       device=p["device"], num_threads=p["num_threads"] or None,
-                                      dtype=p["precision"])
+                                      dtype=self.precision, channels_last=self.precision == "bfloat16")
 
         self.best_pub = self.create_publisher(GraspPose, p["best_topic"], 10)
         self.candidates_pub = self.create_publisher(GraspCandidates, p["candidates_topic"], 10)
         self.debug_pub = (self.create_publisher(Image, p["debug_image_topic"], 1)
                           if p["publish_debug_image"] else None)
         self.markers_pub = self.create_publisher(MarkerArray, p["markers_topic"], 10)
-        # Depth 1 either way: only the newest frame matters.
-        image_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE
-                               if p["image_reliability"] == "reliable" else ReliabilityPolicy.BEST_EFFORT)
-        if p["image_reliability"] not in ("best_effort", "reliable"):
-            raise ValueError(f"image_reliability must be best_effort or reliable, got {p['image_reliability']!r}")
-        self.create_subscription(Image, p["image_topic"], self._on_image, image_qos)
-        self.create_subscription(CameraInfo, p["camera_info_topic"], self._on_camera_info,
-                                 qos_profile_sensor_data)
-
         # One-slot mailbox: a new frame replaces the one not yet taken.
         self._lock = threading.Condition()
         self._pending: Frame | None = None
+        self._recent_images: deque = deque(maxlen=16)   # stamps of the last frames received
         self._running = True
-        self.stats = {"received": 0, "processed": 0, "dropped": 0, "rejected": 0, "published": 0}
-        self._latencies: list[float] = []
+        self.stats = {"received": 0, "processed": 0, "dropped": 0, "rejected": 0, "published": 0,
+                      "camera_info_rejected": 0}
+        self.rejections: Counter[str] = Counter()   # "what: kind" -> count, frames and CameraInfos
+        self._rejections_lock = threading.Lock()
+        self._latencies: list[float] = []       # arrival -> grasp/best published, s
+        self._inference: deque = deque(maxlen=100)   # detect() of the last frames, s
+        self._info_seen = threading.Event()
+        self._waited_for_info = False
+        if self.intrinsics is not None:
+            self._info_seen.set()
+
+        # The mailbox keeps only the newest frame; the subscription's queue (a few frames) only
+        # holds frames until the executor takes them, so that every frame delivered is counted as
+        # received, and as dropped when stale. Reliability: see the module docstring.
+        self._inputs = {
+            "image": _Input(Image, self.resolve_topic_name(p["image_topic"]), self._on_image,
+                            depth=IMAGE_QUEUE_DEPTH),
+            "camera_info": _Input(CameraInfo, self.resolve_topic_name(p["camera_info_topic"]),
+                                  self._on_camera_info, depth=5),
+        }
+        self._check_publishers()   # auto: the camera's publishers may be known already
+        for name, entry in self._inputs.items():
+            if entry.subscription is None:   # else best-effort until publishers show up
+                self._subscribe(name, ReliabilityPolicy.RELIABLE if p["image_reliability"] == "reliable"
+                                else ReliabilityPolicy.BEST_EFFORT, reason="")
+        self.create_timer(QOS_CHECK_PERIOD_S, self._check_publishers)
+
         self._worker = threading.Thread(target=self._work, name="grasp_inference", daemon=True)
         self._worker.start()
         self.create_timer(STATS_PERIOD_S, self._log_stats)
         self.get_logger().info(
-            f"ready: {self.detector.config.backbone} {self.detector.config.variant} model, "
-            f"calibration {calibration_path}, "
-            f"listening on {self.resolve_topic_name(p['image_topic'])}")
+            f"ready: {self.detector.config.backbone} {self.detector.config.variant} model in "
+            f"{self.precision} ({precision_reason}), calibration {calibration_path}, "
+            f"listening on {self._inputs['image'].topic} ({self._describe_qos()})")
+
+    # -- QoS of the inputs ------------------------------------------------------------------------
+    def _subscribe(self, name: str, reliability: ReliabilityPolicy, reason: str) -> None:
+        entry = self._inputs[name]
+        if entry.subscription is not None and entry.reliability == reliability:
+            return
+        # The new subscription first; the old one goes once the new one hears every publisher
+        # (_check_publishers), so that no frame falls between the two. A frame that both deliver is
+        # recognised by its stamp in _on_image.
+        if entry.retiring is not None:
+            self.destroy_subscription(entry.retiring)
+        entry.retiring, entry.reliability = entry.subscription, reliability
+        entry.subscription = self.create_subscription(
+            entry.message_type, entry.topic, entry.callback,
+            QoSProfile(depth=entry.depth, reliability=reliability))
+        if reason:
+            self.get_logger().info(f"{name} subscription on {entry.topic}: {_reliability_name(reliability)} "
+                                   f"({reason})")
+
+    def _check_publishers(self) -> None:
+        """auto: follow the publishers' reliability; reliable: say once why nothing arrives."""
+        mode = self.params["image_reliability"]
+        for name, entry in self._inputs.items():
+            try:
+                publishers = self.get_publishers_info_by_topic(entry.topic)
+            except Exception:  # the graph is unavailable while the context shuts down
+                return
+            best_effort = sum(info.qos_profile.reliability != ReliabilityPolicy.RELIABLE for info in publishers)
+            if entry.retiring is not None and entry.subscription is not None and \
+                    entry.subscription.get_publisher_count() >= len(publishers):
+                self.destroy_subscription(entry.retiring)
+                entry.retiring = None
+            if mode == "auto" and publishers:
+                if best_effort:
+                    self._subscribe(name, ReliabilityPolicy.BEST_EFFORT,
+                                    f"auto: {best_effort} of {len(publishers)} publisher(s) best-effort")
+                else:
+                    self._subscribe(name, ReliabilityPolicy.RELIABLE,
+                                    f"auto: all {len(publishers)} publisher(s) reliable: lost fragments are resent")
+            elif mode == "reliable" and best_effort and not entry.warned:
+                entry.warned = True
+                self.get_logger().warning(
+                    f"{best_effort} publisher(s) on {entry.topic} are best-effort: image_reliability "
+                    f"reliable receives nothing from them (use auto or best_effort)")
+
+    def _describe_qos(self) -> str:
+        mode = self.params["image_reliability"]
+        now = _reliability_name(self._inputs["image"].reliability)
+        return f"image_reliability {mode}: {now} now" if mode == "auto" else f"image_reliability {mode}"
+
+    # -- rejected input, by reason ----------------------------------------------------------------
+    def _count(self, what: str, message: str) -> None:
+        """Count a rejected or unusable input under ``what: kind``; log the first of each kind."""
+        reason = f"{what}: {reason_key(message)}"
+        with self._rejections_lock:
+            first = reason not in self.rejections
+            self.rejections[reason] += 1
+        if first and self.context.ok():
+            self.get_logger().warning(f"{what}: {message} (first of its kind; the stats line every "
+                                      f"{STATS_PERIOD_S:.0f} s counts them as '{reason}')")
 
     # -- inputs ---------------------------------------------------------------------------------
     def _on_image(self, message: Image) -> None:
+        key = (message.header.stamp.sec, message.header.stamp.nanosec, message.header.frame_id)
         with self._lock:
+            if key[:2] != (0, 0):
+                if key in self._recent_images:
+                    return  # the same frame from both subscriptions while switching reliability
+                self._recent_images.append(key)
             self.stats["received"] += 1
             if self._pending is not None:
                 self.stats["dropped"] += 1
@@ -125,9 +238,11 @@ class GraspDetectionNode(Node):
             intrinsics = CameraIntrinsics.from_camera_info_fields(
                 message.k, message.d, message.width, message.height, message.distortion_model)
         except CalibrationError as error:
-            self.get_logger().warning(f"ignoring CameraInfo: {error}", throttle_duration_sec=5.0)
+            self.stats["camera_info_rejected"] += 1
+            self._count("CameraInfo ignored", str(error))
             return
         self.intrinsics = intrinsics
+        self._info_seen.set()
 
     # -- inference worker -----------------------------------------------------------------------
     def _work(self) -> None:
@@ -141,8 +256,10 @@ class GraspDetectionNode(Node):
             try:
                 self._process(frame)
             except Exception as error:  # the node keeps serving the frames that follow
+                if not self.context.ok():   # shutting down: nothing left to publish to
+                    return
                 self.stats["rejected"] += 1
-                self.get_logger().error(f"frame dropped: {type(error).__name__}: {error}")
+                self._count("frame dropped", f"{type(error).__name__}: {error}")
 
     def _process(self, frame: Frame) -> None:
         message = frame.message
@@ -150,15 +267,22 @@ class GraspDetectionNode(Node):
             rgb = image_msg_to_rgb(message)
         except ImageFormatError as error:
             self.stats["rejected"] += 1
-            self.get_logger().warning(f"rejected image: {error}", throttle_duration_sec=2.0)
+            self._count("image rejected", str(error))
             return
+        started = time.monotonic()
         detections = self.detector.detect(rgb, top_k=max(1, self.params["num_candidates"]))
+        self._inference.append(time.monotonic() - started)
         top = len(detections)
+        if self.intrinsics is None and not self._waited_for_info:
+            # The camera's first CameraInfo may still be on its way (its subscription can match a
+            # moment after the image's): give it a moment, once.
+            self._waited_for_info = True
+            if self.count_publishers(self._inputs["camera_info"].topic) > 0:
+                self._info_seen.wait(FIRST_INFO_WAIT_S)
         intrinsics = self.intrinsics
         if intrinsics is not None and (int(intrinsics.width), int(intrinsics.height)) != (rgb.shape[1], rgb.shape[0]):
-            self.get_logger().warning(
-                f"intrinsics are for {intrinsics.width}x{intrinsics.height} images but the image is "
-                f"{rgb.shape[1]}x{rgb.shape[0]}: no pose until they match", throttle_duration_sec=5.0)
+            self._count("no pose", f"intrinsics are for {intrinsics.width}x{intrinsics.height} images but an "
+                                   f"image is {rgb.shape[1]}x{rgb.shape[0]}")
             intrinsics = None
         candidates, reachable = [], []
         for i in range(top):
@@ -169,15 +293,16 @@ class GraspDetectionNode(Node):
 
         # The best grasp is the highest-scoring one that maps onto the work surface.
         best = reachable[0] if reachable else None
+        if not self.context.ok():   # shutting down: the publishers are gone with the context
+            return
         if best is not None and best.score >= self.params["score_threshold"]:
             self.best_pub.publish(best)
             self.markers_pub.publish(self._markers(best))
             self.stats["published"] += 1
             self._latencies.append(time.monotonic() - frame.received)
         elif intrinsics is None and self.intrinsics is None:
-            self.get_logger().warning("no camera intrinsics yet (no valid CameraInfo and none in the "
-                                      "calibration file): poses cannot be computed",
-                                      throttle_duration_sec=5.0)
+            self._count("no pose", "no camera intrinsics yet (no valid CameraInfo and none in the "
+                                   "calibration file)")
         self.candidates_pub.publish(GraspCandidates(header=self._header(message), candidates=candidates))
         # Drawing and sending a full image costs milliseconds per frame: only for a listener.
         if self.debug_pub is not None and self.debug_pub.get_subscription_count() > 0:
@@ -209,7 +334,7 @@ class GraspDetectionNode(Node):
                                          self.calibration.surface, self.params["grasp_depth"],
                                          self.params["reference_yaw"])
         except CalibrationError as error:
-            self.get_logger().warning(f"grasp {index} not mapped: {error}", throttle_duration_sec=5.0)
+            self._count("grasp not mapped", str(error))
             return out, False
         out.pose = Pose()
         out.pose.position.x, out.pose.position.y, out.pose.position.z = map(float, pose.position)
@@ -234,15 +359,23 @@ class GraspDetectionNode(Node):
         approach.color.b, approach.color.a = 1.0, 1.0
         return MarkerArray(markers=[box, approach])
 
-    def _log_stats(self) -> None:
+    def stats_line(self) -> str:
+        """What the periodic log line says: frame counts, latency, and the rejections by reason."""
         s = self.stats
         latency = ""
         if self._latencies:
             ms = np.array(self._latencies[-100:]) * 1000
             latency = f", latency median {np.median(ms):.0f} ms (max {ms.max():.0f})"
-        self.get_logger().info(
-            f"frames received {s['received']}, processed {s['processed']}, dropped (stale) "
-            f"{s['dropped']}, rejected {s['rejected']}, best published {s['published']}{latency}")
+        if self._inference:
+            latency += f", inference median {1000 * np.median(self._inference):.0f} ms"
+        with self._rejections_lock:
+            reasons = "; ".join(f"{reason} x{count}" for reason, count in sorted(self.rejections.items()))
+        return (f"frames received {s['received']}, processed {s['processed']}, dropped (stale) "
+                f"{s['dropped']}, rejected {s['rejected']}, best published {s['published']}{latency}"
+                + (f"; by reason: {reasons}" if reasons else ""))
+
+    def _log_stats(self) -> None:
+        self.get_logger().info(self.stats_line())
 
     def destroy_node(self):
         worker = getattr(self, "_worker", None)  # absent when the constructor failed
@@ -251,7 +384,26 @@ class GraspDetectionNode(Node):
                 self._running = False
                 self._lock.notify()
             worker.join(timeout=5.0)
+            if self.context.ok():
+                self.get_logger().info(f"at exit: {self.stats_line()}")
         super().destroy_node()
+
+
+@dataclass
+class _Input:
+    """One camera input: its subscription and the reliability it was made with."""
+    message_type: type
+    topic: str
+    callback: object
+    depth: int
+    subscription: object = None
+    reliability: ReliabilityPolicy | None = None
+    retiring: object = None       # the previous subscription, until the new one is matched
+    warned: bool = False
+
+
+def _reliability_name(reliability) -> str:
+    return "reliable" if reliability == ReliabilityPolicy.RELIABLE else "best-effort"
 
 
 def main(args=None) -> int:

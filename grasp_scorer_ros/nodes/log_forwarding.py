@@ -1,7 +1,13 @@
-"""Python ``logging`` of the ROS-free core (e.g. every RMI packet) into a node's rclpy logger."""
+"""Python ``logging`` of the ROS-free core (e.g. every RMI packet) into a node's rclpy logger.
+
+Once the node's context is shut down (Ctrl-C), rclpy's logger can no longer publish to ``/rosout``
+and rcl complains ("publisher's context is invalid"); the core's last words (a closed session, a
+stopped pick) then go to stderr directly.
+"""
 from __future__ import annotations
 
 import logging
+import sys
 
 from rclpy.logging import LoggingSeverity
 
@@ -9,14 +15,17 @@ from rclpy.logging import LoggingSeverity
 class RclpyLogHandler(logging.Handler):
     """Forwards Python ``logging`` records to an rclpy logger, level for level."""
 
-    def __init__(self, ros_logger):
+    def __init__(self, ros_logger, context=None):
         super().__init__()
         self._ros_logger = ros_logger
+        self._context = context
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
-            if record.levelno >= logging.ERROR:
+            if self._context is not None and not self._context.ok():
+                print(f"[{record.levelname}] [{self._ros_logger.name}]: {message}", file=sys.stderr, flush=True)
+            elif record.levelno >= logging.ERROR:
                 self._ros_logger.error(message)
             elif record.levelno >= logging.WARNING:
                 self._ros_logger.warning(message)
@@ -33,7 +42,7 @@ class LogForwarding:
 
     def __init__(self, logger_name: str, node):
         self._logger = logging.getLogger(logger_name)
-        self._handler = RclpyLogHandler(node.get_logger())
+        self._handler = RclpyLogHandler(node.get_logger(), node.context)
         self._previous_level = self._logger.level
         debug = node.get_logger().get_effective_level() <= LoggingSeverity.DEBUG
         self._logger.setLevel(logging.DEBUG if debug else logging.INFO)
