@@ -165,6 +165,7 @@ def test_departure_flags_reach_the_checkpoint_and_the_log(dataset, tmp_path):
 def test_scorer_diagnostics_command(dataset, tmp_path, capsys):
     from grasp_scorer_ros.training import scorer_diagnostics
     assert train.main(args_for(dataset, tmp_path / "run", 2)) == 0
+    capsys.readouterr()
     assert scorer_diagnostics.main(["--checkpoint", str(tmp_path / "run" / "final.pt"), "--dataset", "jacquard",
                                     "--data-root", str(dataset), "--images", "3", "--steps", "3"]) == 0
     report = json.loads(capsys.readouterr().out)

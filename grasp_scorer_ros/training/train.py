@@ -34,6 +34,7 @@ from grasp_scorer_ros.grasp import H, W
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
 from grasp_scorer_ros.network.losses import compute_losses
 from grasp_scorer_ros.network.model import BACKBONES, FINAL_RANKINGS, VARIANTS, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.precision import resolve_precision
 from grasp_scorer_ros.training.engine import evaluate_model
 
 logger = logging.getLogger("grasp_scorer_ros.train")
@@ -152,17 +153,6 @@ class IterationBatches(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, iteration])
         indices = rng.integers(len(self.dataset), size=self.batch_size)
         return collate_grasps([self.dataset.item(int(i), rng) for i in indices])
-
-
-def native_bfloat16(device: torch.device) -> bool:
-    """Whether bfloat16 runs natively: CUDA with bf16 support, or a CPU with AVX-512 BF16 / AMX."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def scorer_term_weight(args, iteration: int, auc_ema: float, direction_ema: float = 0.0) -> float:
@@ -365,8 +355,9 @@ def train(args) -> Path:
             if name.endswith("_accuracy")) + f" ({result['images']} images)")
         return {k: v for k, v in result.items() if k != "correct"}  # checkpoints hold plain values
 
-    autocast = args.autocast == "bfloat16" or (args.autocast == "auto" and native_bfloat16(device))
-    logger.info("autocast: %s", "bfloat16" if autocast else "none")
+    precision, reason = resolve_precision({"none": "float32"}.get(args.autocast, args.autocast), device)
+    autocast = precision == "bfloat16"
+    logger.info("autocast: %s (%s)", "bfloat16" if autocast else "none", reason)
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)
     auc_ema = float(resume.get("auc_ema", 0.5)) if resume is not None else 0.5
