@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from grasp_scorer_ros import bundled
 from grasp_scorer_ros.app.bringup import node_specs, options_from_launch_arguments
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -146,6 +147,7 @@ def summarize(monitor: Monitor, frames: int, elapsed: float) -> str:
             p, q = m.pose.position, m.pose.orientation
             lines.append(f"    xyz ({p.x:+.3f}, {p.y:+.3f}, {p.z:+.3f})  quat xyzw ({q.x:+.2f}, {q.y:+.2f}, "
                          f"{q.z:+.2f}, {q.w:+.2f})  opening {m.opening_width:.3f}  score {m.score:.2f}")
+    lines += scene_report(monitor, frames)
     status = monitor.status
     if status is None:
         lines.append("  no status from the FANUC bridge")
@@ -154,6 +156,33 @@ def summarize(monitor: Monitor, frames: int, elapsed: float) -> str:
                      f"{status.picks_failed} failed; bridge connected={status.connected} "
                      f"armed={status.armed}, last error: {status.last_error or 'none'}")
     return "\n".join(lines)
+
+
+def scene_report(monitor: Monitor, frames: int, scenes_dir: Path | None = None) -> list[str]:
+    """One line per bundled scene: the best grasp with a pose of its first replayed frame (the
+    replay sends the scenes in name order, then starts over), and whether that grasp passes the
+    rectangle metric against the scene's ground truth (``scene_NN_grasps.txt``): on an object, at
+    a workable angle."""
+    from grasp_scorer_ros.datasets.jacquard import read_jacquard_grasps
+    from grasp_scorer_ros.network.metric import is_grasp_correct
+
+    scenes = sorted((scenes_dir or bundled.demo_scenes_dir()).glob("scene_*.png"))
+    lines, correct = [], 0
+    for i, scene in enumerate(scenes):
+        frame = next((f for j, f in enumerate(monitor.first_frames(frames)) if j % len(scenes) == i), None)
+        candidates = monitor.candidates.get(frame) if frame is not None else None
+        best = next((c for c in candidates.candidates if c.opening_width > 0), None) if candidates else None
+        if best is None:
+            lines.append(f"    {scene.stem}: no grasp with a pose")
+            continue
+        g = best.image_grasp
+        grasp = np.array([g.center_x, g.center_y, g.opening_width, g.jaw_size, np.degrees(g.angle)])
+        truth = read_jacquard_grasps(scene.with_name(f"{scene.stem}_grasps.txt"))
+        ok = is_grasp_correct(grasp, truth)
+        correct += ok
+        lines.append(f"    {scene.stem}: best grasp score {best.score:.2f} at ({g.center_x:.0f}, {g.center_y:.0f}) px, "
+                     f"{np.degrees(g.angle):+.0f} deg: {'on an object (rectangle metric)' if ok else 'MISSES the ground truth'}")
+    return [f"  bundled scenes whose best grasp is correct by the rectangle metric: {correct}/{len(scenes)}"] + lines
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -79,6 +79,7 @@ class ModelConfig:
     final_ranking: str = "all"         # "all" (paper), "top_t" or "product": see final_scores()
     scorer_anchor_indicator: bool = False  # 6k grasp input that always shows the anchor (see scorer.py)
     scorer_labels: str = "jaccard"     # Eq. 4 targets: "jaccard" (paper, 0/1) or "iou" (graded)
+    scorer_dropout: float = 0.0        # dropout on the scorer's 9728 concatenation while training
     scorer_soft_iou: float = 0.75      # "iou": the IoU at which the target reaches 1
     alpha: float = 2.0                 # weight of the smooth L1 term in Eq. 5
 
@@ -243,7 +244,8 @@ class GraspScorerNet(nn.Module):
         if config.variant != "baseline":
             self.scorer = Scorer(channels, config.num_orientations, config.scorer_conv_channels,
                                  config.scorer_delta_width, config.scorer_hidden, config.leaky_slope,
-                                 anchor_indicator=config.scorer_anchor_indicator)
+                                 anchor_indicator=config.scorer_anchor_indicator,
+                                 dropout=config.scorer_dropout)
 
     def anchors(self, feature_height: int, feature_width: int, device=None) -> torch.Tensor:
         """Anchors ``(H, W, k, 5)`` for a feature map of that size, network-input pixels, float32."""

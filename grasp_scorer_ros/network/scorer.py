@@ -50,12 +50,15 @@ class Scorer(nn.Module):
     3x3 neighbourhood -> 1x1 conv (1024) -> flatten (9216); one-slot 5k vector -> FC (512);
     concatenation (9728) -> FC (``hidden``) -> FC (2). Leaky ReLU (0.1) after every layer but the last.
     ``anchor_indicator``: one-slot 6k vectors instead (see :func:`delta_slot_vectors`).
+    ``dropout``: dropout on the concatenation while training (the paper leaves regularisation open);
+    :meth:`dense` scores at inference, without it.
     """
 
     def __init__(self, in_channels: int, num_orientations: int, conv_channels: int = 1024,
                  delta_width: int = 512, hidden: int = 512, negative_slope: float = 0.1,
-                 anchor_indicator: bool = False):
+                 anchor_indicator: bool = False, dropout: float = 0.0):
         super().__init__()
+        self.dropout = nn.Dropout(dropout)  # on the 9728 concatenation, training only
         self.k = num_orientations
         self.negative_slope = negative_slope
         self.anchor_indicator = anchor_indicator
@@ -77,7 +80,7 @@ class Scorer(nn.Module):
         """Per-grasp scoring: ``(N, C, 3, 3)``, ``(N, 5k)`` (see :meth:`slot_vectors`) -> logits ``(N, 2)``."""
         image = self._leaky(self.neighbourhood_conv(neighbourhoods)).flatten(1)  # (N, 9216)
         grasp = self._leaky(self.delta_fc(delta_vectors))                        # (N, 512)
-        hidden = self._leaky(self.hidden_fc(torch.cat([image, grasp], dim=1)))  # (N, hidden)
+        hidden = self._leaky(self.hidden_fc(self.dropout(torch.cat([image, grasp], dim=1))))  # (N, hidden)
         return self.score_fc(hidden)                                            # (N, 2)
 
     def dense(self, features: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:

@@ -101,6 +101,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     optim.add_argument("--final-ranking", choices=FINAL_RANKINGS, default="all")
     model.add_argument("--scorer-grasp-input", choices=["paper", "anchor-indicator"], default="paper")
     optim.add_argument("--scorer-labels", choices=["jaccard", "iou"], default="jaccard")
+    model.add_argument("--scorer-dropout", type=float, default=0.0,
+                       help="dropout on the scorer's concatenated 9728 vector while training")
 
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, default=Path("runs/train"))
@@ -313,7 +315,7 @@ def train(args) -> Path:
                              clean_negatives=args.clean_negatives == "on",
                              scorer_jitter=args.scorer_jitter, final_ranking=args.final_ranking,
                              scorer_anchor_indicator=args.scorer_grasp_input == "anchor-indicator",
-                             scorer_labels=args.scorer_labels)
+                             scorer_labels=args.scorer_labels, scorer_dropout=args.scorer_dropout)
 
     pretrained = {"auto": None, "required": True, "none": False}[args.pretrained]
     model = GraspScorerNet(config, args.pretrained_weights, pretrained=pretrained,
