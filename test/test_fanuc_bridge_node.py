@@ -22,10 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = ["open-gripper", "approach-above", "descend", "close-gripper", "lift", "place-above",
          "place-descend", "release", "retreat"]
 
-# Small timeouts and back-off, fast moves and no idle status polls (so the packet log holds only
-# what the picks send). Against a sim at speed_scale 0.02 a pick takes well under a second.
+# Short back-off, fast moves and no idle status polls (so the packet log holds only what the picks
+# send). Against a sim at speed_scale 0.02 a pick takes well under a second. The reply timeout stays
+# at 2 s: CI machines are loaded, and a shorter one fails picks on a merely slow reply.
 FAST = {
-    "reply_timeout": 0.5, "reconnect_backoff_min": 0.1, "reconnect_backoff_max": 0.4,
+    "reply_timeout": 2.0, "reconnect_backoff_min": 0.1, "reconnect_backoff_max": 0.4,
     "status_poll_period": 0.0, "grasp_height_offset": 0.02,
     "pick.speed_mm_s": 500.0, "pick.approach_speed_mm_s": 250.0, "pick.gripper_settle_s": 0.01,
     "pick.approach_height_m": 0.10, "pick.lift_height_m": 0.15,
@@ -148,9 +149,9 @@ def wait_connected(g, sim):
     assert g.wait_status(lambda s: s.connected, timeout=5), "the bridge never connected"
 
 
-def first_motion_then(g, sim, action):
+def first_motion_then(g, sim, action, speed_scale=1.0):
     """Slow the arm down, pick, and run ``action`` as soon as the first move reaches the controller."""
-    sim.speed_scale = 1.0       # the approach move now takes about 0.6 s
+    sim.speed_scale = speed_scale       # at 1.0 the approach move takes about 0.6 s
     g.grasp_pub.publish(grasp_message())
     assert g.wait(lambda: motion_packets(sim), timeout=5)
     return action()
@@ -319,7 +320,7 @@ def test_controller_that_stops_answering_ends_in_a_safe_reported_state(graph, si
     g = graph(stall_timeout=10.0)       # the instruction's own deadline, not the watchdog, finds it
     wait_connected(g, sim)
     first_motion_then(g, sim, lambda: setattr(sim, "stop_answering", True))
-    assert g.wait_status(lambda s: s.picks_failed == 1 and not s.busy, timeout=8), g.status
+    assert g.wait_status(lambda s: s.picks_failed == 1 and not s.busy, timeout=15), g.status
     s = g.status
     assert "not acknowledged" in s.last_error and "timeout" in s.last_error and not s.armed
     assert sim.wait_until(lambda: not sim.connected and not sim.rmi_running)   # session closed: arm stopped
@@ -362,11 +363,14 @@ def test_abort_stops_the_pick_at_once_and_disarms(graph, sim):
 
     def abort():
         return time.monotonic(), g.trigger(g.abort_client)
-    called, response = first_motion_then(g, sim, abort)
+    # A slow approach (about 6 s): "at once" means the abort cut it short, whatever the machine's load.
+    called, response = first_motion_then(g, sim, abort, speed_scale=10.0)
     assert response.success, response.message
     abort_times = [i for i, p in enumerate(sim.received()) if p == {"Command": "FRC_Abort"}]
     assert abort_times, "FRC_Abort never reached the controller"
-    assert time.monotonic() - called < 1.0
+    first_move = motion_packets(sim)[0]["SequenceID"]
+    assert not [p for p in sim.sent_packets if p.get("SequenceID") == first_move
+                and "Instruction" in p], "the approach ran to its end: the abort did not stop it"
     assert not sim.rmi_running
     assert g.wait_status(lambda s: s.picks_failed == 1 and not s.busy and not s.armed), g.status
     assert "aborted" in g.status.last_error
