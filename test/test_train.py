@@ -152,14 +152,25 @@ def test_departure_flags_reach_the_checkpoint_and_the_log(dataset, tmp_path):
     for name in ("scorer_auc", "label_rate", "label_entropy", "direction", "scorer_term_weight"):
         assert all(r[name] != "" for r in rows), name
     assert all(-1.0 <= float(r["direction"]) <= 1.0 for r in rows)
-    # The paper's literal behaviour stays selectable: every departure off.
-    literal = ["--scorer-grasp-input", "paper", "--scorer-jitter", "0", "--scorer-labels", "jaccard",
-               "--clean-negatives", "off", "--scorer-term", "paper", "--final-ranking", "all"]
-    assert train.main(args_for(dataset, tmp_path / "literal", 2, *literal)) == 0
+    # The paper's literal behaviour stays selectable in one flag: every departure off.
+    assert train.main(args_for(dataset, tmp_path / "literal", 2, "--recipe", "paper")) == 0
     config = load_checkpoint(str(tmp_path / "literal" / "final.pt"))["config"]
     defaults = ModelConfig()
     for name in ("scorer_anchor_indicator", "scorer_jitter", "scorer_labels", "clean_negatives", "final_ranking"):
         assert config[name] == getattr(defaults, name), name
+
+
+def test_recipes_fill_only_the_flags_left_unset():
+    measured = train.apply_recipe(train.get_args_parser().parse_args(
+        ["--dataset", "jacquard", "--data-root", "x"]))
+    assert (measured.scorer_grasp_input, measured.scorer_labels, measured.scorer_jitter) == (
+        "anchor-indicator", "iou", 2)
+    assert (measured.scorer_term, measured.final_ranking, measured.photometric) == (
+        "direction-gate", "product", "on")
+    paper = train.apply_recipe(train.get_args_parser().parse_args(
+        ["--dataset", "jacquard", "--data-root", "x", "--recipe", "paper", "--photometric", "on"]))
+    assert (paper.scorer_term, paper.clean_negatives, paper.scorer_jitter) == ("paper", "off", 0)
+    assert paper.photometric == "on"                                 # the explicit flag wins
 
 
 def test_scorer_diagnostics_command(dataset, tmp_path, capsys):
