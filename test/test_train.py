@@ -1,6 +1,7 @@
 """The training and evaluation scripts end to end, on a small synthetic set written to disk."""
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,6 +108,11 @@ def test_evaluation_compares_models_on_the_same_images(dataset, tmp_path, capsys
     assert between["only_first"] == expected
 
 
+def test_models_are_named_by_run_and_by_file_within_one_run():
+    runs = [Path("runs/full/it1000.pt"), Path("runs/full/final.pt"), Path("runs/baseline/final.pt")]
+    assert [evaluate.model_name(c, runs) for c in runs] == ["full/it1000", "full/final", "baseline"]
+
+
 def test_bad_inputs_give_clear_messages(dataset, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -170,6 +176,7 @@ def test_recipes_fill_only_the_flags_left_unset():
     paper = train.apply_recipe(train.get_args_parser().parse_args(
         ["--dataset", "jacquard", "--data-root", "x", "--recipe", "paper", "--photometric", "on"]))
     assert (paper.scorer_term, paper.clean_negatives, paper.scorer_jitter) == ("paper", "off", 0)
+    assert paper.negatives == "random"                               # the paper's text; mining is Zhou's code
     assert paper.photometric == "on"                                 # the explicit flag wins
 
 

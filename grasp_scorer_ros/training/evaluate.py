@@ -91,6 +91,12 @@ def format_fold_table(rows: list[dict], variant: str, backbone: str) -> str:
     return header + "\n" + "\n".join(lines)
 
 
+def model_name(checkpoint: Path, checkpoints) -> str:
+    """The run's folder name, or folder/file when several checkpoints share a folder."""
+    shared = sum(Path(other).parent == checkpoint.parent for other in checkpoints) > 1
+    return f"{checkpoint.parent.name}/{checkpoint.stem}" if shared else checkpoint.parent.name or str(checkpoint)
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grasp-scorer-evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,7 +163,7 @@ def main(argv=None) -> int:
                                      f"({len(args.checkpoints)} checkpoints from fold {args.first_fold})")
                 indices = splits[fold][1]
             model = load_model(str(checkpoint), map_location=device)
-            name = f"fold {fold}" if not same_images else checkpoint.parent.name or str(checkpoint)
+            name = f"fold {fold}" if not same_images else model_name(checkpoint, args.checkpoints)
             result = evaluate_model(model, _limit(samples, indices, args), device, args.batch_size,
                                     args.angle_threshold, args.iou_threshold, args.draw,
                                     args.out / (f"fold{fold}" if not same_images else f"model{offset}"))

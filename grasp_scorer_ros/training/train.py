@@ -53,7 +53,7 @@ RECIPES = {
     "measured": dict(negatives="hardest", clean_negatives="on", scorer_term="direction-gate",
                      scorer_jitter=2, final_ranking="product", scorer_grasp_input="anchor-indicator",
                      scorer_labels="iou", photometric="on"),
-    "paper": dict(negatives="hardest", clean_negatives="off", scorer_term="paper", scorer_jitter=0,
+    "paper": dict(negatives="random", clean_negatives="off", scorer_term="paper", scorer_jitter=0,
                   final_ranking="all", scorer_grasp_input="paper", scorer_labels="jaccard",
                   photometric="off"),
 }
