@@ -8,6 +8,7 @@ Scenes 0-3 of the train look (families the bundled model was trained on, other o
 """
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import tempfile
@@ -19,7 +20,8 @@ from grasp_scorer_ros.synthetic import SceneConfig, write_dataset
 SEED, PER_LOOK, SIZE = 2024, 4, 480
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     out = bundled.demo_scenes_dir()
     for old in list(out.glob("scene_*.png")) + list(out.glob("scene_*_grasps.txt")):
         old.unlink()

@@ -53,12 +53,16 @@ def _interval(correct: np.ndarray) -> str:
 
 
 def within_model_comparisons(result: dict) -> list:
-    """Paired comparisons inside one evaluated model: final vs primary score, and the scorer's two
-    rankings against each other (models with a scorer only)."""
+    """Paired comparisons inside one evaluated model: final vs primary score, the paper's claim
+    (its scorer over all grasps vs the primary score) when the final score is another, and the
+    scorer's rankings against each other (models with a scorer only)."""
     correct, final = result["correct"], result["final_ranking"]
     comparisons = []
     if final != "primary":
         comparisons.append(compare_paired(correct[final], correct["primary"], "final score", "primary score"))
+        if final != "scorer_all" and "scorer_all" in correct:
+            comparisons.append(compare_paired(correct["scorer_all"], correct["primary"],
+                                              RANKING_NAMES["scorer_all"], "primary score"))
         for other in correct:
             if other not in ("primary", final):
                 comparisons.append(compare_paired(correct[final], correct[other], RANKING_NAMES[final],
