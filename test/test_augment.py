@@ -1,9 +1,13 @@
-"""The paper's online augmentation: image and grasps move together."""
+"""The paper's online augmentation: image and grasps move together; the photometric option."""
+from dataclasses import replace
+
+import cv2
 import numpy as np
 import pytest
 
-from grasp_scorer_ros.datasets.augment import (apply_transform, augment, evaluation_matrix,
-                                               letterbox, random_augmentation_matrix)
+from grasp_scorer_ros.datasets.augment import (PhotometricAugmentation, apply_transform, augment, colour_matrix,
+                                               evaluation_matrix, letterbox, photometric_augment,
+                                               random_augmentation_matrix)
 from grasp_scorer_ros.network.image_transform import translation, uniform_scale
 
 RED, BLUE, GREY = (255, 0, 0), (0, 0, 255), (128, 128, 128)
@@ -104,3 +108,93 @@ def test_grasps_leaving_the_image_are_dropped():
     grasps = np.array([[300.0, 160.0, 20.0, 10.0, 0.0], [100.0, 160.0, 20.0, 10.0, 0.0]])
     _, moved = apply_transform(image, grasps, translation(40, 0), size=320)
     np.testing.assert_allclose(moved, [[140.0, 160.0, 20.0, 10.0, 0.0]])
+
+
+# ------------------------------------------------------------------------------------- photometric
+
+IDENTITY = PhotometricAugmentation(brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), hue_deg=(0, 0),
+                                   gamma=(1, 1), blur_probability=0.0, noise_probability=0.0)
+
+
+def _scene_like(seed=0, size=96):
+    rng = np.random.default_rng(seed)
+    image = cv2.resize(rng.integers(0, 256, size=(12, 12, 3)).astype(np.uint8), (size, size),
+                       interpolation=cv2.INTER_NEAREST)
+    return image
+
+
+def test_photometric_changes_the_image_deterministically():
+    image = _scene_like()
+    a = photometric_augment(image, np.random.default_rng(3))
+    b = photometric_augment(image, np.random.default_rng(3))
+    c = photometric_augment(image, np.random.default_rng(4))
+    assert a.dtype == np.uint8 and a.shape == image.shape
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, image) and not np.array_equal(a, c)
+    # Every call draws as many random numbers, whatever was drawn: what follows is reproducible.
+    r1, r2 = np.random.default_rng(9), np.random.default_rng(9)
+    photometric_augment(image, r1)
+    photometric_augment(image, r2, replace(IDENTITY, blur_probability=1.0))
+    assert r1.random() == r2.random()
+    # With every range at its neutral value, nothing changes.
+    np.testing.assert_array_equal(photometric_augment(image, np.random.default_rng(3), IDENTITY), image)
+    np.testing.assert_allclose(colour_matrix(), np.eye(3), atol=1e-12)
+
+
+def test_photometric_factors_and_their_ranges():
+    grey = np.full((64, 64, 3), 100, np.uint8)
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        bright = photometric_augment(grey, rng, replace(IDENTITY, brightness=(1.2, 1.2)))
+        assert np.all(np.abs(bright.astype(int) - 120) <= 1)
+    gains = [photometric_augment(grey, np.random.default_rng(s), replace(IDENTITY, brightness=(0.7, 1.3)))[0, 0, 0]
+             for s in range(200)]
+    assert 70 - 1 <= min(gains) < 78 and 122 < max(gains) <= 130 + 1
+    # Gamma on intensities in [0, 1].
+    dark = photometric_augment(np.full((8, 8, 3), 128, np.uint8), np.random.default_rng(0),
+                               replace(IDENTITY, gamma=(2, 2)))
+    assert abs(int(dark[0, 0, 0]) - round(255 * (128 / 255) ** 2)) <= 1
+    # Saturation 0: grey; hue: a rotation that keeps the grey level and moves the hue by the angle.
+    colour = np.zeros((8, 8, 3), np.uint8)
+    colour[:] = (200, 60, 40)
+    flat = photometric_augment(colour, np.random.default_rng(0), replace(IDENTITY, saturation=(0, 0)))
+    assert np.ptp(flat[0, 0].astype(int)) <= 1
+    hsv = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2HSV_FULL)[0, 0].astype(float)  # noqa: E731  hue 0-255
+    turned = photometric_augment(colour, np.random.default_rng(0), replace(IDENTITY, hue_deg=(20, 20)))
+    hue_shift = lambda im: ((hsv(im)[0] - hsv(colour)[0]) * 360 / 256 + 180) % 360 - 180  # noqa: E731
+    assert 10 < hue_shift(turned) < 30
+    assert abs(hsv(turned)[2] - hsv(colour)[2]) < 0.25 * hsv(colour)[2]
+    # (The rotation is in the YIQ chroma plane: HSV's hue turns by about as much, not exactly.)
+    shifts = [hue_shift(photometric_augment(colour, np.random.default_rng(s), replace(IDENTITY, hue_deg=(-12, 12))))
+              for s in range(60)]
+    assert max(np.abs(shifts)) < 20 and min(shifts) < -8 and max(shifts) > 8
+    # Contrast: the distance to the mean grey level scales.
+    two = np.zeros((8, 8, 3), np.uint8)
+    two[:4], two[4:] = 80, 160
+    strong = photometric_augment(two, np.random.default_rng(0), replace(IDENTITY, contrast=(1.5, 1.5)))
+    assert abs(int(strong[0, 0, 0]) - 60) <= 1 and abs(int(strong[7, 0, 0]) - 180) <= 1
+    # Noise of the given deviation, on every channel; blur softens edges.
+    noisy = photometric_augment(np.full((128, 128, 3), 128, np.uint8), np.random.default_rng(0),
+                                replace(IDENTITY, noise_probability=1.0, noise_sigma=(5, 5))).astype(float)
+    assert np.allclose(noisy.reshape(-1, 3).std(axis=0), 5, atol=0.3)
+    edges = _scene_like(1)
+    soft = photometric_augment(edges, np.random.default_rng(0), replace(IDENTITY, blur_probability=1.0,
+                                                                         blur_sigma=(1.5, 1.5)))
+    assert np.abs(np.diff(soft.astype(int), axis=1)).max() < 0.7 * np.abs(np.diff(edges.astype(int), axis=1)).max()
+
+
+def test_photometric_defaults_are_documented_and_checked():
+    defaults = PhotometricAugmentation()
+    assert defaults.brightness == (0.7, 1.3) and defaults.hue_deg == (-12.0, 12.0)
+    for text in ("brightness 0.7-1.3", "contrast 0.7-1.3", "saturation 0.6-1.4", "hue +-12 deg", "gamma\n    0.75-1.35",
+                 "sigma 0.3-1.5 px", "sigma 1-8 grey levels"):
+        assert text in PhotometricAugmentation.__doc__, text
+    assert (defaults.contrast, defaults.saturation, defaults.gamma) == ((0.7, 1.3), (0.6, 1.4), (0.75, 1.35))
+    assert (defaults.blur_probability, defaults.blur_sigma) == (0.3, (0.3, 1.5))
+    assert (defaults.noise_probability, defaults.noise_sigma) == (0.5, (1.0, 8.0))
+    with pytest.raises(ValueError):
+        PhotometricAugmentation(brightness=(1.3, 0.7))
+    with pytest.raises(ValueError):
+        PhotometricAugmentation(gamma=(0.0, 1.0))
+    with pytest.raises(ValueError):
+        PhotometricAugmentation(noise_probability=2.0)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from grasp_scorer_ros.datasets import (GraspSample, ImageReadError, LoadReport, load_cornell, load_dataset,
-                                       load_jacquard, load_rgb)
+from grasp_scorer_ros.datasets import (GraspSample, ImageReadError, LoadReport, PhotometricAugmentation,
+                                       load_cornell, load_dataset, load_jacquard, load_rgb)
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
 from grasp_scorer_ros.grasp import angle_difference, grasp_corners
 
@@ -247,3 +247,36 @@ def test_data_loader_workers_draw_different_augmentations(tmp_path):
     assert all(not torch.equal(a, b) for i, a in enumerate(first) for b in first[i + 1:])
     # ... and a seeded run repeats exactly.
     assert all(torch.equal(a, b) for a, b in zip(first, epoch(0)))
+
+
+def test_photometric_augmentation_is_an_option_for_training_items_only(tmp_path):
+    path = _write_png(tmp_path / "0_objA_RGB.png", 120, 160, rgb=(90, 140, 60))
+    image = cv2.imread(str(path))
+    image[40:80, 60:100] = (0, 200, 255)
+    cv2.imwrite(str(path), image)
+    samples = [GraspSample(path, "objA", np.array([[80.0, 60.0, 40.0, 10.0, 0.0]]))]
+
+    plain = GraspTorchDataset(samples, train=True, size=64, seed=1)
+    assert plain.photometric is None  # off by default
+    jittered = GraspTorchDataset(samples, train=True, size=64, seed=1, photometric=True)
+    assert jittered.photometric == PhotometricAugmentation()
+    for seed in range(4):
+        image_a, grasps_a = plain.item(0, np.random.default_rng(seed))
+        image_b, grasps_b = jittered.item(0, np.random.default_rng(seed))
+        assert torch.equal(grasps_a, grasps_b)  # the same geometric augmentation, grasps untouched
+        assert not torch.equal(image_a, image_b)
+        again, _ = jittered.item(0, np.random.default_rng(seed))
+        assert torch.equal(again, image_b)  # deterministic given the generator
+    assert torch.equal(plain.item(0, np.random.default_rng(0))[0],
+                       GraspTorchDataset(samples, train=True, size=64, seed=1, photometric=False).item(
+                           0, np.random.default_rng(0))[0])
+    # Test items are never jittered.
+    evaluation = GraspTorchDataset(samples, train=False, size=64, photometric=True)
+    assert torch.equal(evaluation[0][0], GraspTorchDataset(samples, train=False, size=64)[0][0])
+    custom = PhotometricAugmentation(brightness=(0.5, 0.5), contrast=(1, 1), saturation=(1, 1), hue_deg=(0, 0),
+                                     gamma=(1, 1), blur_probability=0.0, noise_probability=0.0)
+    dim, _ = GraspTorchDataset(samples, train=True, size=64, photometric=custom).item(0, np.random.default_rng(0))
+    bright, _ = plain.item(0, np.random.default_rng(0))
+    assert torch.allclose(dim, bright * 0.5, atol=1.0 / 255 + 1e-6)
+    with pytest.raises(TypeError):
+        GraspTorchDataset(samples, train=True, photometric="strong")

@@ -33,7 +33,7 @@ ALLOWED = {
     "datasets": {"primitives", f"{PACKAGE}.network.image_transform"},   # the letterbox
     "training": {"primitives", "network", "datasets"},
     "nodes": {"primitives", "network", "camera", "fanuc"},
-    "app": {"primitives", "network", "camera", "fanuc"},  # names the nodes as strings, never imports them
+    "app": {"primitives", "network", "camera", "fanuc", "datasets"},  # names the nodes as strings, never imports them; reads the demo scenes' ground truth
 }
 # Where rclpy, message packages and the launch system may be imported.
 ROS_ALLOWED = (f"{PACKAGE}.nodes", f"{PACKAGE}.app.demo")

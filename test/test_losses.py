@@ -4,8 +4,8 @@ import torch
 
 from grasp_scorer_ros.network import box_coder
 from grasp_scorer_ros.network.anchors import grid_anchors
-from grasp_scorer_ros.network.losses import (angle_matching, compute_losses, jaccard_labels,
-                                             sample_primary_targets, select_scored_anchors)
+from grasp_scorer_ros.network.losses import (angle_matching, binary_auc, binary_entropy, compute_losses,
+                                             jaccard_labels, sample_primary_targets, select_scored_anchors)
 from tiny_model import tiny_model
 
 ANCHORS = grid_anchors(20, 20, 16, 91.0, 26.0, 6)  # angles -75 -45 -15 15 45 75
@@ -70,8 +70,13 @@ def test_loss_dict_and_regression_targets():
     images, targets = _batch(model)
     outputs = model(images)
     losses = compute_losses(outputs, targets, model.config, model.scorer)
-    assert set(losses) == {"intermediate", "regression_l1", "regression_scorer", "scorer", "total"}
-    assert all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
+    assert set(losses) == {"intermediate", "regression_l1", "regression_scorer", "scorer", "total",
+                           "scorer_auc", "label_rate", "label_entropy", "direction"}
+    assert all(v.dim() == 0 for v in losses.values())
+    assert all(torch.isfinite(losses[k]) for k in ("intermediate", "regression_l1", "regression_scorer",
+                                                    "scorer", "total", "label_rate", "label_entropy"))
+    assert losses["label_entropy"] == pytest.approx(binary_entropy(float(losses["label_rate"])))
+    assert -1.0 <= float(losses["direction"]) <= 1.0
     parts = sum(losses[k] for k in ("intermediate", "regression_l1", "regression_scorer", "scorer"))
     torch.testing.assert_close(losses["total"], parts)
     # regression_l1 = alpha x smooth L1 on the two positives against the inverse Eq. 2.
@@ -178,3 +183,87 @@ def test_a_few_steps_on_one_image_reduce_the_loss():
         optimizer.step()
         history.append(losses["total"].item())
     assert sum(history[-3:]) / 3 < 0.7 * history[0], history
+
+
+def test_random_negatives_and_the_veto_of_good_grasps():
+    matched = torch.full((50,), -1)
+    matched[[3, 7]] = 0
+    probability = torch.linspace(0, 1, 50)
+    torch.manual_seed(0)
+    index, labels = sample_primary_targets(matched, probability, 3, sampling="random")
+    negatives = index[labels == 0]
+    assert len(negatives) == 6 and not set(negatives.tolist()) & {3, 7}
+    torch.manual_seed(1)
+    again, _ = sample_primary_targets(matched, probability, 3, sampling="random")
+    assert set(again[2:].tolist()) != set(negatives.tolist())  # drawn, not the hardest
+    # A veto removes good grasps from the negatives; the next candidates take their place.
+    vetoed = {48, 49}
+    index, labels = sample_primary_targets(matched, probability, 3,
+                                           is_good=lambda i: torch.tensor([int(j) in vetoed for j in i]))
+    assert sorted(index[2:].tolist()) == [42, 43, 44, 45, 46, 47]
+    with pytest.raises(ValueError, match="hardest"):
+        sample_primary_targets(matched, probability, 3, sampling="sometimes")
+
+
+def test_clean_negatives_never_include_a_good_grasp():
+    """An anchor whose own box passes the rectangle metric but is not an angle-matched positive
+    (the ground truth's centre is in the next cell) is a negative for the paper's targets and
+    never one with clean targets."""
+    model = tiny_model()
+    torch.manual_seed(1)
+    images = torch.rand(1, 3, 64, 64)
+    anchors = model.anchors(4, 4)
+    gt = torch.tensor([[24.5, 16.5, 24.0, 10.0, 75.0]])          # centre in cell (1, 1), near (0, 1)
+    outputs = model(images)
+    # Make every anchor look like a grasp to the primary score, so hardest mining would pick any.
+    good_anchor = anchors[0, 1, 5]                                  # (24, 8) at 75 deg: 8.5 px along the axis
+    assert is_good_box(good_anchor, gt)
+    flat = 1 * 6 + 5
+    from grasp_scorer_ros.network.losses import _good_grasp_test
+    for clean in (False, True):
+        config = model.config.__class__(**{**model.config.to_dict(), "clean_negatives": clean,
+                                           "negative_ratio": 40})
+        matched = angle_matching(gt, anchors, 16, 15.0).reshape(-1)
+        probability = torch.full((96,), 0.5)
+        probability[flat] = 0.99
+        is_good = _good_grasp_test(anchors.reshape(-1, 5), outputs["deltas"][0].reshape(-1, 5).detach(),
+                                   gt, config) if clean else None
+        index, labels = sample_primary_targets(matched, probability, config.negative_ratio, "hardest", is_good)
+        negatives = set(index[labels == 0].tolist())
+        assert (flat in negatives) == (not clean)
+        if clean:
+            good = is_good(torch.tensor(sorted(negatives)))
+            assert not good.any()
+
+
+def is_good_box(box, gt):
+    from grasp_scorer_ros.network.metric import match_grasps
+    return bool(match_grasps(box[None].numpy(), gt.numpy(), 30.0, 0.25)[0])
+
+
+def test_scorer_term_weight_and_jitter():
+    model = tiny_model()
+    images, targets = _batch(model)
+    outputs = model(images)
+    torch.manual_seed(0)
+    full = compute_losses(outputs, targets, model.config, model.scorer, scorer_term_weight=1.0)
+    torch.manual_seed(0)
+    off = compute_losses(outputs, targets, model.config, model.scorer, scorer_term_weight=0.0)
+    torch.testing.assert_close(full["total"] - off["total"], full["regression_scorer"])
+    jittered = model.config.__class__(**{**model.config.to_dict(), "scorer_jitter": 3})
+    torch.manual_seed(0)
+    with_jitter = compute_losses(outputs, targets, jittered, model.scorer)
+    assert torch.isfinite(with_jitter["scorer"]) and with_jitter["scorer"] != full["scorer"]
+    # The jitter feeds only the scorer's own loss: the regression terms are unchanged.
+    torch.testing.assert_close(with_jitter["regression_scorer"], full["regression_scorer"])
+    torch.testing.assert_close(with_jitter["regression_l1"], full["regression_l1"])
+
+
+def test_binary_auc_and_entropy():
+    scores = torch.tensor([0.1, 0.4, 0.35, 0.8])
+    labels = torch.tensor([0, 0, 1, 1])
+    assert binary_auc(scores, labels) == pytest.approx(0.75)
+    assert binary_auc(scores, 1 - labels) == pytest.approx(0.25)
+    assert binary_auc(torch.tensor([0.5, 0.5]), torch.tensor([0, 1])) == pytest.approx(0.5)
+    assert binary_auc(scores, torch.ones(4)) != binary_auc(scores, torch.ones(4))  # NaN: one class
+    assert binary_entropy(0.5) == pytest.approx(0.6931, abs=1e-4) and binary_entropy(0.0) == 0.0

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from grasp_scorer_ros.grasp import angle_difference
 from grasp_scorer_ros.network.metric import (grasp_iou, grasp_iou_matrix, is_grasp_correct,
                                              match_grasps, top1_accuracy)
 
@@ -93,3 +94,48 @@ def test_top1_accuracy_uses_the_first_prediction_only():
     assert top1_accuracy([good, good], gts[:2]) == 1.0
     with pytest.raises(ValueError):
         top1_accuracy([good], gts)
+
+
+def _random_grasps(rng, n, spread=8.0):
+    centre = rng.uniform(100, 120, size=(n, 2))
+    size = np.c_[rng.uniform(5, 80, n), rng.uniform(3, 20, n)]
+    return np.c_[centre, size, rng.uniform(-90, 90, n)]
+
+
+def test_rectangle_intersection_equals_shapely():
+    """The vectorised polygon clipping against shapely's exact intersection, including identical,
+    nested, touching and disjoint rectangles."""
+    import shapely
+
+    from grasp_scorer_ros.network.metric import grasp_polygons, rectangle_intersection_area
+    from grasp_scorer_ros.grasp import grasp_corners
+    rng = np.random.default_rng(0)
+    a = _random_grasps(rng, 4000)
+    b = a + rng.normal(size=a.shape) * [8, 8, 10, 4, 30]
+    b[:, 2:4] = np.abs(b[:, 2:4]) + 0.5
+    b[:50] = a[:50]                                              # identical
+    b[50:100] = a[50:100] * [1, 1, 0.5, 0.5, 1]                  # nested
+    t = np.deg2rad(a[100:150, 4])
+    b[100:150] = a[100:150] + np.c_[a[100:150, 2] * np.cos(t), a[100:150, 2] * np.sin(t), 0 * a[100:150, :3]]
+    b[150:200, 0] += 500                                          # disjoint
+    expected = shapely.area(shapely.intersection(grasp_polygons(a), grasp_polygons(b)))
+    got = rectangle_intersection_area(grasp_corners(a), grasp_corners(b))
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    assert np.all(got[150:200] == 0) and np.allclose(got[:50], a[:50, 2] * a[:50, 3])
+
+
+def test_dense_matching_equals_brute_force():
+    """match_grasps and best_iou (pruned, most promising pair first) against every pair's IoU,
+    on hundreds of ground truths as the dense synthetic labels give."""
+    from grasp_scorer_ros.network.metric import best_iou
+    rng = np.random.default_rng(1)
+    gts = _random_grasps(rng, 300)
+    predictions = gts[rng.integers(len(gts), size=150)] + rng.normal(size=(150, 5)) * [8, 8, 12, 3, 15]
+    predictions[:, 2:4] = np.abs(predictions[:, 2:4]) + 0.5
+    for angle, iou in ((30.0, 0.25), (15.0, 0.25), (15.0, 0.6)):
+        ok = angle_difference(predictions[:, None, 4], gts[None, :, 4]) < angle
+        full = grasp_iou_matrix(predictions, gts)
+        expected = np.any(ok & (full > iou), axis=1)
+        np.testing.assert_array_equal(match_grasps(predictions, gts, angle, iou), expected)
+        assert 0.1 < expected.mean() < 0.95  # both outcomes are exercised
+        np.testing.assert_allclose(best_iou(predictions, gts, angle), np.where(ok, full, 0).max(axis=1))

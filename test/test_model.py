@@ -10,7 +10,7 @@ from grasp_scorer_ros.network.model import (BACKBONES, GraspScorerNet, ModelConf
                                             build_resnet_trunk, imagenet_weight_candidates)
 from grasp_scorer_ros.network.scorer import (Scorer, delta_slot_vectors, gather_neighbourhoods,
                                              score_all_per_grasp)
-from tiny_model import calibrate_batch_norm, tiny_model
+from tiny_model import calibrate_batch_norm, tiny_config, tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -122,6 +122,47 @@ def test_dense_scorer_equals_per_grasp_scorer():
     assert dense[..., 1].flatten().unique().numel() > 200
 
 
+def test_anchor_indicator_shows_the_anchor_even_with_zero_deltas():
+    torch.manual_seed(0)
+    deltas = torch.zeros(2, 5)
+    paper = delta_slot_vectors(deltas, torch.tensor([2, 0]), 3)
+    assert torch.equal(paper[0], paper[1])                     # the paper's input: anchors look alike
+    shown = delta_slot_vectors(deltas, torch.tensor([2, 0]), 3, anchor_indicator=True)
+    assert shown.shape == (2, 18) and shown[0, 17] == 1 and shown[1, 5] == 1 and shown.sum() == 2
+    scorer = Scorer(in_channels=16, num_orientations=6, conv_channels=32, delta_width=16, hidden=12,
+                    anchor_indicator=True)
+    assert scorer.delta_fc.in_features == 36
+    features = torch.randn(2, 16, 5, 4)
+    deltas = torch.randn(2, 5, 4, 6, 5)
+    deltas[0, 0, 0] = 0.0                                       # one cell's six anchors: zero deltas
+    with torch.no_grad():
+        dense = scorer.dense(features, deltas)
+        per_grasp = score_all_per_grasp(scorer, features, deltas, chunk_size=50)
+    torch.testing.assert_close(dense, per_grasp, atol=1e-5, rtol=1e-5)
+    assert dense[0, 0, 0, :, 1].unique().numel() == 6           # ... scored apart
+
+
+def test_final_scores_rankings():
+    from grasp_scorer_ros.network.model import final_scores
+    primary = torch.tensor([0.9, 0.8, 0.7, 0.1, 0.05])
+    scorer = torch.tensor([0.2, 0.6, 0.5, 0.99, 0.3])
+    config = tiny_config(num_scored_grasps=3)
+    final, order = final_scores(primary, scorer, config)
+    assert torch.equal(final, scorer) and order.tolist() == [3, 1, 2, 4, 0]       # the paper
+    top_t = tiny_config(num_scored_grasps=3, final_ranking="top_t")
+    final, order = final_scores(primary, scorer, top_t)
+    assert final.tolist() == pytest.approx([0.2, 0.6, 0.5, 0.0, 0.0])
+    assert order.tolist() == [1, 2, 0, 3, 4]   # the T best primary, by scorer; then by primary
+    product = tiny_config(final_ranking="product")
+    final, order = final_scores(primary, scorer, product)
+    torch.testing.assert_close(final, primary * scorer)
+    assert order.tolist() == [1, 2, 0, 3, 4]
+    final, order = final_scores(primary, None, config)
+    assert torch.equal(final, primary) and order.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="final_ranking"):
+        tiny_config(final_ranking="best")
+
+
 def test_network_outputs_and_prediction():
     model = tiny_model()
     images = torch.rand(2, 3, 64, 64)
@@ -147,6 +188,7 @@ def test_network_outputs_and_prediction():
     torch.testing.assert_close(first["grasps"][0], decoded[best])
     primary = torch.softmax(outputs["primary_logits"][0], -1)[..., 1].flatten()
     torch.testing.assert_close(first["primary_scores"][0], primary[best])
+    torch.testing.assert_close(first["scorer_scores"], first["scores"])
     assert model.predict(images, top_k=5)[1]["grasps"].shape == (5, 5)
 
 

@@ -67,3 +67,14 @@ def test_bad_arguments():
         kfold_splits(SAMPLES, folds=1)
     with pytest.raises(ValueError, match="'image' or 'object'"):
         kfold_splits(SAMPLES, by="scene")
+
+
+def test_sample_covering_objects_shows_every_object():
+    from grasp_scorer_ros.datasets.splits import sample_covering_objects
+    samples = [GraspSample(Path(f"{i}.png"), f"object{i % 7}", np.zeros((1, 5))) for i in range(70)]
+    chosen = sample_covering_objects(samples, 20, seed=3)
+    assert len(chosen) == 20 == len(set(chosen.tolist()))
+    assert {samples[i].object_id for i in chosen} == {f"object{i}" for i in range(7)}
+    assert np.array_equal(chosen, sample_covering_objects(samples, 20, seed=3))
+    assert not np.array_equal(chosen, sample_covering_objects(samples, 20, seed=4))
+    assert np.array_equal(sample_covering_objects(samples, 100), np.arange(70))

@@ -1,12 +1,14 @@
 """The training and evaluation scripts end to end, on a small synthetic set written to disk."""
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from grasp_scorer_ros.training import evaluate, train
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, load_model
+from grasp_scorer_ros.network.model import ModelConfig
 from grasp_scorer_ros.synthetic import write_dataset
 
 
@@ -72,11 +74,43 @@ def test_evaluation_prints_a_table_and_writes_json_and_pictures(dataset, tmp_pat
                           "--draw", "2", "--device", "cpu"])
     assert code == 0
     table = capsys.readouterr().out
-    assert "primary score" in table and "scorer" in table and "mean" in table
+    assert "primary score" in table and "final score" in table and "mean" in table
+    assert "McNemar" in table and "all folds pooled" in table
     results = json.loads((out / "results.json").read_text())
-    assert results["folds"][0]["fold"] == 0 and results["folds"][0]["images"] > 0
-    assert 0.0 <= results["scorer_mean"] <= 1.0
+    model = results["models"][0]
+    assert model["fold"] == 0 and model["images"] > 0 and 0.0 <= results["final_mean"] <= 1.0
+    assert set(model["correct"]) == {"primary", "scorer_all", "scorer_top_t", "product"}
+    assert all(len(v) == model["images"] for v in model["correct"].values())
+    assert model["accuracy_intervals"]["primary"][0] <= model["primary_accuracy"]
+    comparison = model["comparisons"][0]
+    assert comparison["first"] == "final score" and comparison["second"] == "primary score"
+    assert comparison["only_first"] + comparison["only_second"] <= model["images"]
     assert len(list((out / "fold0").glob("eval_*.png"))) == 2
+
+
+def test_evaluation_compares_models_on_the_same_images(dataset, tmp_path, capsys):
+    assert train.main(args_for(dataset, tmp_path / "full", 2)) == 0
+    assert train.main(args_for(dataset, tmp_path / "baseline", 2, "--variant", "baseline")) == 0
+    out = tmp_path / "eval"
+    checkpoints = [str(tmp_path / "full" / "final.pt"), str(tmp_path / "baseline" / "final.pt")]
+    assert evaluate.main(["--dataset", "jacquard", "--data-root", str(dataset), "--checkpoints", *checkpoints,
+                          "--split", "all", "--limit", "10", "--out", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "models on the same images" in report and "baseline - full" in report
+    results = json.loads((out / "results.json").read_text())
+    full, baseline = results["models"]
+    assert full["images"] == baseline["images"] == 10
+    assert set(baseline["correct"]) == {"primary"} and baseline["final_ranking"] == "primary"
+    between = results["between_models"][0]
+    assert between["images"] == 10
+    expected = sum(b and not f for b, f in zip(baseline["correct"]["primary"],
+                                              full["correct"][full["final_ranking"]]))
+    assert between["only_first"] == expected
+
+
+def test_models_are_named_by_run_and_by_file_within_one_run():
+    runs = [Path("runs/full/it1000.pt"), Path("runs/full/final.pt"), Path("runs/baseline/final.pt")]
+    assert [evaluate.model_name(c, runs) for c in runs] == ["full/it1000", "full/final", "baseline"]
 
 
 def test_bad_inputs_give_clear_messages(dataset, tmp_path, capsys):
@@ -92,3 +126,68 @@ def test_bad_inputs_give_clear_messages(dataset, tmp_path, capsys):
     assert str(corrupt) in err and "corrupt" in err
     assert train.main(args_for(dataset, tmp_path / "run", 2, "--resume", str(tmp_path / "missing.pt"))) == 2
     assert "missing.pt" in capsys.readouterr().err
+
+
+def test_scorer_term_schedules():
+    from types import SimpleNamespace
+    args = SimpleNamespace(scorer_term="paper", scorer_term_start=100, scorer_term_ramp=50,
+                           gate_auc=(0.7, 0.9), gate_direction=(0.0, 0.2))
+    weight = train.scorer_term_weight
+    assert weight(args, 1, 0.5, -1.0) == 1.0                       # the paper: always on
+    args.scorer_term = "off"
+    assert weight(args, 5000, 0.99, 1.0) == 0.0
+    args.scorer_term = "warmup"
+    assert [weight(args, i, 0.5) for i in (100, 125, 150, 400)] == [0.0, 0.5, 1.0, 1.0]
+    args.scorer_term = "gate"                                       # on the scorer's AUC
+    assert weight(args, 1, 0.6) == 0.0 and weight(args, 1, 0.8) == pytest.approx(0.5)
+    assert weight(args, 1, 0.95) == 1.0
+    args.scorer_term = "direction-gate"                             # on the pull towards ground truth
+    assert weight(args, 1, 0.99, -0.3) == 0.0 and weight(args, 1, 0.5, 0.1) == pytest.approx(0.5)
+
+
+def test_departure_flags_reach_the_checkpoint_and_the_log(dataset, tmp_path):
+    flags = ["--scorer-grasp-input", "anchor-indicator", "--scorer-jitter", "1", "--scorer-labels", "iou",
+             "--negatives", "random", "--clean-negatives", "on", "--scorer-term", "direction-gate",
+             "--final-ranking", "product", "--photometric", "on", "--direction-every", "1"]
+    assert train.main(args_for(dataset, tmp_path / "run", 2, *flags)) == 0
+    config = load_checkpoint(str(tmp_path / "run" / "final.pt"))["config"]
+    assert config["scorer_anchor_indicator"] and config["scorer_jitter"] == 1
+    assert config["scorer_labels"] == "iou" and config["negative_sampling"] == "random"
+    assert config["clean_negatives"] and config["final_ranking"] == "product"
+    rows = [r for r in csv.DictReader((tmp_path / "run" / "log.csv").open()) if r["kind"] == "train"]
+    for name in ("scorer_auc", "label_rate", "label_entropy", "direction", "scorer_term_weight"):
+        assert all(r[name] != "" for r in rows), name
+    assert all(-1.0 <= float(r["direction"]) <= 1.0 for r in rows)
+    # The paper's literal behaviour stays selectable in one flag: every departure off.
+    assert train.main(args_for(dataset, tmp_path / "literal", 2, "--recipe", "paper")) == 0
+    config = load_checkpoint(str(tmp_path / "literal" / "final.pt"))["config"]
+    defaults = ModelConfig()
+    for name in ("scorer_anchor_indicator", "scorer_jitter", "scorer_labels", "clean_negatives", "final_ranking"):
+        assert config[name] == getattr(defaults, name), name
+
+
+def test_recipes_fill_only_the_flags_left_unset():
+    measured = train.apply_recipe(train.get_args_parser().parse_args(
+        ["--dataset", "jacquard", "--data-root", "x"]))
+    assert (measured.scorer_grasp_input, measured.scorer_labels, measured.scorer_jitter) == (
+        "anchor-indicator", "iou", 2)
+    assert (measured.scorer_term, measured.final_ranking, measured.photometric) == (
+        "direction-gate", "product", "on")
+    paper = train.apply_recipe(train.get_args_parser().parse_args(
+        ["--dataset", "jacquard", "--data-root", "x", "--recipe", "paper", "--photometric", "on"]))
+    assert (paper.scorer_term, paper.clean_negatives, paper.scorer_jitter) == ("paper", "off", 0)
+    assert paper.negatives == "random"                               # the paper's text; mining is Zhou's code
+    assert paper.photometric == "on"                                 # the explicit flag wins
+
+
+def test_scorer_diagnostics_command(dataset, tmp_path, capsys):
+    from grasp_scorer_ros.training import scorer_diagnostics
+    assert train.main(args_for(dataset, tmp_path / "run", 2)) == 0
+    capsys.readouterr()
+    assert scorer_diagnostics.main(["--checkpoint", str(tmp_path / "run" / "final.pt"), "--dataset", "jacquard",
+                                    "--data-root", str(dataset), "--images", "3", "--steps", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 3
+    for name in ("scorer_auc_within_image", "metric_correct_before", "metric_correct_after", "label_entropy"):
+        assert name in report
+    assert 0.0 <= report["one_step_better"] + report["one_step_worse"] <= 1.0

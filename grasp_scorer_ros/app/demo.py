@@ -15,6 +15,7 @@ file, it ends when the detection node ends, with that node's last line as its ow
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from grasp_scorer_ros import bundled
 from grasp_scorer_ros.app.bringup import node_specs, options_from_launch_arguments
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -44,10 +46,14 @@ def stamp_key(header) -> tuple[int, int]:
     return header.stamp.sec, header.stamp.nanosec
 
 
+def image_digest(rgb: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(rgb).tobytes()).hexdigest()
+
+
 class Monitor:
     """An rclpy node in this process that records what the system publishes."""
 
-    def __init__(self, context, camera_info_topic: str):
+    def __init__(self, context, camera_info_topic: str, camera_topic: str):
         import rclpy
         from sensor_msgs.msg import CameraInfo, Image
 
@@ -58,10 +64,14 @@ class Monitor:
         self.best: list[tuple[float, GraspPose]] = []
         self.candidates: dict[tuple[int, int], GraspCandidates] = {}
         self.debug_images: dict[tuple[int, int], Image] = {}
+        self.frame_digests: dict[tuple[int, int], str] = {}    # which image each frame was
         self.status: BridgeStatus | None = None
         # The replay sends a CameraInfo with every image, with the image's stamp: the frame count,
         # without a second subscriber to the images themselves.
         self.node.create_subscription(CameraInfo, camera_info_topic, self._on_info, 50)
+        # The images too, only to tell which bundled scene a frame shows: the demo may hear the
+        # camera's first frames late (discovery on a loaded machine), so the order cannot say it.
+        self.node.create_subscription(Image, camera_topic, self._on_image, 10)
         self.node.create_subscription(GraspPose, "/grasp/best", self._on_best, 10)
         self.candidates_subscription = self.node.create_subscription(
             GraspCandidates, "/grasp/candidates", self._on_candidates, 50)
@@ -71,6 +81,13 @@ class Monitor:
     def _on_info(self, message):
         if stamp_key(message.header) not in self.frames:
             self.frames.append(stamp_key(message.header))
+
+    def _on_image(self, message):
+        from grasp_scorer_ros.camera.image_decoding import image_msg_to_rgb
+        try:
+            self.frame_digests[stamp_key(message.header)] = image_digest(image_msg_to_rgb(message))
+        except ValueError:
+            pass        # a malformed frame is the detection node's to report
 
     def _on_best(self, message):
         self.best.append((time.time(), message))
@@ -146,6 +163,7 @@ def summarize(monitor: Monitor, frames: int, elapsed: float) -> str:
             p, q = m.pose.position, m.pose.orientation
             lines.append(f"    xyz ({p.x:+.3f}, {p.y:+.3f}, {p.z:+.3f})  quat xyzw ({q.x:+.2f}, {q.y:+.2f}, "
                          f"{q.z:+.2f}, {q.w:+.2f})  opening {m.opening_width:.3f}  score {m.score:.2f}")
+    lines += scene_report(monitor, frames)
     status = monitor.status
     if status is None:
         lines.append("  no status from the FANUC bridge")
@@ -154,6 +172,37 @@ def summarize(monitor: Monitor, frames: int, elapsed: float) -> str:
                      f"{status.picks_failed} failed; bridge connected={status.connected} "
                      f"armed={status.armed}, last error: {status.last_error or 'none'}")
     return "\n".join(lines)
+
+
+def scene_report(monitor: Monitor, frames: int, scenes_dir: Path | None = None) -> list[str]:
+    """One line per bundled scene: the best grasp with a pose of the first frame the demo heard
+    that shows the scene (recognised by the image's content), and whether that grasp passes the
+    rectangle metric against the scene's ground truth (``scene_NN_grasps.txt``): on an object, at
+    a workable angle."""
+    from grasp_scorer_ros.datasets.jacquard import read_jacquard_grasps
+    from grasp_scorer_ros.network.metric import is_grasp_correct
+
+    scenes = sorted((scenes_dir or bundled.demo_scenes_dir()).glob("scene_*.png"))
+    lines, correct = [], 0
+    for scene in scenes:
+        digest = image_digest(cv2.cvtColor(cv2.imread(str(scene), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+        frame = next((f for f in monitor.first_frames(frames) if monitor.frame_digests.get(f) == digest), None)
+        if frame is None:
+            lines.append(f"    {scene.stem}: not among the {frames} frames the demo heard")
+            continue
+        candidates = monitor.candidates.get(frame)
+        best = next((c for c in candidates.candidates if c.opening_width > 0), None) if candidates else None
+        if best is None:
+            lines.append(f"    {scene.stem}: no grasp with a pose")
+            continue
+        g = best.image_grasp
+        grasp = np.array([g.center_x, g.center_y, g.opening_width, g.jaw_size, np.degrees(g.angle)])
+        truth = read_jacquard_grasps(scene.with_name(f"{scene.stem}_grasps.txt"))
+        ok = is_grasp_correct(grasp, truth)
+        correct += ok
+        lines.append(f"    {scene.stem}: best grasp score {best.score:.2f} at ({g.center_x:.0f}, {g.center_y:.0f}) px, "
+                     f"{np.degrees(g.angle):+.0f} deg: {'on an object (rectangle metric)' if ok else 'MISSES the ground truth'}")
+    return [f"  bundled scenes whose best grasp is correct by the rectangle metric: {correct}/{len(scenes)}"] + lines
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -181,7 +230,7 @@ def main(argv=None) -> int:
     specs = node_specs(options)
     context = rclpy.context.Context()
     rclpy.init(context=context)
-    monitor = Monitor(context, options.camera_info_topic)
+    monitor = Monitor(context, options.camera_info_topic, options.camera_topic)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(monitor.node)
     log_dir = args.out / "logs"

@@ -1,4 +1,5 @@
-"""Grasp datasets in their native formats, k-fold splits and the paper's augmentation.
+"""Grasp datasets in their native formats, k-fold splits, the paper's augmentation and a
+photometric one.
 
 Everything here needs numpy and OpenCV only; the PyTorch dataset lives in
 :mod:`grasp_scorer_ros.datasets.torch_dataset` so that importing this package does not load torch.
@@ -9,8 +10,8 @@ from pathlib import Path
 from typing import List, Optional
 
 # The augment() function is not re-exported: it would hide the module of the same name.
-from grasp_scorer_ros.datasets.augment import (evaluation_matrix, letterbox,
-                                               random_augmentation_matrix)
+from grasp_scorer_ros.datasets.augment import (PhotometricAugmentation, evaluation_matrix, letterbox, photometric_augment,
+                      random_augmentation_matrix)
 from grasp_scorer_ros.datasets.cornell import load_cornell
 from grasp_scorer_ros.datasets.jacquard import load_jacquard
 from grasp_scorer_ros.datasets.sample import GraspSample, ImageReadError, LoadReport, load_rgb
@@ -29,7 +30,7 @@ def load_dataset(kind: str, root, report: Optional[LoadReport] = None) -> List[G
 
 
 __all__ = [
-    "DATASET_KINDS", "GraspSample", "ImageReadError", "LoadReport", "evaluation_matrix",
-    "fold_assignment", "kfold_splits", "letterbox", "load_cornell", "load_dataset", "load_jacquard",
-    "load_rgb", "random_augmentation_matrix",
+    "DATASET_KINDS", "GraspSample", "ImageReadError", "LoadReport", "PhotometricAugmentation",
+    "evaluation_matrix", "fold_assignment", "kfold_splits", "letterbox", "load_cornell", "load_dataset",
+    "load_jacquard", "load_rgb", "photometric_augment", "random_augmentation_matrix",
 ]

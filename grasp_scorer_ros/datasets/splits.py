@@ -59,3 +59,21 @@ def kfold_splits(samples: Sequence[GraspSample], folds: int = 5, by: str = "imag
     fold = fold_assignment(samples, folds=folds, by=by, seed=seed)
     index = np.arange(len(samples), dtype=np.int64)
     return [(index[fold != k], index[fold == k]) for k in range(folds)]
+
+
+def sample_covering_objects(samples: Sequence[GraspSample], count: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``count`` samples (all if fewer) drawn at random so that every object is
+    covered: one image of each object in a seeded random order, then a second of each, and so on.
+    A cheaper test set that still shows every object (the first N in path order would not)."""
+    if count >= len(samples):
+        return np.arange(len(samples), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    object_ids = np.array([str(s.object_id) for s in samples])
+    objects = rng.permutation(np.unique(object_ids))
+    queues = {obj: list(rng.permutation(np.nonzero(object_ids == obj)[0])) for obj in objects}
+    chosen: List[int] = []
+    while len(chosen) < count:
+        for obj in objects:
+            if queues[obj] and len(chosen) < count:
+                chosen.append(int(queues[obj].pop()))
+    return np.sort(np.array(chosen, dtype=np.int64))

@@ -1,6 +1,7 @@
 """PyTorch dataset over :class:`~grasp_scorer_ros.datasets.sample.GraspSample` lists.
 
-Training items are augmented online (:func:`~grasp_scorer_ros.datasets.augment.augment`), test
+Training items are augmented online (:func:`~grasp_scorer_ros.datasets.augment.augment`, and,
+as an option, :func:`~grasp_scorer_ros.datasets.augment.photometric_augment` after it), test
 items are only letterboxed. Images are decoded here, one at a time; one that fails to decode is
 logged (naming the file, once) and replaced by the next decodable sample, so a single corrupt
 file among 54k does not stop a training run.
@@ -13,13 +14,13 @@ So workers never repeat each other's augmentations and epochs differ.
 from __future__ import annotations
 
 import logging
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from grasp_scorer_ros.datasets.augment import augment, letterbox
+from grasp_scorer_ros.datasets.augment import PhotometricAugmentation, augment, letterbox, photometric_augment
 from grasp_scorer_ros.datasets.sample import GraspSample, ImageReadError, load_rgb
 
 logger = logging.getLogger(__name__)
@@ -34,10 +35,15 @@ class GraspTorchDataset(Dataset):
 
     ``train=True`` applies the random augmentation (and retries it a few times if it lost every
     grasp); ``train=False`` only letterboxes. ``border_value`` fills the padding (0 to 255).
+    ``photometric`` (training items only, off by default): ``True`` for the default ranges of
+    :class:`~grasp_scorer_ros.datasets.augment.PhotometricAugmentation`, or such an object;
+    applied after the geometric augmentation, drawing from the same generator after it, so the
+    grasps of an item are the same with and without it.
     """
 
     def __init__(self, samples: Sequence[GraspSample], train: bool, size: int = 320, seed: int = 0,
-                 border_value: int = 0, **augmentation_options):
+                 border_value: int = 0, photometric: Union[bool, PhotometricAugmentation, None] = None,
+                 **augmentation_options):
         if len(samples) == 0:
             raise ValueError("GraspTorchDataset needs at least one sample")
         self.samples = list(samples)
@@ -46,6 +52,13 @@ class GraspTorchDataset(Dataset):
         self.seed = seed
         self.border_value = border_value
         self.augmentation_options = augmentation_options
+        if photometric is True:
+            photometric = PhotometricAugmentation()
+        elif photometric is False:
+            photometric = None
+        if photometric is not None and not isinstance(photometric, PhotometricAugmentation):
+            raise TypeError(f"photometric must be a bool or a PhotometricAugmentation, got {photometric!r}")
+        self.photometric: Optional[PhotometricAugmentation] = photometric
         self._rng: Optional[np.random.Generator] = None
         self._rng_key: Optional[int] = None
         self._unreadable: Set[int] = set()
@@ -92,6 +105,8 @@ class GraspTorchDataset(Dataset):
                                                 border_value=self.border_value, **self.augmentation_options)
                 if len(out_grasps) or not len(grasps):
                     break
+            if self.photometric is not None:
+                out_image = photometric_augment(out_image, rng, self.photometric)
         else:
             out_image, out_grasps = letterbox(image, grasps, size=self.size, border_value=self.border_value)
         tensor = torch.from_numpy(np.ascontiguousarray(out_image.transpose(2, 0, 1))).float().div_(255.0)

@@ -18,7 +18,7 @@ from grasp_scorer_ros.network import box_coder
 from grasp_scorer_ros.network.checkpoint import load_model
 from grasp_scorer_ros.network.image_transform import (invert_affine, letterbox_matrix,
                                                       transform_grasps, warp_image)
-from grasp_scorer_ros.network.model import GRASP, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.model import GRASP, GraspScorerNet, ModelConfig, final_scores
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -101,18 +101,17 @@ class GraspDetector:
         deltas, primary_logits = model.pgp(features)                 # (1, H, W, k, 5|2)
         self._sync()
         timings["pgp"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
+        scorer = None
         if model.scorer is not None:
-            final_logits = model.scorer.dense(features, deltas)      # (1, H, W, k, 2)
-        else:
-            final_logits = primary_logits
+            scorer_logits = model.scorer.dense(features, deltas)     # (1, H, W, k, 2)
+            scorer = torch.softmax(scorer_logits.float(), dim=-1)[..., GRASP].reshape(-1)
         self._sync()
         timings["scorer"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
 
         anchors = model.anchors(features.shape[2], features.shape[3], device=features.device)
         grasps = box_coder.decode(deltas.float(), anchors, self.config.num_orientations).reshape(-1, 5)
-        final = torch.softmax(final_logits.float(), dim=-1)[..., GRASP].reshape(-1)
         primary = torch.softmax(primary_logits.float(), dim=-1)[..., GRASP].reshape(-1)
-        order = torch.argsort(final, descending=True, stable=True)
+        final, order = final_scores(primary, scorer, self.config)
         if top_k is not None:
             order = order[:top_k]
         grasps = transform_grasps(grasps[order].cpu().numpy(), invert_affine(matrix))

@@ -30,9 +30,9 @@ from torch.func import functional_call
 
 from grasp_scorer_ros.grasp import angle_difference_torch
 from grasp_scorer_ros.network import box_coder
-from grasp_scorer_ros.network.metric import match_grasps
+from grasp_scorer_ros.network.metric import best_iou, match_grasps
 from grasp_scorer_ros.network.model import FEATURE_STRIDE, GRASP, ModelConfig
-from grasp_scorer_ros.network.scorer import Scorer, delta_slot_vectors, gather_neighbourhoods
+from grasp_scorer_ros.network.scorer import Scorer, gather_neighbourhoods
 
 
 def angle_matching(ground_truths: torch.Tensor, anchors: torch.Tensor, stride: float,
@@ -67,21 +67,57 @@ def angle_matching(ground_truths: torch.Tensor, anchors: torch.Tensor, stride: f
     return torch.where(first < len(gt), first, matched).view(h, w, k)
 
 
-def sample_primary_targets(matched: torch.Tensor, grasp_probability: torch.Tensor,
-                           negative_ratio: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The anchors of Eq. 3 for one image: all P positives and ``negative_ratio * max(P, 1)`` negatives.
+def sample_primary_targets(matched: torch.Tensor, grasp_probability: torch.Tensor, negative_ratio: int,
+                           sampling: str = "hardest", is_good=None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The anchors of Eq. 3 for one image: all P positives and up to ``negative_ratio * max(P, 1)``
+    negatives.
 
-    ``matched`` and ``grasp_probability`` are flat ``(A,)``. Returns flat indices and 0/1 labels.
+    ``matched`` and ``grasp_probability`` are flat ``(A,)``. Negatives are the non-positive anchors
+    with the highest grasp probability (``sampling="hardest"``, Zhou et al.'s code) or drawn at
+    random (``"random"``, the paper's text; torch's global generator). ``is_good(indices) -> bool
+    mask``, when given, vetoes candidates that are in fact good grasps (clean targets): they are
+    neither positive nor negative. Returns flat indices and 0/1 labels.
     """
     positive = matched >= 0
     num_positive = int(positive.sum())
-    num_negative = min(negative_ratio * max(num_positive, 1), int((~positive).sum()))
-    negative_score = grasp_probability.detach().masked_fill(positive, -1.0)
-    negatives = torch.topk(negative_score, num_negative).indices  # hardest negatives
+    wanted = min(negative_ratio * max(num_positive, 1), int((~positive).sum()))
+    if sampling == "hardest":
+        score = grasp_probability.detach().masked_fill(positive, -1.0)
+        candidates = torch.argsort(score, descending=True, stable=True)[:int((~positive).sum())]
+    elif sampling == "random":
+        pool = torch.nonzero(~positive, as_tuple=True)[0]
+        candidates = pool[torch.randperm(len(pool), device=pool.device)]
+    else:
+        raise ValueError(f"negative sampling must be 'hardest' or 'random', got {sampling!r}")
+    if is_good is None:
+        negatives = candidates[:wanted]
+    else:  # vet half as many again as needed, in order, and keep the first clean ones
+        pool = candidates[:wanted + wanted // 2 + 16]
+        negatives = pool[~is_good(pool)][:wanted]
     positives = torch.nonzero(positive, as_tuple=True)[0]
     index = torch.cat([positives, negatives])
     labels = torch.cat([torch.ones_like(positives), torch.zeros_like(negatives)])
     return index, labels
+
+
+def binary_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Area under the ROC curve of ``scores`` for 0/1 ``labels`` (Mann-Whitney, ties count half);
+    NaN when only one class is present."""
+    labels = labels.bool()
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    s = scores.detach().float()
+    greater = (s[labels][:, None] > s[~labels][None, :]).float().sum()
+    ties = (s[labels][:, None] == s[~labels][None, :]).float().sum()
+    return float((greater + 0.5 * ties) / (n_pos * n_neg))
+
+
+def binary_entropy(rate: float) -> float:
+    """Cross-entropy (nats) of the best constant predictor for a label rate ``rate``."""
+    if rate <= 0.0 or rate >= 1.0:
+        return 0.0
+    return float(-(rate * np.log(rate) + (1 - rate) * np.log(1 - rate)))
 
 
 def jaccard_labels(grasps: torch.Tensor, ground_truths: torch.Tensor, angle_threshold: float,
@@ -90,6 +126,26 @@ def jaccard_labels(grasps: torch.Tensor, ground_truths: torch.Tensor, angle_thre
     hits = match_grasps(grasps.detach().float().cpu().numpy(),
                         ground_truths.detach().float().cpu().numpy(), angle_threshold, iou_threshold)
     return torch.from_numpy(hits.astype(np.int64)).to(grasps.device)
+
+
+def scorer_targets(grasps: torch.Tensor, ground_truths, config: ModelConfig):
+    """Targets of Eq. 4 for decoded grasps ``(B, N, 5)``: the Jaccard labels ``(B*N,)`` (0/1), and
+    what the cross-entropy is taken against: those labels (``scorer_labels == "jaccard"``, the
+    paper) or, with ``"iou"``, class probabilities ``(B*N, 2)`` whose grasp column rises from 0 at
+    the Jaccard IoU threshold to 1 at ``scorer_soft_iou`` (best IoU over the ground truths within
+    the angle threshold): a graded target that says how good a grasp is, not only whether it
+    passes."""
+    b = grasps.shape[0]
+    labels = torch.cat([jaccard_labels(grasps[i], ground_truths[i], config.scorer_angle_threshold,
+                                       config.scorer_iou_threshold) for i in range(b)])
+    if config.scorer_labels == "jaccard":
+        return labels, labels
+    iou = np.concatenate([best_iou(grasps[i].detach().float().cpu().numpy(),
+                                   ground_truths[i].detach().float().cpu().numpy(),
+                                   config.scorer_angle_threshold) for i in range(b)])
+    lo, hi = config.scorer_iou_threshold, config.scorer_soft_iou
+    quality = torch.from_numpy(np.clip((iou - lo) / (hi - lo), 0.0, 1.0)).float().to(grasps.device)
+    return labels, torch.stack([1.0 - quality, quality], dim=1)
 
 
 def _check_targets(targets, batch_size: int):
@@ -124,11 +180,18 @@ def select_scored_anchors(outputs: Dict[str, torch.Tensor], config: ModelConfig,
 
 
 def compute_losses(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Tensor],
-                   config: ModelConfig, scorer: Optional[Scorer]) -> Dict[str, torch.Tensor]:
-    """Named losses ``intermediate``, ``regression_l1``, ``regression_scorer``, ``scorer``, ``total``.
+                   config: ModelConfig, scorer: Optional[Scorer],
+                   scorer_term_weight: float = 1.0, measure_direction: bool = True) -> Dict[str, torch.Tensor]:
+    """Named losses ``intermediate``, ``regression_l1``, ``regression_scorer``, ``scorer``, ``total``,
+    and, for models with a scorer, its competence on the T selected grasps (not losses, no gradient):
+    ``scorer_auc``, ``label_rate`` and ``label_entropy`` (the cross-entropy of a constant predictor;
+    ``scorer`` below it means the scorer has learned something).
 
     ``outputs`` is :meth:`GraspScorerNet.forward`'s dict; ``targets`` a list (one per image) of
     ground-truth grasps ``(N_i, 5)`` in network-input pixels (``N_i`` may be 0).
+    ``scorer_term_weight`` multiplies the scorer term of Eq. 5 in ``total`` (1: the paper).
+    ``measure_direction``: also report ``direction`` (see :func:`_ascent_direction`; it costs a
+    backward pass through the scorer and IoU computations).
     """
     features, anchors = outputs["features"], outputs["anchors"]
     deltas = outputs["deltas"].float()                        # (B, H, W, k, 5)
@@ -147,7 +210,11 @@ def compute_losses(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Ten
     for i in range(b):
         matched = angle_matching(ground_truths[i], anchors, FEATURE_STRIDE,
                                  config.positive_angle_threshold).reshape(-1)
-        index, labels = sample_primary_targets(matched, grasp_probability[i], config.negative_ratio)
+        is_good = None
+        if config.clean_negatives:
+            is_good = _good_grasp_test(flat_anchors, flat_deltas[i], ground_truths[i], config)
+        index, labels = sample_primary_targets(matched, grasp_probability[i], config.negative_ratio,
+                                               config.negative_sampling, is_good)
         ce_terms.append(F.cross_entropy(flat_logits[i, index], labels, reduction="none"))
         positives = torch.nonzero(matched >= 0, as_tuple=True)[0]
         if len(positives):
@@ -161,17 +228,36 @@ def compute_losses(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Ten
         regression_l1 = flat_deltas.sum() * 0.0  # keeps the graph; no positive in this batch
 
     zero = primary_logits.sum() * 0.0
-    scorer_loss, regression_scorer = zero, zero
+    scorer_loss, regression_scorer, competence = zero, zero, {}
     if scorer is not None and config.variant != "baseline":
-        scorer_loss, regression_scorer = _scorer_losses(features, flat_deltas, flat_anchors,
-                                                        ground_truths, outputs, config, scorer)
-    total = intermediate + regression_l1 + regression_scorer + scorer_loss
+        scorer_loss, regression_scorer, competence = _scorer_losses(
+            features, flat_deltas, flat_anchors, ground_truths, outputs, config, scorer, measure_direction)
+    total = intermediate + regression_l1 + scorer_term_weight * regression_scorer + scorer_loss
     return {"intermediate": intermediate, "regression_l1": regression_l1,
-            "regression_scorer": regression_scorer, "scorer": scorer_loss, "total": total}
+            "regression_scorer": regression_scorer, "scorer": scorer_loss, "total": total, **competence}
 
 
-def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, config, scorer):
-    """Eq. 4 and the scorer term of Eq. 5 on the T selected grasps per image, with gradient routing."""
+def _good_grasp_test(flat_anchors, deltas, ground_truths, config: ModelConfig):
+    """``is_good(indices)`` for :func:`sample_primary_targets`: True where the anchor's own box or
+    its decoded grasp passes the rectangle metric (``negative_ignore_angle`` / ``_iou``) against a
+    ground truth, i.e. where calling it a negative would teach the primary score a wrong label."""
+    def is_good(indices: torch.Tensor) -> torch.Tensor:
+        if len(indices) == 0 or len(ground_truths) == 0:
+            return torch.zeros(len(indices), dtype=torch.bool, device=indices.device)
+        boxes = flat_anchors[indices]
+        decoded = box_coder.decode(deltas[indices].detach(), boxes, config.num_orientations)
+        both = torch.cat([boxes, decoded]).detach().cpu().numpy()
+        hits = match_grasps(both, ground_truths.detach().cpu().numpy(), config.negative_ignore_angle,
+                            config.negative_ignore_iou)
+        good = hits[:len(indices)] | hits[len(indices):]
+        return torch.from_numpy(good).to(indices.device)
+    return is_good
+
+
+def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, config, scorer,
+                   measure_direction=True):
+    """Eq. 4 and the scorer term of Eq. 5 on the T selected grasps per image, with gradient routing;
+    and the scorer's competence on them (AUC, label rate, constant-predictor entropy)."""
     b = flat_deltas.shape[0]
     _, _, h, w = features.shape
     k = config.num_orientations
@@ -184,21 +270,71 @@ def _scorer_losses(features, flat_deltas, flat_anchors, ground_truths, outputs, 
 
     with torch.no_grad():
         grasps = box_coder.decode(deltas, flat_anchors[flat], k).reshape(b, t, 5)
-        labels = torch.cat([jaccard_labels(grasps[i], ground_truths[i], config.scorer_angle_threshold,
-                                           config.scorer_iou_threshold) for i in range(b)])
+        labels, targets = scorer_targets(grasps, ground_truths, config)
 
     neighbourhoods = gather_neighbourhoods(features, batch_index, rows, cols)  # (B*T, C, 3, 3)
     neighbourhoods = neighbourhoods.to(scorer.neighbourhood_conv.weight.dtype)
     deltas = deltas.to(neighbourhoods.dtype)
     # L_scorer: deltas detached -> gradient reaches the scorer and the FE, never the PGP.
-    logits = scorer(neighbourhoods, delta_slot_vectors(deltas.detach(), anchor_index, k))
-    scorer_loss = F.cross_entropy(logits.float(), labels)
+    logits = scorer(neighbourhoods, scorer.slot_vectors(deltas.detach(), anchor_index))
+    scorer_loss = F.cross_entropy(logits.float(), targets)
+    if config.scorer_jitter > 0:
+        # Perturbed copies of the selected deltas, labelled like them: the scorer sees how its
+        # score should change with the deltas, which is what the scorer term of Eq. 5 follows.
+        j = config.scorer_jitter
+        sigma = torch.tensor(config.scorer_jitter_sigma, device=deltas.device, dtype=deltas.dtype)
+        noisy = deltas.detach().repeat(j, 1) + torch.randn(j * len(deltas), 5, device=deltas.device) * sigma
+        with torch.no_grad():
+            noisy_grasps = box_coder.decode(noisy.float(), flat_anchors[flat].repeat(j, 1), k)
+            # (j, B, T, 5) -> (B, j*T, 5): each image's copies together, then back to noisy's order
+            per_image = noisy_grasps.reshape(j, b, t, 5).transpose(0, 1).reshape(b, j * t, 5)
+            _, noisy_targets = scorer_targets(per_image, ground_truths, config)
+            noisy_targets = noisy_targets.reshape(b, j, t, *noisy_targets.shape[1:]).transpose(0, 1)
+            noisy_targets = noisy_targets.reshape(j * b * t, *noisy_targets.shape[3:])
+        noisy_logits = scorer(neighbourhoods.repeat(j, 1, 1, 1), scorer.slot_vectors(noisy, anchor_index.repeat(j)))
+        scorer_loss = (scorer_loss + j * F.cross_entropy(noisy_logits.float(), noisy_targets)) / (1 + j)
     # Scorer term of L_reg: scorer parameters detached -> gradient reaches the PGP, and the FE
     # through the PGP. The neighbourhood is detached too: this term must improve the regressed
     # grasp, not teach the FE to make any neighbourhood look graspable to the scorer (that path
     # fought L_scorer and wrecked the primary score in training runs).
     frozen = {name: p.detach() for name, p in scorer.named_parameters()}
-    logits = functional_call(scorer, frozen, (neighbourhoods.detach(),
-                                              delta_slot_vectors(deltas, anchor_index, k)))
-    regression_scorer = -torch.log_softmax(logits.float(), dim=-1)[:, GRASP].mean()
-    return scorer_loss, regression_scorer
+    logits_reg = functional_call(scorer, frozen, (neighbourhoods.detach(),
+                                                  scorer.slot_vectors(deltas, anchor_index)))
+    regression_scorer = -torch.log_softmax(logits_reg.float(), dim=-1)[:, GRASP].mean()
+    rate = float(labels.float().mean())
+    p_grasp = torch.softmax(logits.detach().float(), dim=-1)[:, GRASP]
+    competence = {"scorer_auc": torch.tensor(binary_auc(p_grasp, labels)),
+                  "label_rate": torch.tensor(rate), "label_entropy": torch.tensor(binary_entropy(rate))}
+    if measure_direction:
+        competence["direction"] = torch.tensor(_ascent_direction(
+            scorer, frozen, neighbourhoods.detach(), deltas.detach(), anchor_index, flat_anchors[flat],
+            ground_truths, batch_index, config))
+    return scorer_loss, regression_scorer, competence
+
+
+def _ascent_direction(scorer, frozen, neighbourhoods, deltas, anchor_index, anchors, ground_truths,
+                      batch_index, config) -> float:
+    """Does the scorer term of Eq. 5 pull the selected grasps towards the ground truth? The mean
+    cosine, over the selected grasps that overlap a ground truth within twice the scorer's angle
+    threshold, between the term's ascent direction in delta space (the gradient of log p_s) and
+    the deltas that would reach that best-overlapping ground truth. In [-1, 1]: positive pulls
+    towards the ground truth, negative away, 0 is no better than a random direction."""
+    k = config.num_orientations
+    d = deltas.float().clone().requires_grad_(True)
+    logits = functional_call(scorer, frozen, (neighbourhoods.float(), scorer.slot_vectors(d, anchor_index)))
+    grad, = torch.autograd.grad(torch.log_softmax(logits.float(), -1)[:, GRASP].sum(), d)
+    cosines = []
+    for i, gts in enumerate(ground_truths):
+        rows = torch.nonzero(batch_index == i, as_tuple=True)[0]
+        if len(gts) == 0 or len(rows) == 0:
+            continue
+        grasps = box_coder.decode(d.detach()[rows], anchors[rows].float(), k).cpu().numpy()
+        _, best = best_iou(grasps, gts.detach().cpu().numpy(), 2 * config.scorer_angle_threshold,
+                           return_index=True)
+        found = torch.from_numpy(best >= 0).to(rows.device)
+        if not found.any():
+            continue
+        rows, best = rows[found], torch.from_numpy(best[best >= 0]).to(rows.device)
+        wanted = box_coder.encode(gts[best].float(), anchors[rows].float(), k) - d.detach()[rows]
+        cosines.append(F.cosine_similarity(grad[rows], wanted, dim=1, eps=1e-12))
+    return float(torch.cat(cosines).mean()) if cosines else 0.0

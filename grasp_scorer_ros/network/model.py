@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torchvision
@@ -33,6 +33,9 @@ LOG = logging.getLogger(__name__)
 
 FEATURE_STRIDE = 16  # ResNet stem (4) x layer2 (2) x layer3 (2)
 VARIANTS = ("baseline", "full", "no_selection")
+FINAL_RANKINGS = ("all", "top_t", "product")
+NEGATIVE_SAMPLINGS = ("hardest", "random")
+SCORER_LABELS = ("jaccard", "iou")
 NO_GRASP, GRASP = 0, 1
 
 # backbone name -> (torchvision constructor, weights enum name, channels out of layer3)
@@ -67,6 +70,17 @@ class ModelConfig:
     scorer_angle_threshold: float = 15.0     # Jaccard matching for the scorer labels, degrees
     scorer_iou_threshold: float = 0.25
     negative_ratio: int = 3            # 3P negatives per P positives
+    negative_sampling: str = "hardest"  # "hardest" (Zhou et al.'s code) or "random" (the paper's text)
+    clean_negatives: bool = False      # True: never call an anchor a negative if it is a good grasp
+    negative_ignore_angle: float = 30.0  # "good grasp" = the rectangle metric of the evaluation
+    negative_ignore_iou: float = 0.25
+    scorer_jitter: int = 0             # perturbed copies of each selected grasp for the scorer (0: paper)
+    scorer_jitter_sigma: tuple = (0.1, 0.3, 0.15, 0.15, 0.3)  # per delta component
+    final_ranking: str = "all"         # "all" (paper), "top_t" or "product": see final_scores()
+    scorer_anchor_indicator: bool = False  # 6k grasp input that always shows the anchor (see scorer.py)
+    scorer_labels: str = "jaccard"     # Eq. 4 targets: "jaccard" (paper, 0/1) or "iou" (graded)
+    scorer_dropout: float = 0.0        # dropout on the scorer's 9728 concatenation while training
+    scorer_soft_iou: float = 0.75      # "iou": the IoU at which the target reaches 1
     alpha: float = 2.0                 # weight of the smooth L1 term in Eq. 5
 
     def __post_init__(self):
@@ -74,6 +88,13 @@ class ModelConfig:
             raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.final_ranking not in FINAL_RANKINGS:
+            raise ValueError(f"final_ranking must be one of {FINAL_RANKINGS}, got {self.final_ranking!r}")
+        if self.scorer_labels not in SCORER_LABELS:
+            raise ValueError(f"scorer_labels must be one of {SCORER_LABELS}, got {self.scorer_labels!r}")
+        if self.negative_sampling not in NEGATIVE_SAMPLINGS:
+            raise ValueError(f"negative_sampling must be one of {NEGATIVE_SAMPLINGS}, "
+                             f"got {self.negative_sampling!r}")
         if self.num_orientations < 1:
             raise ValueError(f"num_orientations must be >= 1, got {self.num_orientations}")
         if self.anchor_width <= 0 or self.anchor_height <= 0:
@@ -222,7 +243,9 @@ class GraspScorerNet(nn.Module):
         self.scorer = None
         if config.variant != "baseline":
             self.scorer = Scorer(channels, config.num_orientations, config.scorer_conv_channels,
-                                 config.scorer_delta_width, config.scorer_hidden, config.leaky_slope)
+                                 config.scorer_delta_width, config.scorer_hidden, config.leaky_slope,
+                                 anchor_indicator=config.scorer_anchor_indicator,
+                                 dropout=config.scorer_dropout)
 
     def anchors(self, feature_height: int, feature_width: int, device=None) -> torch.Tensor:
         """Anchors ``(H, W, k, 5)`` for a feature map of that size, network-input pixels, float32."""
@@ -253,33 +276,62 @@ class GraspScorerNet(nn.Module):
         return {"features": features, "deltas": deltas, "primary_logits": primary_logits,
                 "anchors": anchors}
 
-    def final_logits(self, outputs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """Final score logits ``(B, H, W, k, 2)``: the dense scorer, or the primary score (baseline)."""
-        if self.scorer is None:
-            return outputs["primary_logits"]
-        return self.scorer.dense(outputs["features"], outputs["deltas"])
-
     @torch.no_grad()
     def predict(self, images: torch.Tensor,
                 top_k: Optional[int] = None) -> List[Dict[str, torch.Tensor]]:
         """Every anchor's grasp, decoded and scored, per image sorted by final score (best first).
 
         Returns one dict per image with ``grasps`` ``(N, 5)`` (network-input pixels), ``scores``
-        ``(N,)`` (final: the scorer's grasp probability; the primary one for the baseline) and
-        ``primary_scores`` ``(N,)``, all float32. ``N = H * W * k`` unless ``top_k`` is smaller.
-        Call ``eval()`` first.
+        ``(N,)`` (final, see :func:`final_scores`), ``primary_scores`` ``(N,)`` and, for models
+        with a scorer, ``scorer_scores`` ``(N,)`` (the scorer's grasp probability), all float32.
+        ``N = H * W * k`` unless ``top_k`` is smaller. Call ``eval()`` first.
         """
         outputs = self(images)
         b = images.shape[0]
         primary = torch.softmax(outputs["primary_logits"].float(), dim=-1)[..., GRASP].reshape(b, -1)
-        final = torch.softmax(self.final_logits(outputs).float(), dim=-1)[..., GRASP].reshape(b, -1)
+        scorer = None
+        if self.scorer is not None:
+            logits = self.scorer.dense(outputs["features"], outputs["deltas"])
+            scorer = torch.softmax(logits.float(), dim=-1)[..., GRASP].reshape(b, -1)
         grasps = box_coder.decode(outputs["deltas"].float(), outputs["anchors"],
                                   self.config.num_orientations).reshape(b, -1, 5)
         results = []
         for i in range(b):
-            order = torch.argsort(final[i], descending=True, stable=True)
+            final, order = final_scores(primary[i], None if scorer is None else scorer[i], self.config)
             if top_k is not None:
                 order = order[:top_k]
-            results.append({"grasps": grasps[i, order], "scores": final[i, order],
-                            "primary_scores": primary[i, order]})
+            result = {"grasps": grasps[i, order], "scores": final[order], "primary_scores": primary[i, order]}
+            if scorer is not None:
+                result["scorer_scores"] = scorer[i, order]
+            results.append(result)
         return results
+
+
+def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
+                 config: ModelConfig) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Final scores ``(A,)`` of one image's grasps and their order, best first.
+
+    ``primary`` and ``scorer`` are grasp probabilities ``(A,)``. Without a scorer (baseline) the
+    final score is the primary one. ``config.final_ranking``:
+
+    * ``"all"`` (the paper: "at test time, all the grasps are evaluated by the scorer"): the
+      scorer's probability;
+    * ``"top_t"``: the scorer re-ranks the T grasps with the highest primary score, the population
+      it was trained on; every other grasp gets 0 (ordered after them by primary score);
+    * ``"product"``: the product of the two probabilities, high only where the anchor's score and
+      the score of the regressed grasp agree.
+    """
+    if scorer is None:
+        final = primary
+    elif config.final_ranking == "all":
+        final = scorer
+    elif config.final_ranking == "product":
+        final = primary * scorer
+    else:
+        t = min(config.num_scored_grasps, len(primary))
+        final = torch.zeros_like(scorer)
+        candidates = torch.topk(primary, t).indices
+        final[candidates] = scorer[candidates]
+    by_primary = torch.argsort(primary, descending=True, stable=True)
+    order = by_primary[torch.argsort(final[by_primary], descending=True, stable=True)]
+    return final, order

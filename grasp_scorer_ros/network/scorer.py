@@ -30,10 +30,18 @@ def gather_neighbourhoods(features: torch.Tensor, batch_index: torch.Tensor, row
     return patches.permute(0, 3, 1, 2)                             # (N, C, 3, 3)
 
 
-def delta_slot_vectors(deltas: torch.Tensor, anchor_index: torch.Tensor, num_orientations: int):
-    """The scorer's ``5k`` input: zeros except the 5 slots of the grasp's anchor. ``(N, 5) -> (N, 5k)``."""
+def delta_slot_vectors(deltas: torch.Tensor, anchor_index: torch.Tensor, num_orientations: int,
+                       anchor_indicator: bool = False):
+    """The scorer's grasp input: zeros except the slot of the grasp's anchor. ``(N, 5) -> (N, 5k)``.
+
+    The paper's slot holds the 5 deltas, which tells the anchors apart only when the deltas are
+    not near zero. With ``anchor_indicator`` each slot has a sixth entry, 1 in the grasp's slot,
+    so the anchor (the grasp's orientation) is always visible: ``(N, 5) -> (N, 6k)``.
+    """
     one_hot = F.one_hot(anchor_index, num_orientations).to(deltas.dtype)  # (N, k)
-    return (one_hot.unsqueeze(-1) * deltas.unsqueeze(1)).flatten(1)       # (N, 5k)
+    if anchor_indicator:
+        deltas = torch.cat([deltas, torch.ones_like(deltas[:, :1])], dim=1)  # (N, 6)
+    return (one_hot.unsqueeze(-1) * deltas.unsqueeze(1)).flatten(1)       # (N, 5k) or (N, 6k)
 
 
 class Scorer(nn.Module):
@@ -41,15 +49,22 @@ class Scorer(nn.Module):
 
     3x3 neighbourhood -> 1x1 conv (1024) -> flatten (9216); one-slot 5k vector -> FC (512);
     concatenation (9728) -> FC (``hidden``) -> FC (2). Leaky ReLU (0.1) after every layer but the last.
+    ``anchor_indicator``: one-slot 6k vectors instead (see :func:`delta_slot_vectors`).
+    ``dropout``: dropout on the concatenation while training (the paper leaves regularisation open);
+    :meth:`dense` scores at inference, without it.
     """
 
     def __init__(self, in_channels: int, num_orientations: int, conv_channels: int = 1024,
-                 delta_width: int = 512, hidden: int = 512, negative_slope: float = 0.1):
+                 delta_width: int = 512, hidden: int = 512, negative_slope: float = 0.1,
+                 anchor_indicator: bool = False, dropout: float = 0.0):
         super().__init__()
+        self.dropout = nn.Dropout(dropout)  # on the 9728 concatenation, training only
         self.k = num_orientations
         self.negative_slope = negative_slope
+        self.anchor_indicator = anchor_indicator
+        self.slot_size = 6 if anchor_indicator else 5
         self.neighbourhood_conv = nn.Conv2d(in_channels, conv_channels, kernel_size=1)
-        self.delta_fc = nn.Linear(5 * num_orientations, delta_width)
+        self.delta_fc = nn.Linear(self.slot_size * num_orientations, delta_width)
         self.image_vector_size = 9 * conv_channels                   # 9216
         self.hidden_fc = nn.Linear(self.image_vector_size + delta_width, hidden)  # 9728 -> hidden
         self.score_fc = nn.Linear(hidden, 2)
@@ -57,11 +72,15 @@ class Scorer(nn.Module):
     def _leaky(self, x):
         return F.leaky_relu(x, self.negative_slope)
 
+    def slot_vectors(self, deltas: torch.Tensor, anchor_index: torch.Tensor) -> torch.Tensor:
+        """This scorer's grasp input for deltas ``(N, 5)`` of anchors ``anchor_index`` ``(N,)``."""
+        return delta_slot_vectors(deltas, anchor_index, self.k, self.anchor_indicator)
+
     def forward(self, neighbourhoods: torch.Tensor, delta_vectors: torch.Tensor) -> torch.Tensor:
-        """Per-grasp scoring: ``(N, C, 3, 3)``, ``(N, 5k)`` -> logits ``(N, 2)``."""
+        """Per-grasp scoring: ``(N, C, 3, 3)``, ``(N, 5k)`` (see :meth:`slot_vectors`) -> logits ``(N, 2)``."""
         image = self._leaky(self.neighbourhood_conv(neighbourhoods)).flatten(1)  # (N, 9216)
         grasp = self._leaky(self.delta_fc(delta_vectors))                        # (N, 512)
-        hidden = self._leaky(self.hidden_fc(torch.cat([image, grasp], dim=1)))  # (N, hidden)
+        hidden = self._leaky(self.hidden_fc(self.dropout(torch.cat([image, grasp], dim=1))))  # (N, hidden)
         return self.score_fc(hidden)                                            # (N, 2)
 
     def dense(self, features: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
@@ -78,8 +97,10 @@ class Scorer(nn.Module):
         image_weight = image_weight.reshape(hidden_size, -1, 3, 3)                  # (hidden, 1024, 3, 3)
         image_hidden = F.conv2d(image, image_weight, self.hidden_fc.bias)           # (B, hidden, H, W)
 
-        slot_weight = self.delta_fc.weight.reshape(-1, k, 5)                        # (512, k, 5)
-        grasp = torch.einsum("bhwkm,okm->bhwko", deltas, slot_weight) + self.delta_fc.bias
+        slot_weight = self.delta_fc.weight.reshape(-1, k, self.slot_size)           # (512, k, 5|6)
+        grasp = torch.einsum("bhwkm,okm->bhwko", deltas, slot_weight[..., :5]) + self.delta_fc.bias
+        if self.anchor_indicator:
+            grasp = grasp + slot_weight[..., 5].t()                                 # (k, 512) per anchor
         grasp = self._leaky(grasp)                                                  # (B, H, W, k, 512)
         grasp_hidden = grasp @ self.hidden_fc.weight[:, self.image_vector_size:].t()  # (B, H, W, k, hidden)
 
@@ -91,7 +112,7 @@ class Scorer(nn.Module):
         """Per-grasp scoring of the anchors ``[batch_index, rows, cols, anchor_index]`` -> ``(N, 2)``."""
         neighbourhoods = gather_neighbourhoods(features, batch_index, rows, cols)
         selected = deltas[batch_index, rows, cols, anchor_index]                   # (N, 5)
-        return self(neighbourhoods, delta_slot_vectors(selected, anchor_index, self.k))
+        return self(neighbourhoods, self.slot_vectors(selected, anchor_index))
 
 
 def score_all_per_grasp(scorer: Scorer, features: torch.Tensor, deltas: torch.Tensor,

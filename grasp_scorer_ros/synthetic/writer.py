@@ -3,7 +3,8 @@
 
 Layout: ``<out>/<objectid>/<i>_<objectid>_RGB.png``, ``..._grasps.txt`` (``x;y;theta;w;h`` per
 line, Jacquard's convention) and ``..._mask.png`` (255 on objects), where ``<objectid>`` is the
-object set of the scene; plus ``<out>/synthetic.json`` recording how the set was made.
+object set of the scene; plus ``<out>/synthetic.json`` recording how the set was made: the seed,
+the configuration with every parameter of its look, and the grasps per object and per image.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import multiprocessing
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -53,10 +54,32 @@ def _init_worker(out_dir, seed, pool, config, write_masks):
     _worker_state.update(out_dir=out_dir, seed=seed, pool=pool, config=config, write_masks=write_masks)
 
 
-def _generate_and_write(index: int) -> Tuple[Path, int]:
+def _generate_and_write(index: int) -> Tuple[Path, List[int]]:
     st = _worker_state
     scene = generate_scene(index, st["seed"], st["pool"], st["config"])
-    return write_scene(scene, st["out_dir"], index, st["write_masks"]), len(scene.grasps)
+    return write_scene(scene, st["out_dir"], index, st["write_masks"]), scene.grasps_per_object().tolist()
+
+
+def _summary(values: Sequence[int]) -> Dict[str, float]:
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": round(float(v.mean()), 1), "median": float(np.median(v)), "min": int(v.min()),
+            "max": int(v.max())}
+
+
+def grasp_statistics(per_object_by_image: Sequence[Sequence[int]]) -> Dict[str, object]:
+    """Grasps per object (every object of every scene, those left without a grasp included) and per
+    image, as ``{"objects", "grasps_per_object", "grasps_per_image"}`` with mean, median, min and max."""
+    per_object = [n for counts in per_object_by_image for n in counts]
+    per_image = [sum(counts) for counts in per_object_by_image]
+    return {"objects": len(per_object), "grasps_per_object": _summary(per_object),
+            "grasps_per_image": _summary(per_image)}
+
+
+def format_grasp_statistics(stats: Dict[str, object]) -> str:
+    """One line: ``grasps per object: mean 236 (median 220, min 0, max 900) over 512 objects; per image: ...``."""
+    o, i = stats["grasps_per_object"], stats["grasps_per_image"]
+    return (f"grasps per object: mean {o['mean']:.0f} (median {o['median']:.0f}, min {o['min']}, max {o['max']}) "
+            f"over {stats['objects']} objects; per image: mean {i['mean']:.0f} (min {i['min']}, max {i['max']})")
 
 
 def write_dataset(out_dir, count: int, seed: int = 0, config: SceneConfig = SceneConfig(),
@@ -85,10 +108,14 @@ def write_dataset(out_dir, count: int, seed: int = 0, config: SceneConfig = Scen
         results = map(_generate_and_write, range(count))
         results = list(progress(results, total=count) if progress else results)
     paths = [path for path, _ in results]
+    stats = grasp_statistics([counts for _, counts in results])
+    seconds = time.perf_counter() - started
     manifest = {
         "generator": "grasp_scorer_ros.synthetic", "format": "jacquard", "seed": seed, "count": count,
-        "object_sets": object_sets, "grasps": int(sum(n for _, n in results)), "config": asdict(config),
-        "gripper": asdict(config.gripper_model), "seconds": round(time.perf_counter() - started, 3),
+        "look": config.look.name, "object_sets": object_sets,
+        "grasps": int(sum(sum(counts) for _, counts in results)), **stats, "config": asdict(config),
+        "gripper": asdict(config.gripper_model), "seconds": round(seconds, 3),
+        "scenes_per_second": round(count / max(seconds, 1e-9), 1),
     }
     (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return paths

@@ -1,14 +1,27 @@
-"""Evaluation: top-1 accuracy with the rectangle metric, by the primary score and by the scorer.
+"""Evaluation: top-1 accuracy with the rectangle metric, and paired comparisons that can tell.
 
-Usage (one checkpoint per fold, as the training script writes them)::
+Cross-validation (one checkpoint per fold, as the training script writes them)::
 
     grasp-scorer-evaluate --dataset jacquard --data-root /data/jacquard \
-        --checkpoints runs/fold0/last.pt runs/fold1/last.pt ... --split object --out eval/
+        --checkpoints runs/fold0/final.pt runs/fold1/final.pt ... --split object --out eval/
 
-Each checkpoint i is evaluated on the test part of fold i (same --split/--folds/--split-seed as
-training). Prints a table like the paper's Table I (per fold, mean +- std), writes ``results.json``
-and, with ``--draw N``, N images with predicted (green: scorer's best, blue: primary's best) and
-ground-truth (grey) rectangles.
+Each checkpoint i is evaluated on the test part of fold ``--first-fold + i`` (same
+--split/--folds/--split-seed as training): a table like the paper's Table I (per fold, mean +- std).
+
+Several models on the same images (``--fold F``, or ``--split all`` for a dataset none of them was
+trained on, such as a held-out look)::
+
+    grasp-scorer-evaluate --dataset jacquard --data-root runs/synth --fold 0 \
+        --checkpoints runs/full/final.pt runs/baseline/final.pt --out eval/
+
+Every accuracy comes with its 95% Wilson interval. Paired comparisons on the same images: each
+model's final score against its own primary score (and, with a scorer, the paper's ranking of all
+grasps against the re-ranking of the T best primary ones), and in same-image mode each model
+against the first one, by final score: the difference with its 95% paired-bootstrap interval, the
+images only one side gets right, and McNemar's exact p-value. ``--limit N`` evaluates a seeded
+random sample of N images that covers every object instead of the whole test set. Writes
+``results.json`` and ``table.txt``; ``--draw N`` draws N images per model (grey: ground truth,
+blue: best by primary score, green: best by final score).
 """
 from __future__ import annotations
 
@@ -22,84 +35,186 @@ import numpy as np
 import torch
 
 from grasp_scorer_ros.datasets import load_dataset
-from grasp_scorer_ros.datasets.splits import kfold_splits
+from grasp_scorer_ros.datasets.splits import kfold_splits, sample_covering_objects
 from grasp_scorer_ros.network.checkpoint import load_model
-from grasp_scorer_ros.training.engine import evaluate_model
+from grasp_scorer_ros.training.engine import RANKING_NAMES, evaluate_model
+from grasp_scorer_ros.training.paired_statistics import compare_paired, wilson_interval
 
 logger = logging.getLogger("grasp_scorer_ros.evaluate")
 
 
-def format_table(rows: list[dict], variant: str, backbone: str) -> str:
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _interval(correct: np.ndarray) -> str:
+    low, high = wilson_interval(int(correct.sum()), len(correct))
+    return f"[{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def within_model_comparisons(result: dict) -> list:
+    """Paired comparisons inside one evaluated model: final vs primary score, the paper's claim
+    (its scorer over all grasps vs the primary score) when the final score is another, and the
+    scorer's rankings against each other (models with a scorer only)."""
+    correct, final = result["correct"], result["final_ranking"]
+    comparisons = []
+    if final != "primary":
+        comparisons.append(compare_paired(correct[final], correct["primary"], "final score", "primary score"))
+        if final != "scorer_all" and "scorer_all" in correct:
+            comparisons.append(compare_paired(correct["scorer_all"], correct["primary"],
+                                              RANKING_NAMES["scorer_all"], "primary score"))
+        for other in correct:
+            if other not in ("primary", final):
+                comparisons.append(compare_paired(correct[final], correct[other], RANKING_NAMES[final],
+                                                  RANKING_NAMES[other]))
+    return comparisons
+
+
+def describe_model(name: str, result: dict) -> list[str]:
+    """Lines of the report for one evaluated model."""
+    lines = [f"{name} ({result['images']} images, final score = {RANKING_NAMES[result['final_ranking']]})"]
+    for ranking, correct in result["correct"].items():
+        lines.append(f"  {RANKING_NAMES[ranking]:<40} {_percent(correct.mean()):>7} {_interval(correct)}")
+    lines += [f"  {c.summary()}" for c in result["comparisons"]]
+    return lines
+
+
+def format_fold_table(rows: list[dict], variant: str, backbone: str) -> str:
     """Per-fold and mean +- std accuracies, as in the paper's Table I."""
-    lines = [f"{'fold':>6} {'images':>7} {'primary score':>14} {'scorer':>9}"]
+    lines = [f"{'fold':>6} {'images':>7} {'primary score':>14} {'final score':>12}"]
     for row in rows:
         lines.append(f"{row['fold']:>6} {row['images']:>7} {100 * row['primary_accuracy']:>13.2f}% "
-                     f"{100 * row['scorer_accuracy']:>8.2f}%")
+                     f"{100 * row['final_accuracy']:>11.2f}%")
     primary = np.array([r["primary_accuracy"] for r in rows]) * 100
-    scorer = np.array([r["scorer_accuracy"] for r in rows]) * 100
+    final = np.array([r["final_accuracy"] for r in rows]) * 100
     lines.append(f"{'mean':>6} {sum(r['images'] for r in rows):>7} "
-                 f"{primary.mean():>7.2f} +- {primary.std():.2f} {scorer.mean():>6.2f} +- {scorer.std():.2f}")
+                 f"{primary.mean():>7.2f} +- {primary.std():.2f} {final.mean():>6.2f} +- {final.std():.2f}")
     header = f"Top-1 accuracy ({backbone}, {variant}; rectangle metric)"
     if variant == "baseline":
         header += " - baseline has no scorer: both columns use the primary score"
     return header + "\n" + "\n".join(lines)
 
 
+def model_name(checkpoint: Path, checkpoints) -> str:
+    """The run's folder name, or folder/file when several checkpoints share a folder."""
+    shared = sum(Path(other).parent == checkpoint.parent for other in checkpoints) > 1
+    return f"{checkpoint.parent.name}/{checkpoint.stem}" if shared else checkpoint.parent.name or str(checkpoint)
+
+
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="grasp-scorer-evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=["cornell", "jacquard"], required=True)
     p.add_argument("--data-root", required=True, type=Path)
     p.add_argument("--checkpoints", nargs="+", required=True, type=Path,
-                   help="one checkpoint per fold, in fold order (fold i = i-th checkpoint)")
+                   help="one checkpoint per fold in fold order; with --fold or --split all, models "
+                        "compared on the same images")
+    p.add_argument("--fold", type=int, default=None,
+                   help="evaluate every checkpoint on this fold's test images and compare them")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--first-fold", type=int, default=0, help="fold of the first checkpoint")
-    p.add_argument("--split", choices=["image", "object"], default="object")
+    p.add_argument("--split", choices=["image", "object", "all"], default="object",
+                   help="all: every image of --data-root (a dataset no model was trained on)")
     p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0,
+                   help="evaluate a seeded random sample of N images covering every object (0: all)")
+    p.add_argument("--limit-seed", type=int, default=0)
     p.add_argument("--angle-threshold", type=float, default=30.0)
     p.add_argument("--iou-threshold", type=float, default=0.25)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--draw", type=int, default=0, help="draw this many images per fold")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    p.add_argument("--draw", type=int, default=0, help="draw this many images per model")
     p.add_argument("--out", type=Path, default=Path("eval"))
     return p
+
+
+def _limit(samples, indices, args):
+    if args.limit:
+        chosen = sample_covering_objects([samples[i] for i in indices], args.limit, args.limit_seed)
+        indices = np.asarray(indices)[chosen]
+    return [samples[i] for i in indices]
+
+
+def _serialisable(result: dict) -> dict:
+    out = {k: v for k, v in result.items() if k not in ("correct", "comparisons")}
+    out["correct"] = {name: values.astype(int).tolist() for name, values in result["correct"].items()}
+    out["accuracy_intervals"] = {name: wilson_interval(int(values.sum()), len(values))
+                                 for name, values in result["correct"].items()}
+    out["comparisons"] = [c.to_dict() for c in result["comparisons"]]
+    return out
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = get_args_parser().parse_args(argv)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    same_images = args.fold is not None or args.split == "all"
     try:
         samples = load_dataset(args.dataset, args.data_root)
-        splits = kfold_splits(samples, folds=args.folds, by=args.split, seed=args.split_seed)
-        rows, config = [], None
+        splits = None if args.split == "all" else kfold_splits(samples, folds=args.folds, by=args.split,
+                                                               seed=args.split_seed)
+        results = []
         for offset, checkpoint in enumerate(args.checkpoints):
-            fold = args.first_fold + offset
-            if fold >= args.folds:
-                raise ValueError(f"{len(args.checkpoints)} checkpoints from fold {args.first_fold} "
-                                 f"exceed --folds {args.folds}")
+            if args.split == "all":
+                fold, indices = None, np.arange(len(samples))
+            else:
+                fold = args.fold if args.fold is not None else args.first_fold + offset
+                if not 0 <= fold < args.folds:
+                    raise ValueError(f"fold {fold} is outside 0..{args.folds - 1} "
+                                     f"({len(args.checkpoints)} checkpoints from fold {args.first_fold})")
+                indices = splits[fold][1]
             model = load_model(str(checkpoint), map_location=device)
-            config = model.config
-            _, test_idx = splits[fold]
-            result = evaluate_model(model, [samples[i] for i in test_idx], device, args.batch_size,
+            name = f"fold {fold}" if not same_images else model_name(checkpoint, args.checkpoints)
+            result = evaluate_model(model, _limit(samples, indices, args), device, args.batch_size,
                                     args.angle_threshold, args.iou_threshold, args.draw,
-                                    args.out / f"fold{fold}")
-            rows.append({"fold": fold, "checkpoint": str(checkpoint), **result})
-            logger.info("fold %d: %s", fold, result)
+                                    args.out / (f"fold{fold}" if not same_images else f"model{offset}"))
+            result.update(name=name, fold=fold, checkpoint=str(checkpoint), variant=model.config.variant,
+                          backbone=model.config.backbone)
+            result["comparisons"] = within_model_comparisons(result)
+            results.append(result)
+            logger.info("%s: primary %.4f, final %.4f (%d images)", name, result["primary_accuracy"],
+                        result["final_accuracy"], result["images"])
     except (FileNotFoundError, ValueError) as error:
         print(f"grasp-scorer-evaluate: {error}", file=sys.stderr)
         return 2
-    table = format_table(rows, config.variant, config.backbone)
-    print(table)
+
+    lines = []
+    for result in results:
+        lines += describe_model(result["name"], result) + [""]
+    between = []
+    if same_images and len(results) > 1:
+        first = results[0]
+        lines.append(f"models on the same images, by final score, against {first['name']}:")
+        for other in results[1:]:
+            comparison = compare_paired(other["correct"][other["final_ranking"]],
+                                        first["correct"][first["final_ranking"]], other["name"], first["name"])
+            between.append(comparison)
+            lines.append(f"  {comparison.summary()}")
+    elif not same_images:
+        lines.append(format_fold_table(results, results[0]["variant"], results[0]["backbone"]))
+        pooled = {k: np.concatenate([r["correct"][k] for r in results]) for k in results[0]["correct"]}
+        pooled_result = {"images": len(pooled["primary"]), "correct": pooled,
+                         "final_ranking": results[0]["final_ranking"]}
+        pooled_result["comparisons"] = within_model_comparisons(pooled_result)
+        lines += [""] + describe_model("all folds pooled", pooled_result)
+    report = "\n".join(lines).rstrip()
+    print(report)
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = {"dataset": args.dataset, "split": args.split, "variant": config.variant,
-               "backbone": config.backbone, "angle_threshold": args.angle_threshold,
-               "iou_threshold": args.iou_threshold, "folds": rows,
-               "primary_mean": float(np.mean([r["primary_accuracy"] for r in rows])),
-               "primary_std": float(np.std([r["primary_accuracy"] for r in rows])),
-               "scorer_mean": float(np.mean([r["scorer_accuracy"] for r in rows])),
-               "scorer_std": float(np.std([r["scorer_accuracy"] for r in rows]))}
+    summary = {"dataset": args.dataset, "data_root": str(args.data_root), "split": args.split,
+               "fold": args.fold, "limit": args.limit, "limit_seed": args.limit_seed,
+               "angle_threshold": args.angle_threshold, "iou_threshold": args.iou_threshold,
+               "models": [_serialisable(r) for r in results],
+               "between_models": [c.to_dict() for c in between]}
+    if not same_images:
+        summary.update({"primary_mean": float(np.mean([r["primary_accuracy"] for r in results])),
+                        "primary_std": float(np.std([r["primary_accuracy"] for r in results])),
+                        "final_mean": float(np.mean([r["final_accuracy"] for r in results])),
+                        "final_std": float(np.std([r["final_accuracy"] for r in results]))})
     (args.out / "results.json").write_text(json.dumps(summary, indent=2))
-    (args.out / "table.txt").write_text(table + "\n")
+    (args.out / "table.txt").write_text(report + "\n")
     print(f"wrote {args.out / 'results.json'}")
     return 0
 

@@ -1,7 +1,10 @@
 """Training script: FE + PGP + Scorer on Cornell or Jacquard (or the synthetic set, Jacquard format).
 
-Defaults are the paper's (sect. V-A): SGD, momentum 0.9, lr 0.001, weight decay 0.0001, batch 10,
-100k iterations, T = 64, alpha = 2, ResNet-50 from ImageNet weights, anchors = mean training box.
+Optimisation defaults are the paper's (sect. V-A): SGD, momentum 0.9, lr 0.001, weight decay 0.0001,
+batch 10, 100k iterations, T = 64, alpha = 2, ResNet-50 from ImageNet weights, anchors = mean
+training box. The loss and the scorer follow ``--recipe``: ``measured`` (default) takes the
+departures from the paper that measured better (README, "Learning, measured"), ``paper`` is
+Eq. 2-5 as written; any single departure flag overrides its recipe value.
 
     grasp-scorer-train --dataset jacquard --data-root /data/jacquard --fold 0 --out runs/fold0
 
@@ -28,19 +31,32 @@ import torch
 from tqdm import tqdm
 
 from grasp_scorer_ros.datasets import load_dataset
-from grasp_scorer_ros.datasets.splits import kfold_splits
+from grasp_scorer_ros.datasets.splits import kfold_splits, sample_covering_objects
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
 from grasp_scorer_ros.grasp import H, W
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
 from grasp_scorer_ros.network.losses import compute_losses
-from grasp_scorer_ros.network.model import BACKBONES, VARIANTS, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.model import BACKBONES, FINAL_RANKINGS, VARIANTS, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.precision import resolve_precision
 from grasp_scorer_ros.training.engine import evaluate_model
 
 logger = logging.getLogger("grasp_scorer_ros.train")
 
 LOSS_NAMES = ("total", "intermediate", "regression_l1", "regression_scorer", "scorer")
+COMPETENCE_NAMES = ("scorer_auc", "label_rate", "label_entropy", "direction")
 SHORT_NAMES = {"total": "total", "intermediate": "primary", "regression_l1": "l1",
                "regression_scorer": "reg_sc", "scorer": "scorer"}
+SCORER_TERM_SCHEDULES = ("paper", "off", "warmup", "gate", "direction-gate")
+# Each recipe's value for every flag in the "recipe" group. "measured" holds the departures whose
+# benefit was measured (README, "Learning, measured"); "paper" is Eq. 2-5 and sect. IV-C as written.
+RECIPES = {
+    "measured": dict(negatives="hardest", clean_negatives="on", scorer_term="direction-gate",
+                     scorer_jitter=2, final_ranking="product", scorer_grasp_input="anchor-indicator",
+                     scorer_labels="iou", photometric="on"),
+    "paper": dict(negatives="random", clean_negatives="off", scorer_term="paper", scorer_jitter=0,
+                  final_ranking="all", scorer_grasp_input="paper", scorer_labels="jaccard",
+                  photometric="off"),
+}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -80,8 +96,32 @@ def get_args_parser() -> argparse.ArgumentParser:
     optim.add_argument("--T", dest="num_scored_grasps", type=int, default=64,
                        help="grasps selected for the scorer per image")
     optim.add_argument("--alpha", type=float, default=2.0, help="weight of smooth L1 in Eq. 5")
-    optim.add_argument("--autocast", choices=["none", "bfloat16"], default="none",
-                       help="bfloat16 autocast (much faster on CPUs with AVX-512 BF16/AMX)")
+    optim.add_argument("--autocast", choices=["auto", "none", "bfloat16"], default="auto",
+                       help="bfloat16 autocast; auto = where the device computes bfloat16 natively")
+    recipe = p.add_argument_group(
+        "recipe", "where this project departs from the paper (README, 'Learning, measured'); "
+        "--recipe sets them all, a flag given explicitly overrides its recipe value")
+    recipe.add_argument("--recipe", choices=sorted(RECIPES), default="measured",
+                        help="measured: the departures that measured better; paper: Eq. 2-5 as written")
+    recipe.add_argument("--negatives", choices=["hardest", "random"])
+    recipe.add_argument("--clean-negatives", choices=["on", "off"],
+                        help="drop Eq. 3 negatives that decode to a grasp passing the metric")
+    recipe.add_argument("--scorer-term", choices=SCORER_TERM_SCHEDULES,
+                        help="when Eq. 5's scorer term acts on the deltas")
+    recipe.add_argument("--scorer-jitter", type=int, help="jittered copies of each scored grasp")
+    recipe.add_argument("--final-ranking", choices=FINAL_RANKINGS, help="which score ranks the output")
+    recipe.add_argument("--scorer-grasp-input", choices=["paper", "anchor-indicator"])
+    recipe.add_argument("--scorer-labels", choices=["jaccard", "iou"])
+    recipe.add_argument("--photometric", choices=["on", "off"],
+                        help="photometric augmentation (colour, brightness, blur, noise)")
+    optim.add_argument("--scorer-term-start", type=int, default=0)
+    optim.add_argument("--scorer-term-ramp", type=int, default=0)
+    optim.add_argument("--gate-auc", type=float, nargs=2, default=(0.7, 0.85))
+    optim.add_argument("--gate-direction", type=float, nargs=2, default=(0.0, 0.2))
+    optim.add_argument("--direction-every", type=int, default=5,
+                       help="measure the direction of the Eq. 5 scorer term every N iterations")
+    model.add_argument("--scorer-dropout", type=float, default=0.0,
+                       help="dropout on the scorer's concatenated 9728 vector while training")
 
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, default=Path("runs/train"))
@@ -136,6 +176,25 @@ class IterationBatches(torch.utils.data.Dataset):
         return collate_grasps([self.dataset.item(int(i), rng) for i in indices])
 
 
+def scorer_term_weight(args, iteration: int, auc_ema: float, direction_ema: float = 0.0) -> float:
+    """Weight of the scorer term of Eq. 5 at ``iteration`` under ``--scorer-term``."""
+    if args.scorer_term == "paper":
+        return 1.0
+    if args.scorer_term == "off":
+        return 0.0
+    if args.scorer_term == "warmup":
+        if iteration <= args.scorer_term_start:
+            return 0.0
+        if args.scorer_term_ramp <= 0:
+            return 1.0
+        return min(1.0, (iteration - args.scorer_term_start) / args.scorer_term_ramp)
+    if args.scorer_term == "gate":
+        lo, hi = args.gate_auc
+        return float(min(1.0, max(0.0, (auc_ema - lo) / (hi - lo))))
+    lo, hi = args.gate_direction
+    return float(min(1.0, max(0.0, (direction_ema - lo) / (hi - lo))))
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -143,7 +202,9 @@ def _device(name: str) -> torch.device:
 
 
 def write_curves(csv_path: Path, png_path: Path) -> None:
-    """Training curves (loss terms, smoothed, and held-out accuracy) as a picture."""
+    """Training curves as a picture: loss terms; the scorer's competence on the T selected grasps
+    (its cross-entropy against the label entropy, its AUC, the direction of the Eq. 5 term and that
+    term's weight); held-out accuracy by each ranking."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -151,29 +212,58 @@ def write_curves(csv_path: Path, png_path: Path) -> None:
     rows = list(csv.DictReader(csv_path.open()))
     train = [r for r in rows if r["kind"] == "train"]
     evals = [r for r in rows if r["kind"] == "eval"]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax_loss, ax_skill, ax_acc) = plt.subplots(1, 3, figsize=(17, 4.5))
+
+    def column(name, source=train):
+        return np.array([float(r[name]) if r.get(name) not in (None, "") else np.nan for r in source])
+
+    def smooth(values):
+        window = max(1, len(values) // 50)
+        kernel = np.ones(window) / window
+        valid = np.convolve(np.isfinite(values).astype(float), kernel, mode="valid")
+        total = np.convolve(np.nan_to_num(values), kernel, mode="valid")
+        return window, np.where(valid > 0, total / np.maximum(valid, 1e-12), np.nan)
+
     if train:
-        it = np.array([int(r["iteration"]) for r in train])
+        it = column("iteration")
         for name in LOSS_NAMES:
-            values = np.array([float(r[name]) if r[name] else np.nan for r in train])
+            values = column(name)
             if np.all(np.nan_to_num(values) == 0):
                 continue  # a term this variant does not have (the baseline has no scorer)
-            window = max(1, len(values) // 50)
-            smooth = np.convolve(np.nan_to_num(values), np.ones(window) / window, mode="valid")
-            ax_loss.plot(it[window - 1:], smooth, label=name)
+            window, values = smooth(values)
+            ax_loss.plot(it[window - 1:], values, label=name)
         ax_loss.set_xlabel("iteration")
         ax_loss.set_ylabel("loss (moving average)")
         ax_loss.set_yscale("log")
-        ax_loss.legend()
+        ax_loss.legend(fontsize=8)
+        for name, label in (("scorer", "scorer cross-entropy (Eq. 4)"),
+                            ("label_entropy", "label entropy H(r): a constant predictor"),
+                            ("scorer_auc", "scorer AUC among the T"),
+                            ("direction", "Eq. 5 scorer term: towards ground truth (+1) or away (-1)"),
+                            ("scorer_term_weight", "weight of the Eq. 5 scorer term")):
+            values = column(name)
+            if np.all(~np.isfinite(values)) or (name != "scorer_term_weight" and np.all(np.nan_to_num(values) == 0)):
+                continue
+            window, values = smooth(values)
+            ax_skill.plot(it[window - 1:], values, label=label)
+        ax_skill.axhline(0.5, color="grey", lw=0.5)
+        ax_skill.axhline(0.0, color="grey", lw=0.5)
+        ax_skill.set_xlabel("iteration")
+        ax_skill.legend(fontsize=7)
     if evals:
-        it = [int(r["iteration"]) for r in evals]
-        ax_acc.plot(it, [100 * float(r["primary_accuracy"]) for r in evals], "o-", label="primary score")
-        ax_acc.plot(it, [100 * float(r["scorer_accuracy"]) for r in evals], "s-", label="scorer")
+        it = column("iteration", evals)
+        for name, style, label in (("primary_accuracy", "o-", "primary score"),
+                                   ("scorer_all_accuracy", "s-", "scorer, all grasps (paper)"),
+                                   ("scorer_top_t_accuracy", "^-", "scorer, re-ranking the T best"),
+                                   ("product_accuracy", "d-", "primary x scorer")):
+            values = column(name, evals)
+            if np.any(np.isfinite(values)):
+                ax_acc.plot(it, 100 * values, style, label=label)
         ax_acc.set_xlabel("iteration")
         ax_acc.set_ylabel("held-out top-1 accuracy (%)")
-        ax_acc.set_ylim(0, 100)
-        ax_acc.legend()
-    ax_acc.set_title("held-out fold")
+        ax_acc.legend(fontsize=8)
+    ax_acc.set_title("held-out images")
+    ax_skill.set_title("scorer competence on the T selected grasps")
     ax_loss.set_title("training losses")
     fig.tight_layout()
     tmp = png_path.with_suffix(".tmp.png")
@@ -183,8 +273,9 @@ def write_curves(csv_path: Path, png_path: Path) -> None:
 
 
 class CsvLog:
-    FIELDS = ["kind", "iteration", "seconds", "lr", *LOSS_NAMES, "images_per_s",
-              "primary_accuracy", "scorer_accuracy", "images"]
+    FIELDS = ["kind", "iteration", "seconds", "lr", *LOSS_NAMES, *COMPETENCE_NAMES, "auc_ema", "direction_ema",
+              "scorer_term_weight", "images_per_s",
+              "primary_accuracy", "scorer_all_accuracy", "scorer_top_t_accuracy", "product_accuracy", "images"]
 
     def __init__(self, path: Path, resume_from: int | None):
         self.path = path
@@ -218,7 +309,8 @@ def train(args) -> Path:
     train_samples = [samples[i] for i in train_idx]
     test_samples = [samples[i] for i in test_idx]
     if args.eval_limit:
-        test_samples = test_samples[:args.eval_limit]
+        chosen = sample_covering_objects(test_samples, args.eval_limit, args.seed)
+        test_samples = [test_samples[i] for i in chosen]
     logger.info("%d images: %d for training, %d held out (fold %d of %d, %s-wise)", len(samples),
                 len(train_samples), len(test_samples), args.fold, args.folds, args.split)
 
@@ -237,7 +329,12 @@ def train(args) -> Path:
         config = ModelConfig(backbone=args.backbone, variant=args.variant, input_size=args.input_size,
                              num_orientations=args.orientations, anchor_width=anchor_w,
                              anchor_height=anchor_h, scorer_hidden=args.scorer_hidden,
-                             num_scored_grasps=args.num_scored_grasps, alpha=args.alpha)
+                             num_scored_grasps=args.num_scored_grasps, alpha=args.alpha,
+                             negative_sampling=args.negatives,
+                             clean_negatives=args.clean_negatives == "on",
+                             scorer_jitter=args.scorer_jitter, final_ranking=args.final_ranking,
+                             scorer_anchor_indicator=args.scorer_grasp_input == "anchor-indicator",
+                             scorer_labels=args.scorer_labels, scorer_dropout=args.scorer_dropout)
 
     pretrained = {"auto": None, "required": True, "none": False}[args.pretrained]
     model = GraspScorerNet(config, args.pretrained_weights, pretrained=pretrained,
@@ -253,7 +350,8 @@ def train(args) -> Path:
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
 
-    dataset = GraspTorchDataset(train_samples, train=True, size=config.input_size, seed=args.seed)
+    dataset = GraspTorchDataset(train_samples, train=True, size=config.input_size, seed=args.seed,
+                                photometric=args.photometric == "on")
     batches = IterationBatches(dataset, args.batch_size, args.seed, args.iterations)
     loader = torch.utils.data.DataLoader(
         batches, batch_size=None, sampler=range(start, args.iterations), num_workers=args.workers,
@@ -265,18 +363,26 @@ def train(args) -> Path:
     def checkpoint(iteration: int, path: Path, **extra):
         save_checkpoint(str(path), model, config, {"iteration": iteration,
                                                    "optimizer": optimizer.state_dict(),
+                                                   "auc_ema": auc_ema, "direction_ema": direction_ema,
                                                    **metadata, **extra})
 
     def evaluate(iteration: int):
         result = evaluate_model(model, test_samples, device, progress=False)
         model.train()
-        log.write(kind="eval", iteration=iteration, **result)
-        tqdm.write(f"iteration {iteration}: held-out top-1 accuracy primary "
-                   f"{100 * result['primary_accuracy']:.1f}%, scorer {100 * result['scorer_accuracy']:.1f}% "
-                   f"({result['images']} images)")
-        return result
+        accuracies = {k: v for k, v in result.items() if k in CsvLog.FIELDS}
+        log.write(kind="eval", iteration=iteration, **accuracies)
+        tqdm.write(f"iteration {iteration}: held-out top-1 accuracy " + ", ".join(
+            f"{name.replace('_accuracy', '')} {100 * value:.1f}%" for name, value in accuracies.items()
+            if name.endswith("_accuracy")) + f" ({result['images']} images)")
+        return {k: v for k, v in result.items() if k != "correct"}  # checkpoints hold plain values
 
-    autocast = args.autocast == "bfloat16"
+    precision, reason = resolve_precision({"none": "float32"}.get(args.autocast, args.autocast), device)
+    autocast = precision == "bfloat16"
+    logger.info("autocast: %s (%s)", "bfloat16" if autocast else "none", reason)
+    if device.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    auc_ema = float(resume.get("auc_ema", 0.5)) if resume is not None else 0.5
+    direction_ema = float(resume.get("direction_ema", 0.0)) if resume is not None else 0.0
     started = time.monotonic()
     progress = tqdm(total=args.iterations, initial=start, desc="training", dynamic_ncols=True)
     iteration = start
@@ -285,10 +391,17 @@ def train(args) -> Path:
         tic = time.monotonic()
         images = images.to(device, non_blocking=True)
         targets = [t.to(device) for t in targets]
+        weight = scorer_term_weight(args, iteration, auc_ema, direction_ema)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             outputs = model(images)
         losses = compute_losses({k: v.float() for k, v in outputs.items()}, targets, model.config,
-                                model.scorer)
+                                model.scorer, weight, measure_direction=iteration % args.direction_every == 0)
+        auc = float(losses.get("scorer_auc", float("nan")))
+        if math.isfinite(auc):
+            auc_ema = 0.98 * auc_ema + 0.02 * auc
+        if "direction" in losses:  # measured every --direction-every iterations
+            decay = 0.98 ** args.direction_every
+            direction_ema = decay * direction_ema + (1 - decay) * float(losses["direction"])
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
@@ -298,7 +411,10 @@ def train(args) -> Path:
                                      f"last good checkpoint: {args.out / 'last.pt'}")
         log.write(kind="train", iteration=iteration, seconds=f"{time.monotonic() - started:.1f}",
                   lr=args.lr, images_per_s=f"{len(images) / (time.monotonic() - tic):.2f}",
-                  **{k: f"{v:.5f}" for k, v in values.items()})
+                  auc_ema=f"{auc_ema:.4f}", direction_ema=f"{direction_ema:.4f}",
+                  scorer_term_weight=f"{weight:.3f}",
+                  **{k: f"{v:.5f}" for k, v in values.items()},
+                  **{k: f"{float(losses[k]):.4f}" for k in COMPETENCE_NAMES if k in losses})
         progress.update(1)
         progress.set_postfix({SHORT_NAMES[k]: f"{v:.3f}" for k, v in values.items()}, refresh=False)
         if args.eval_every and iteration % args.eval_every == 0 and iteration < args.iterations:
@@ -320,10 +436,18 @@ def train(args) -> Path:
     return final
 
 
+def apply_recipe(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill every recipe flag the command line left unset from ``--recipe``."""
+    for name, value in RECIPES[args.recipe].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = get_args_parser().parse_args(argv)
+    args = apply_recipe(get_args_parser().parse_args(argv))
     args.command = shlex.join(["grasp-scorer-train", *argv])  # recorded in every checkpoint
     try:
         train(args)

@@ -1,0 +1,112 @@
+"""Training speed on this machine: iterations per hour of the bundled model's training step.
+
+    python benchmarks/training_speed.py [--iterations 12] [--backbone resnet18]
+
+Times whole training iterations (batch loading and augmentation, forward, the losses with their
+targets, backward, optimizer step) of the configuration that trained the bundled model, on a small
+synthetic set written to a temporary folder, for each combination that matters on a CPU:
+float32 or bfloat16 autocast, contiguous or channels_last memory, data loading in the training
+process or in one worker process. Reports iterations per hour (median over the timed iterations)
+and which precision ``--autocast auto`` chooses here; ratios are within this run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from grasp_scorer_ros.datasets import load_dataset
+from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset
+from grasp_scorer_ros.network.losses import compute_losses
+from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.precision import native_bfloat16
+from grasp_scorer_ros.synthetic import write_dataset
+from grasp_scorer_ros.training.train import IterationBatches
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bundled_training_config(backbone: str) -> ModelConfig:
+    """The model and targets of the bundled model's training command (README)."""
+    return ModelConfig(backbone=backbone, anchor_width=60.0, anchor_height=12.8, clean_negatives=True,
+                       scorer_jitter=2, scorer_labels="iou", scorer_anchor_indicator=True,
+                       final_ranking="product")
+
+
+def time_iterations(samples, config: ModelConfig, autocast: bool, channels_last: bool, workers: int,
+                    iterations: int, warmup: int = 2) -> list[float]:
+    """Seconds per training iteration, ``iterations`` of them after ``warmup``."""
+    torch.manual_seed(0)
+    model = GraspScorerNet(config, pretrained=False, warn_random_init=False).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=1e-4)
+    dataset = GraspTorchDataset(samples, train=True, size=config.input_size, photometric=True)
+    batches = IterationBatches(dataset, 10, 0, warmup + iterations)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=workers,
+                                         prefetch_factor=2 if workers else None)
+    seconds = []
+    tic = time.perf_counter()
+    for i, (images, targets) in enumerate(loader):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            outputs = model(images)
+        losses = compute_losses({k: v.float() for k, v in outputs.items()}, targets, config, model.scorer,
+                                measure_direction=i % 5 == 0)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        toc = time.perf_counter()
+        if i >= warmup:
+            seconds.append(toc - tic)
+        tic = toc
+    return seconds
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iterations", type=int, default=12)
+    p.add_argument("--backbone", default="resnet18")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmark_output" / "training_speed.json")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    native, reason = native_bfloat16()
+    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
+          f"--autocast auto chooses {'bfloat16' if native else 'none'} ({reason})")
+    config = bundled_training_config(args.backbone)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        write_dataset(folder, count=40, seed=1, object_sets=5, write_masks=False)
+        samples = load_dataset("jacquard", folder)
+        for autocast in ([False, True] if native else [False]):
+            for channels_last in (False, True):
+                for workers in (0, 1):
+                    seconds = time_iterations(samples, config, autocast, channels_last, workers,
+                                              args.iterations)
+                    median = statistics.median(seconds)
+                    rows.append({"autocast": "bfloat16" if autocast else "none",
+                                 "channels_last": channels_last, "workers": workers,
+                                 "seconds_per_iteration": median, "iterations_per_hour": 3600 / median})
+                    print(f"  autocast {rows[-1]['autocast']:<8} channels_last {str(channels_last):<5} "
+                          f"workers {workers}: {median:.2f} s/iteration, {3600 / median:,.0f} iterations/hour",
+                          flush=True)
+    fastest = min(rows, key=lambda r: r["seconds_per_iteration"])
+    slowest = max(rows, key=lambda r: r["seconds_per_iteration"])
+    print(f"fastest: {fastest}, {slowest['seconds_per_iteration'] / fastest['seconds_per_iteration']:.2f}x "
+          f"the slowest")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"backbone": args.backbone, "native_bfloat16": native, "reason": reason,
+                                    "threads": torch.get_num_threads(), "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
