@@ -25,30 +25,30 @@ import torch
 from grasp_scorer_ros.datasets import load_dataset
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset
 from grasp_scorer_ros.network.losses import compute_losses
-from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.model import GraspScorerNet
 from grasp_scorer_ros.network.precision import native_bfloat16
 from grasp_scorer_ros.synthetic import write_dataset
-from grasp_scorer_ros.training.train import IterationBatches
+from grasp_scorer_ros.training.train import IterationBatches, apply_recipe, get_args_parser, model_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def bundled_training_config(backbone: str) -> ModelConfig:
-    """The model and targets of the bundled model's training command (README)."""
-    return ModelConfig(backbone=backbone, anchor_width=60.0, anchor_height=12.8, clean_negatives=True,
-                       scorer_jitter=2, scorer_labels="iou", scorer_anchor_indicator=True,
-                       final_ranking="product")
+def bundled_training_args(backbone: str) -> argparse.Namespace:
+    """``grasp-scorer-train``'s arguments for the bundled model's recipe (its default, README)."""
+    return apply_recipe(get_args_parser().parse_args(
+        ["--dataset", "jacquard", "--data-root", ".", "--backbone", backbone]))
 
 
-def time_iterations(samples, config: ModelConfig, autocast: bool, channels_last: bool, workers: int,
+def time_iterations(samples, args: argparse.Namespace, autocast: bool, channels_last: bool, workers: int,
                     iterations: int, warmup: int = 2) -> list[float]:
     """Seconds per training iteration, ``iterations`` of them after ``warmup``."""
+    config = model_config(args, 60.0, 12.8)
     torch.manual_seed(0)
     model = GraspScorerNet(config, pretrained=False, warn_random_init=False).train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=1e-4)
-    dataset = GraspTorchDataset(samples, train=True, size=config.input_size, photometric=True)
+    dataset = GraspTorchDataset(samples, train=True, size=config.input_size, photometric=args.photometric == "on")
     batches = IterationBatches(dataset, 10, 0, warmup + iterations)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=workers,
                                          prefetch_factor=2 if workers else None)
@@ -58,7 +58,7 @@ def time_iterations(samples, config: ModelConfig, autocast: bool, channels_last:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             outputs = model(images)
         losses = compute_losses({k: v.float() for k, v in outputs.items()}, targets, config, model.scorer,
-                                measure_direction=i % 5 == 0)
+                                measure_direction=i % args.direction_every == 0)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     native, reason = native_bfloat16()
     print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
           f"--autocast auto chooses {'bfloat16' if native else 'none'} ({reason})")
-    config = bundled_training_config(args.backbone)
+    recipe = bundled_training_args(args.backbone)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         write_dataset(folder, count=40, seed=1, object_sets=5, write_masks=False)
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         for autocast in ([False, True] if native else [False]):
             for channels_last in (False, True):
                 for workers in (0, 1):
-                    seconds = time_iterations(samples, config, autocast, channels_last, workers,
+                    seconds = time_iterations(samples, recipe, autocast, channels_last, workers,
                                               args.iterations)
                     median = statistics.median(seconds)
                     rows.append({"autocast": "bfloat16" if autocast else "none",

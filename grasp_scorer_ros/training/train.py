@@ -176,6 +176,18 @@ class IterationBatches(torch.utils.data.Dataset):
         return collate_grasps([self.dataset.item(int(i), rng) for i in indices])
 
 
+def model_config(args: argparse.Namespace, anchor_width: float, anchor_height: float) -> ModelConfig:
+    """The network and loss configuration of a fresh run, from its (recipe-filled) arguments."""
+    return ModelConfig(backbone=args.backbone, variant=args.variant, input_size=args.input_size,
+                       num_orientations=args.orientations, anchor_width=anchor_width,
+                       anchor_height=anchor_height, scorer_hidden=args.scorer_hidden,
+                       num_scored_grasps=args.num_scored_grasps, alpha=args.alpha,
+                       negative_sampling=args.negatives, clean_negatives=args.clean_negatives == "on",
+                       scorer_jitter=args.scorer_jitter, final_ranking=args.final_ranking,
+                       scorer_anchor_indicator=args.scorer_grasp_input == "anchor-indicator",
+                       scorer_labels=args.scorer_labels, scorer_dropout=args.scorer_dropout)
+
+
 def scorer_term_weight(args, iteration: int, auc_ema: float, direction_ema: float = 0.0) -> float:
     """Weight of the scorer term of Eq. 5 at ``iteration`` under ``--scorer-term``."""
     if args.scorer_term == "paper":
@@ -326,15 +338,7 @@ def train(args) -> Path:
         else:
             anchor_w, anchor_h = mean_grasp_box(train_samples, args.input_size, seed=args.seed)
             logger.info("anchor = mean training box: %.1f x %.1f px (opening x jaw)", anchor_w, anchor_h)
-        config = ModelConfig(backbone=args.backbone, variant=args.variant, input_size=args.input_size,
-                             num_orientations=args.orientations, anchor_width=anchor_w,
-                             anchor_height=anchor_h, scorer_hidden=args.scorer_hidden,
-                             num_scored_grasps=args.num_scored_grasps, alpha=args.alpha,
-                             negative_sampling=args.negatives,
-                             clean_negatives=args.clean_negatives == "on",
-                             scorer_jitter=args.scorer_jitter, final_ranking=args.final_ranking,
-                             scorer_anchor_indicator=args.scorer_grasp_input == "anchor-indicator",
-                             scorer_labels=args.scorer_labels, scorer_dropout=args.scorer_dropout)
+        config = model_config(args, anchor_w, anchor_h)
 
     pretrained = {"auto": None, "required": True, "none": False}[args.pretrained]
     model = GraspScorerNet(config, args.pretrained_weights, pretrained=pretrained,
