@@ -71,7 +71,10 @@ class Monitor:
         self.node.create_subscription(CameraInfo, camera_info_topic, self._on_info, 50)
         # The images too, only to tell which bundled scene a frame shows: the demo may hear the
         # camera's first frames late (discovery on a loaded machine), so the order cannot say it.
-        self.node.create_subscription(Image, camera_topic, self._on_image, 10)
+        # Subscribed once the camera has started: an earlier subscriber could be the replay's
+        # "first subscriber" and start it before the detection node is heard, as under the launch
+        # file it never is.
+        self.camera_topic, self.image_subscription = camera_topic, None
         self.node.create_subscription(GraspPose, "/grasp/best", self._on_best, 10)
         self.candidates_subscription = self.node.create_subscription(
             GraspCandidates, "/grasp/candidates", self._on_candidates, 50)
@@ -79,6 +82,9 @@ class Monitor:
         self.node.create_subscription(BridgeStatus, "/fanuc_bridge/status", self._on_status, 10)
 
     def _on_info(self, message):
+        if self.image_subscription is None:
+            from sensor_msgs.msg import Image
+            self.image_subscription = self.node.create_subscription(Image, self.camera_topic, self._on_image, 10)
         if stamp_key(message.header) not in self.frames:
             self.frames.append(stamp_key(message.header))
 
