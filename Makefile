@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 RUN := source ./env.sh &&
 
-.PHONY: setup test demo benchmark train-default clean
+.PHONY: setup test demo demo-physics trials benchmark train-default clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -13,6 +13,14 @@ test: setup
 
 demo: setup
 	@$(RUN) python -m grasp_scorer_ros.app.demo
+
+# a few real picks in the MuJoCo cell through ROS and RMI (world:=physics armed:=true)
+demo-physics: setup
+	@$(RUN) python -m grasp_scorer_ros.app.physics_demo $(ARGS)
+
+# make trials ARGS="--trials 50": pick trials in the physics cell (grasp-scorer-trials --help)
+trials: setup
+	@$(RUN) grasp-scorer-trials $(ARGS)
 
 # make benchmark ARGS="--only node": only the system's frame rate and latency (benchmarks/benchmark.py --help)
 benchmark: setup

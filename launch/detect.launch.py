@@ -4,6 +4,7 @@ Examples:
   ros2 launch grasp_scorer_ros detect.launch.py camera_topic:=/camera/color/image_raw
   ros2 launch grasp_scorer_ros detect.launch.py robot:=real robot_ip:=192.168.1.10 armed:=true
   ros2 launch grasp_scorer_ros detect.launch.py replay:=true        # no camera: bundled scenes
+  ros2 launch grasp_scorer_ros detect.launch.py world:=physics armed:=true   # a MuJoCo cell is camera and arm
 
 The arguments and the node list live in grasp_scorer_ros/app/bringup.py, shared with the demo and
 the benchmark, which start the same nodes without the launch packages.

@@ -46,7 +46,7 @@ def sim_speed_scale():
 @pytest.fixture
 def sim(sim_speed_scale):
     """A simulated FANUC controller (RMI server) on loopback, on free ports; stopped afterwards."""
-    from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
+    from grasp_scorer_ros.sim.sim_controller import SimulatedController
     controller = SimulatedController(speed_scale=sim_speed_scale).start()
     yield controller
     controller.stop()

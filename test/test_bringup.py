@@ -59,8 +59,8 @@ def test_every_config_file_named_by_the_specs_exists():
 
 def test_launch_arguments_are_described_and_their_defaults_are_the_options_defaults(tmp_path):
     by_name = {name: (default, description, choices) for name, default, description, choices in LAUNCH_ARGUMENTS}
-    assert len(by_name) == len(LAUNCH_ARGUMENTS) == 12
-    for required in ("checkpoint", "calibration_file", "camera_topic", "start_bridge", "robot", "replay_rate"):
+    assert len(by_name) == len(LAUNCH_ARGUMENTS) == 13
+    for required in ("checkpoint", "calibration_file", "camera_topic", "start_bridge", "robot", "replay_rate", "world"):
         assert required in by_name
     for name, (default, description, choices) in by_name.items():
         assert len(description) > 15, f"launch argument {name} needs a description"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from grasp_scorer_ros.fanuc.pick_planner import PickConfig, plan_pick
-from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
+from grasp_scorer_ros.sim.sim_controller import SimulatedController
 from grasp_scorer_ros.rotations import quaternion_to_wpr
 from ros_helpers import spin_until
 from rotation_helpers import top_down

@@ -80,7 +80,7 @@ def assert_clean(process, seconds):
 
 
 def start_sim(speed_scale="1.0"):
-    sim = Process("grasp_scorer_ros.fanuc.sim_controller", "--port", "0", "--handoff-port", "0",
+    sim = Process("grasp_scorer_ros.sim.sim_controller", "--port", "0", "--handoff-port", "0",
                   "--speed-scale", speed_scale)
     line = sim.wait_for("connect port")
     return sim, int(line.split("connect port ")[1].split(",")[0])

@@ -4,6 +4,8 @@ Every module of grasp_scorer_ros/ is parsed with ``ast`` (nothing is imported), 
 imports become a graph, and the graph is checked against the layers the README draws:
 
     nodes -> {camera, fanuc, network} -> shared primitives (grasp, rotations, visualize, bundled)
+    nodes -> sim -> {camera, fanuc, network, synthetic} (the simulated controller and world; the
+                    real robot side never imports sim)
     training -> {network, datasets} -> shared primitives
 
 The checks are plain functions, so the tests at the end also run them on small planted trees to
@@ -32,11 +34,13 @@ ALLOWED = {
     "synthetic": {"primitives"},
     "datasets": {"primitives", f"{PACKAGE}.network.image_transform"},   # the letterbox
     "training": {"primitives", "network", "datasets"},
-    "nodes": {"primitives", "network", "camera", "fanuc"},
+    # the stand-ins for the controller and the world: nothing that runs on a real cell imports them
+    "sim": {"primitives", "network", "camera", "fanuc", "synthetic", f"{PACKAGE}.training.paired_statistics"},
+    "nodes": {"primitives", "network", "camera", "fanuc", "sim"},
     "app": {"primitives", "network", "camera", "fanuc", "datasets"},  # names the nodes as strings, never imports them; reads the demo scenes' ground truth
 }
 # Where rclpy, message packages and the launch system may be imported.
-ROS_ALLOWED = (f"{PACKAGE}.nodes", f"{PACKAGE}.app.demo")
+ROS_ALLOWED = (f"{PACKAGE}.nodes", f"{PACKAGE}.app.demo", f"{PACKAGE}.app.physics_demo")
 ROS_PACKAGES = {"rclpy", "launch", "launch_ros", "ament_index_python", "rosidl_runtime_py",
                 "message_filters", "tf2_ros", "cv_bridge"}
 

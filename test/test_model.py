@@ -155,8 +155,9 @@ def test_final_scores_rankings():
     assert order.tolist() == [1, 2, 0, 3, 4]   # the T best primary, by scorer; then by primary
     product = tiny_config(final_ranking="product")
     final, order = final_scores(primary, scorer, product)
-    torch.testing.assert_close(final, primary * scorer)
+    torch.testing.assert_close(final, torch.sqrt(primary * scorer))   # the geometric mean: a probability's scale
     assert order.tolist() == [1, 2, 0, 3, 4]
+    assert torch.equal(order, torch.argsort(primary * scorer, descending=True, stable=True))   # the product's order
     final, order = final_scores(primary, None, config)
     assert torch.equal(final, primary) and order.tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="final_ranking"):

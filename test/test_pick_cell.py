@@ -14,7 +14,7 @@ import pytest
 from grasp_scorer_ros.fanuc.cell import CellConfig, GraspRequest, PickCell
 from grasp_scorer_ros.fanuc.pick_planner import PickConfig, PickRejected
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
-from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
+from grasp_scorer_ros.sim.sim_controller import SimulatedController
 from rotation_helpers import top_down
 
 PICK = PickConfig(speed_mm_s=500.0, approach_speed_mm_s=250.0, gripper_settle_s=0.01,

@@ -12,7 +12,7 @@ import pytest
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
-from grasp_scorer_ros.fanuc.sim_controller import PROGRAM_PAUSED, SimulatedController
+from grasp_scorer_ros.sim.sim_controller import PROGRAM_PAUSED, SimulatedController
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {"UToolNumber": 1, "UFrameNumber": 0, "Front": 1, "Up": 1, "Left": 0, "Flip": 0,
@@ -272,7 +272,7 @@ def test_disconnect(sim, ready):
 def test_command_line_entry_point():
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grasp_scorer_ros.fanuc.sim_controller", "--host", "127.0.0.1",
+        [sys.executable, "-m", "grasp_scorer_ros.sim.sim_controller", "--host", "127.0.0.1",
          "--port", "0", "--handoff-port", "0", "--log-level", "WARNING"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     try:

@@ -34,6 +34,8 @@ LAUNCH_ARGUMENTS = [
     ("replay", "false", "Start the camera replay node (no camera needed)", ["true", "false"]),
     ("replay_folder", "", "Images for the replay node; empty: the bundled demo scenes", None),
     ("replay_rate", "2.0", "Frames per second of the replay node", None),
+    ("world", "none", "physics: a MuJoCo pick cell stands in for the camera and the arm (its camera on "
+                      "camera_topic, its simulated controller for the bridge; needs robot:=sim)", ["none", "physics"]),
 ]
 
 # Fast DDS profile for the launched nodes (config/): shared-memory segments large enough for camera
@@ -95,6 +97,7 @@ class BringupOptions:
     dry_run: bool = False
     replay_folder: str | None = None  # start the camera replay node on this folder ("" = bundled)
     replay_rate: float = 2.0
+    world: str = "none"             # physics: the MuJoCo cell is the camera and the robot
     # The environment the nodes are started from (default: this process's): decides whether the
     # package's Fast DDS profile is added (see transport_environment).
     environment: Mapping[str, str] | None = None
@@ -104,6 +107,10 @@ class BringupOptions:
             raise ValueError(f"robot must be 'sim' or 'real', got {self.robot!r}")
         if not self.replay_rate > 0:
             raise ValueError(f"replay_rate must be positive, got {self.replay_rate}")
+        if self.world not in ("none", "physics"):
+            raise ValueError(f"world must be 'none' or 'physics', got {self.world!r}")
+        if self.world == "physics" and self.robot != "sim":
+            raise ValueError("world:=physics simulates the arm too: it needs robot:=sim")
 
 
 def _as_bool(text: str) -> bool:
@@ -140,6 +147,7 @@ def options_from_launch_arguments(config_dir: Path, arguments: Mapping[str, str]
         dry_run=_as_bool(value["dry_run"]),
         replay_folder=value["replay_folder"] if _as_bool(value["replay"]) else None,
         replay_rate=rate,
+        world=value["world"],
         environment=environment,
     )
 
@@ -164,7 +172,14 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
     config = Path(options.config_dir)
     env = transport_environment(config, options.environment)
     specs = []
-    if options.replay_folder is not None:
+    if options.world == "physics":
+        specs.append(NodeSpec(
+            "physics_world", f"{PACKAGE}.nodes.physics_world_node", "physics_world",
+            parameters={"port": options.rmi_port,
+                        **({"calibration_file": options.calibration_file} if options.calibration_file else {})},
+            remappings=[("image", options.camera_topic), ("camera_info", options.camera_info_topic)],
+            env={**env, "MUJOCO_GL": (options.environment or os.environ).get("MUJOCO_GL", "egl")}))
+    if options.replay_folder is not None and options.world != "physics":
         specs.append(NodeSpec(
             "camera_replay", f"{PACKAGE}.nodes.camera_replay_node", "camera_replay",
             # An empty folder means the bundled scenes: the node's default (rcl refuses `-p folder:=`).
@@ -184,7 +199,7 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
         env=env))
     if options.start_bridge:
         host = "127.0.0.1" if options.robot == "sim" else options.robot_ip
-        if options.robot == "sim":
+        if options.robot == "sim" and options.world != "physics":
             specs.append(NodeSpec(
                 "sim_controller", f"{PACKAGE}.nodes.sim_controller_node", "fanuc_sim_controller",
                 parameters={"host": host, "port": options.rmi_port}, env=env))

@@ -1,5 +1,6 @@
-"""The FANUC side of the bridge, free of ROS: RMI protocol and client, pick planning and execution,
-and a simulated controller.
+"""The FANUC side of the bridge, free of ROS: RMI protocol and client, pick planning and execution.
+What runs on a real cell; the stand-ins for the controller and the world live in
+:mod:`grasp_scorer_ros.sim`, which this package never imports.
 
 * :mod:`.rmi_protocol`   packets, framing, ErrorID table
 * :mod:`.rmi_client`     :class:`RMIClient`, one RMI session over TCP (or a dry run)
@@ -9,9 +10,6 @@ and a simulated controller.
 * :mod:`.pick_executor`  :func:`execute_pick`: sends a plan, gripper only after the arm arrived
 * :mod:`.cell`           :class:`PickCell`, every safety rule of the bridge (arming, faults, stall
   watchdog, gripper state) around one client
-* :mod:`.sim_controller` :class:`SimulatedController`, an RMI server for tests and demos, and
-  :mod:`.sim_arm`, its arm's kinematics (not imported here, so that
-  ``python -m grasp_scorer_ros.fanuc.sim_controller`` runs cleanly)
 """
 from grasp_scorer_ros.fanuc.cell import CellConfig, CellStatus, GraspRequest, Outcome, PickCell, PickJob
 from grasp_scorer_ros.fanuc.motion_limits import MotionLimits

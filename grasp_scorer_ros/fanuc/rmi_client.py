@@ -1,7 +1,7 @@
 """Client for FANUC's Remote Motion Interface (RMI): one TCP session with the robot controller.
 
 No ROS here: the bridge node wraps this class, and the tests drive it against
-:mod:`grasp_scorer_ros.fanuc.sim_controller` over real sockets.
+:mod:`grasp_scorer_ros.sim.sim_controller` over real sockets.
 
 Session (manual B-84184EN): send ``FRC_Connect`` to port 16001, read the port the controller names
 (``PortNumber``), reconnect there and keep that socket for the session. A reader thread splits the

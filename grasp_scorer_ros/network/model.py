@@ -318,15 +318,18 @@ def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
       scorer's probability;
     * ``"top_t"``: the scorer re-ranks the T grasps with the highest primary score, the population
       it was trained on; every other grasp gets 0 (ordered after them by primary score);
-    * ``"product"``: the product of the two probabilities, high only where the anchor's score and
-      the score of the regressed grasp agree.
+    * ``"product"``: ranked by the product of the two probabilities, high only where the anchor's
+      score and the score of the regressed grasp agree. The score given is its square root, the
+      geometric mean (the same order), so that it stays on one probability's scale: a threshold of
+      0.5 means what it means for the primary score, where on the product itself it would ask
+      for both probabilities near 0.7 (and silenced a quarter of the physics cell's scenes).
     """
     if scorer is None:
         final = primary
     elif config.final_ranking == "all":
         final = scorer
     elif config.final_ranking == "product":
-        final = primary * scorer
+        final = torch.sqrt(primary * scorer)
     else:
         t = min(config.num_scored_grasps, len(primary))
         final = torch.zeros_like(scorer)

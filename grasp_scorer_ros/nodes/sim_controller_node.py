@@ -1,6 +1,6 @@
 """Simulated FANUC controller as a ROS node: an RMI server on loopback for the bridge, no arm needed.
 
-Wraps :class:`grasp_scorer_ros.fanuc.sim_controller.SimulatedController` (which documents what it
+Wraps :class:`grasp_scorer_ros.sim.sim_controller.SimulatedController` (which documents what it
 simulates): the server starts when the node is constructed and stops when it is destroyed. The
 launch file's ``robot:=sim`` starts it next to the bridge.
 """
@@ -13,7 +13,7 @@ from rclpy.node import Node
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
-from grasp_scorer_ros.fanuc.sim_controller import SimulatedController
+from grasp_scorer_ros.sim.sim_controller import SimulatedController
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node

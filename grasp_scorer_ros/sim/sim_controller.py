@@ -16,7 +16,7 @@ so that it catches a client's mistakes:
   CR) move waits for the next instruction before it runs, so a sequence ending in one is never
   acknowledged.
 * motion is refused with the pendant enabled (RMIT-008), the servo off (RMIT-007) or RMI_MOVE not
-  running (RMIT-009). A target the arm cannot reach (:mod:`~grasp_scorer_ros.fanuc.sim_arm`),
+  running (RMIT-009). A target the arm cannot reach (:mod:`~grasp_scorer_ros.sim.sim_arm`),
   outside a sphere of reach around the base, or below an optional floor, is refused when its turn
   comes (RMIT-036) and pauses the program, as a motion alarm does.
 * every packet is checked field by field: a missing or mistyped field is refused with the alarm
@@ -43,7 +43,7 @@ read, never answered), ``digital_inputs``, ``drop_connection()``, ``raise_fault(
 
 Simplifications: one motion group; no joint limits, no collisions, no acceleration.
 
-Run it standalone: ``python -m grasp_scorer_ros.fanuc.sim_controller --host 127.0.0.1 --port 16001``.
+Run it standalone: ``python -m grasp_scorer_ros.sim.sim_controller --host 127.0.0.1 --port 16001``.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ import numpy as np
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
-from grasp_scorer_ros.fanuc.sim_arm import JOINTS, SimArm, matrix_position, position_matrix
+from grasp_scorer_ros.sim.sim_arm import JOINTS, SimArm, matrix_position, position_matrix
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,255 @@
+"""``grasp-scorer-trials``: pick trials in the physics cell, from the camera image to a placed object.
+
+Each trial draws a seeded cell scene (objects and tables the model never trained on, by default),
+renders the calibrated overhead camera, and runs what the node and the bridge run on that frame:
+:class:`~grasp_scorer_ros.network.detector.GraspDetector`, the node's choice of the best grasp (the
+highest-ranked one with a pose on the table, published only at or over ``score_threshold``),
+:func:`~grasp_scorer_ros.camera.pixel_to_pose.grasp_to_gripper_pose` with the launch defaults, the
+bridge's ``grasp_height_offset`` and its pick plan; then the physics, stepped as fast as the CPU
+allows. One attempt per trial and ranking, every ranking from the same settled scene. Scored as
+in :mod:`.pick_trial`.
+
+Writes ``results.json`` (every trial, every ranking), ``summary.txt``, the camera frame (with the
+chosen grasp) and a side view after the lift of each failure in ``failures/``, and
+``montage.png``. The last line printed is ``success rate: 92.3% [89.1, 94.6]`` (95% Wilson
+interval) of the first ranking given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from grasp_scorer_ros import bundled
+from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml, load_intrinsics_yaml
+from grasp_scorer_ros.camera.models import CalibrationError
+from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
+from grasp_scorer_ros.fanuc.cell import CellConfig
+from grasp_scorer_ros.fanuc.pick_planner import LIFT, PickConfig
+from grasp_scorer_ros.network.metric import match_grasps
+from grasp_scorer_ros.sim.cell_scene import SCENE_FAMILIES, make_cell_scene
+from grasp_scorer_ros.sim.pick_trial import CAUSES, NO_GRASP, SUCCESS, PickOutcome, run_pick
+from grasp_scorer_ros.training.paired_statistics import compare_paired, wilson_interval
+from grasp_scorer_ros.visualize import draw_grasps
+
+RANKINGS = ("final", "primary", "ground-truth")
+DEFAULT_SCORE_THRESHOLD = 0.5     # the detection node's default (config/detection.yaml)
+
+
+def choose_grasp(scores: np.ndarray, has_pose: Sequence[bool], threshold: float) -> Optional[int]:
+    """The node's rule: the highest-scoring grasp that has a pose, if it scores at least ``threshold``."""
+    for i in np.argsort(-np.asarray(scores), kind="stable"):
+        if has_pose[i]:
+            return int(i) if scores[i] >= threshold else None
+    return None
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grasp-scorer-trials",
+        description="Pick trials in a MuJoCo cell: detect on the rendered camera frame, plan the bridge's pick, "
+                    "simulate it, and count the objects lifted, carried and released at the place pose.")
+    parser.add_argument("--trials", type=int, default=300, help="number of scenes (default: 300)")
+    parser.add_argument("--seed", type=int, default=1000, help="scene seed (default: 1000)")
+    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: the bundled model)")
+    parser.add_argument("--out", default="trials_output", help="output folder (default: trials_output)")
+    parser.add_argument("--ranking", nargs="+", choices=RANKINGS, default=["final", "primary"],
+                        help="which grasp each trial picks, each from the same scene: the model's final score (what "
+                             "the node publishes), its primary score alone, or one of the generator's ground-truth "
+                             "grasps (no model); the first one gives the last line (default: final primary)")
+    parser.add_argument("--look", default="heldout", choices=["heldout", "train"],
+                        help="the generator's look of objects and tables (default: heldout, never trained on)")
+    parser.add_argument("--families", nargs="+", choices=sorted(SCENE_FAMILIES), default=None,
+                        help="scene families to draw (default: all, with their shares)")
+    parser.add_argument("--score-threshold", type=float, default=DEFAULT_SCORE_THRESHOLD,
+                        help="the node's score_threshold: no pick below it (default: 0.5, the launch default)")
+    parser.add_argument("--grasp-height-offset", type=float, default=CellConfig().grasp_height_offset,
+                        help="the bridge's grasp_height_offset: the fingertips stop this far above the table "
+                             "(default: the bridge's, 0.015 m)")
+    parser.add_argument("--calibration", default=str(bundled.demo_calibration_path()),
+                        help="calibration YAML of the camera (default: the demo camera's)")
+    parser.add_argument("--camera-info", default=str(bundled.demo_camera_path()),
+                        help="camera_info_manager intrinsics YAML (default: the demo camera's)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--save", choices=["failures", "all", "none"], default="failures",
+                        help="which trials keep their camera frame and side view (default: failures)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _load_detector(args):
+    from grasp_scorer_ros.network.detector import GraspDetector
+    from grasp_scorer_ros.network.precision import resolve_precision
+    dtype, why = resolve_precision(args.precision)
+    path = args.checkpoint or str(bundled.default_checkpoint_path())
+    detector = GraspDetector(path, num_threads=args.threads or None, dtype=dtype,
+                             channels_last=dtype == "bfloat16")
+    print(f"model {path} ({detector.config.backbone}, scorer: {detector.model.scorer is not None}), "
+          f"{dtype} ({why})", flush=True)
+    return detector
+
+
+def _frame(rgb: np.ndarray, grasp: Optional[np.ndarray], label: str, ok: bool) -> np.ndarray:
+    out = rgb if grasp is None else draw_grasps(rgb, grasp[None], thickness=2)
+    out = out.copy()
+    cv2.putText(out, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (80, 255, 80) if ok else (255, 90, 90), 1,
+                cv2.LINE_AA)
+    return out
+
+
+def _write_rgb(path: Path, rgb: np.ndarray) -> None:
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def summarize(records: List[dict], rankings: Sequence[str]) -> List[str]:
+    """The summary's lines (the last one the ``success rate:`` of the first ranking)."""
+    lines = []
+    success = {r: np.array([rec[r]["cause"] == SUCCESS for rec in records]) for r in rankings}
+    for r in rankings:
+        k, n = int(success[r].sum()), len(records)
+        lo, hi = wilson_interval(k, n)
+        causes = Counter(rec[r]["cause"] for rec in records)
+        lines.append(f"{r}: {k}/{n} = {100 * k / max(n, 1):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]; "
+                     + ", ".join(f"{c}: {causes[c]}" for c in CAUSES if c != SUCCESS and causes[c]))
+        families = sorted({rec["family"] for rec in records})
+        lines.append("  by family: " + ", ".join(
+            f"{f} {sum(s for s, rec in zip(success[r], records) if rec['family'] == f)}/"
+            f"{sum(rec['family'] == f for rec in records)}" for f in families))
+        judged = [(rec[r]["metric_correct"], rec[r]["cause"] == SUCCESS) for rec in records
+                  if rec[r].get("metric_correct") is not None]
+        if judged:
+            table = Counter(judged)
+            agree = table[(True, True)] + table[(False, False)]
+            lines.append(f"  rectangle metric vs physics on {len(judged)} picked grasps: agree {agree} "
+                         f"({100 * agree / len(judged):.1f}%); metric yes & lifted {table[(True, True)]}, "
+                         f"metric yes & failed {table[(True, False)]}, metric no & lifted {table[(False, True)]}, "
+                         f"metric no & failed {table[(False, False)]}")
+    for i, a in enumerate(rankings):
+        for b in rankings[i + 1:]:
+            lines.append("paired: " + compare_paired(success[a], success[b], a, b).summary())
+    first = rankings[0]
+    k, n = int(success[first].sum()), len(records)
+    lo, hi = wilson_interval(k, n)
+    lines.append(f"success rate: {100 * k / max(n, 1):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]")
+    return lines
+
+
+def run_trials(args) -> int:
+    out = Path(args.out)
+    (out / "failures").mkdir(parents=True, exist_ok=True)
+    try:
+        calibration = load_calibration_yaml(args.calibration)
+        intrinsics = load_intrinsics_yaml(args.camera_info)
+    except CalibrationError as error:
+        print(f"grasp-scorer-trials: {error}", file=sys.stderr)
+        return 2
+    detector = _load_detector(args) if set(args.ranking) & {"final", "primary"} else None
+    from grasp_scorer_ros.sim.physics_cell import PhysicsCell   # MuJoCo only once the arguments are good
+    pick = PickConfig()
+    records, montage = [], []
+    renderers: dict = {}
+    started = time.monotonic()
+    bar = tqdm(range(args.trials), desc="trials", unit="trial", disable=args.quiet, file=sys.stdout)
+    for index in bar:
+        scene = make_cell_scene(index, args.seed, calibration, intrinsics, look=args.look,
+                                families=tuple(args.families) if args.families else None)
+        cell = PhysicsCell(scene, calibration, intrinsics, renderer_cache=renderers)
+        state = cell.save_state()
+        rgb = cell.render_rgb()
+        record = {"index": index, "family": scene.family, "object_id": scene.object_id,
+                  "objects": [{"kind": o.kind, "height_m": round(o.height, 4), "mass_kg": round(o.mass, 4)}
+                              for o in scene.objects]}
+        detections = detector.detect(rgb) if detector is not None else None
+        has_pose, poses = None, {}
+        for ranking in args.ranking:
+            cell.restore_state(state)
+            chosen, score, grasp = None, None, None
+            if ranking == "ground-truth":
+                rng = np.random.default_rng([args.seed, 9001, index])
+                grasp = scene.grasps_px[rng.integers(len(scene.grasps_px))]
+                chosen = 0
+            else:
+                if has_pose is None:
+                    has_pose = []
+                    for i, g in enumerate(detections.grasps[:50]):
+                        try:
+                            poses[i] = grasp_to_gripper_pose(g, intrinsics, calibration.camera_pose,
+                                                             calibration.surface, 0.0, 0.0)
+                            has_pose.append(True)
+                        except CalibrationError:
+                            has_pose.append(False)
+                scores = (detections.scores if ranking == "final" else detections.primary_scores)[:len(has_pose)]
+                chosen = choose_grasp(scores, has_pose, args.score_threshold)
+                if chosen is not None:
+                    grasp, score = detections.grasps[chosen], float(scores[chosen])
+                else:
+                    best = int(np.argmax(scores))
+                    grasp, score = detections.grasps[best], float(scores[best])
+            side = {}
+            if chosen is None:
+                outcome = PickOutcome(NO_GRASP, detail=f"best {ranking} score {score:.3f} < {args.score_threshold}")
+            else:
+                pose = poses.get(chosen) if ranking != "ground-truth" else grasp_to_gripper_pose(
+                    grasp, intrinsics, calibration.camera_pose, calibration.surface, 0.0, 0.0)
+                outcome = run_pick(cell, pose.position, pose.quaternion, pose.opening_width_m, pick,
+                                   args.grasp_height_offset,
+                                   on_step=lambda name, c: side.update(
+                                       {name: c.render_rgb("side", True, (320, 240))}) if name == LIFT else None)
+            metric = None if grasp is None or ranking == "ground-truth" else \
+                bool(match_grasps(grasp[None], scene.grasps_px)[0])
+            record[ranking] = {"cause": outcome.cause, "detail": outcome.detail, "score": score,
+                               "grasp_px": None if grasp is None else [round(float(v), 2) for v in grasp],
+                               "target": outcome.target, "lifted": outcome.lifted, "disturbed": outcome.disturbed,
+                               "rise_m": round(outcome.rise_m, 4), "metric_correct": metric}
+            keep = args.save == "all" or (args.save == "failures" and not outcome.success)
+            label = f"{index} {ranking}: {outcome.cause}"
+            picture = _frame(rgb, grasp, label, outcome.success)
+            if keep:
+                stem = out / "failures" / f"trial_{index:04d}_{ranking}"
+                _write_rgb(stem.with_name(stem.name + "_camera.png"), picture)
+                if LIFT in side:
+                    _write_rgb(stem.with_name(stem.name + "_after_lift.png"), side[LIFT])
+            if len(montage) < 24 and ranking == args.ranking[0]:
+                montage.append(cv2.resize(picture, (240, 240), interpolation=cv2.INTER_AREA))
+        records.append(record)
+        done = [r[args.ranking[0]]["cause"] == SUCCESS for r in records]
+        bar.set_postfix_str(f"{args.ranking[0]} {100 * np.mean(done):.1f}%")
+    elapsed = time.monotonic() - started
+    lines = summarize(records, args.ranking)
+    lines.insert(0, f"{args.trials} trials (seed {args.seed}, look {args.look}) in {elapsed:.0f} s: "
+                    f"{60 * args.trials / elapsed:.1f} trials/minute, {len(args.ranking)} picks each")
+    (out / "results.json").write_text(json.dumps({"arguments": vars(args), "trials": records,
+                                                   "summary": lines}, indent=1))
+    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+    if montage:
+        while len(montage) % 6:
+            montage.append(np.zeros_like(montage[0]))
+        rows = [np.hstack(montage[i:i + 6]) for i in range(0, len(montage), 6)]
+        _write_rgb(out / "montage.png", np.vstack(rows))
+    print("\n".join(lines), flush=True)
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = get_args_parser()
+    args = parser.parse_args(argv)
+    if args.trials < 1:
+        parser.error(f"--trials must be at least 1, got {args.trials}")
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        print(f"grasp-scorer-trials: checkpoint not found: {args.checkpoint}", file=sys.stderr)
+        return 2
+    return run_trials(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
