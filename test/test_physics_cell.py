@@ -184,11 +184,12 @@ def test_save_and_restore_state_replays_the_same_pick():
 
 
 def test_choose_grasp_is_the_nodes_rule():
-    scores = np.array([0.9, 0.8, 0.4])
-    assert choose_grasp(scores, [True, True, True], 0.5) == 0
-    assert choose_grasp(scores, [False, True, True], 0.5) == 1      # the best with a pose
-    assert choose_grasp(scores, [False, False, True], 0.5) is None  # which is under the threshold
-    assert choose_grasp(scores, [True, True, True], 0.95) is None
+    scores = np.array([0.4, 0.9, 0.8])
+    pose = lambda *have: (lambda i: have[i])  # noqa: E731
+    assert choose_grasp(scores, pose(True, True, True), 0.5) == 1
+    assert choose_grasp(scores, pose(True, False, True), 0.5) == 2      # the best with a pose
+    assert choose_grasp(scores, pose(True, False, False), 0.5) is None  # which is under the threshold
+    assert choose_grasp(scores, pose(True, True, True), 0.95) is None
 
 
 def test_the_trial_runner_console_script_runs_real_picks(tmp_path):
@@ -222,3 +223,38 @@ def test_the_trial_runner_refuses_a_missing_checkpoint(tmp_path):
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "checkpoint not found: /nope.pt" in run.stderr
 
+
+
+def test_two_runs_compare_trial_by_trial(tmp_path):
+    from grasp_scorer_ros.sim.trials import compare_runs
+
+    def run(name, outcomes, seed=1000):
+        path = tmp_path / name / "results.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"arguments": {"seed": seed}, "trials": [
+            {"index": i, "final": {"cause": "success" if ok else "jaws missed"}} for i, ok in enumerate(outcomes)]}))
+        return str(path)
+
+    a = run("a", [True, True, True, False])
+    b = run("b", [True, False, False, False])
+    lines = compare_runs(f"{a}:final", f"{b}:final")
+    assert lines[0] == "a:final: 75.0%, b:final: 25.0%"
+    assert "+50.0 points" in lines[1] and "right only by a:final: 2, only by b:final: 0" in lines[1]
+    with pytest.raises(ValueError, match="different scene seeds"):
+        compare_runs(f"{a}:final", f"{run('c', [True], seed=7)}:final")
+
+
+def test_the_summary_counts_causes_and_judges_the_metric_only_on_tried_picks():
+    from grasp_scorer_ros.sim.trials import summarize
+
+    def trial(family, cause, metric):
+        return {"family": family, "final": {"cause": cause, "metric_correct": metric}}
+
+    records = [trial("generator", "success", True), trial("generator", "success", False),
+               trial("plate", "jaws missed", True), trial("generator", "no grasp over the threshold", True)]
+    lines = summarize(records, ["final"])
+    assert lines[0].startswith("final: 2/4 = 50.0% [") and "jaws missed: 1" in lines[0]
+    assert "no grasp over the threshold: 1" in lines[0]
+    assert lines[1] == "  by family: generator 2/3, plate 0/1"
+    assert "on 3 picked grasps: agree 1 (33.3%)" in lines[2]     # the untried grasp is not judged
+    assert lines[-1].startswith("success rate: 50.0% [")

@@ -12,7 +12,9 @@ camera of a calibration file, and a parallel-plate gripper that moves as the rob
   closing axis, as :mod:`grasp_scorer_ros.camera` and the pick planner define it); the hand is a
   free body welded to it, so contacts push back on a compliant wrist instead of an infinitely stiff
   one. Two coupled slide joints open the pads to ``max_opening`` and close them with a position
-  actuator whose force is capped at ``grip_force_n`` (a force-limited close).
+  actuator whose force is capped at ``grip_force_n`` (a force-limited close); their damping keeps
+  each pad's closing speed near 0.17 m/s, as a real gripper's, where light pads at full force
+  tunnel through a part.
 * **Contacts.** A grasp holds in MuJoCo only with settings made for it: elliptic friction cones,
   ``condim`` 4 (torsional friction, so a part does not spin about the jaw axis), friction 1.0,
   ``impratio`` 10 and ``noslip_iterations`` 3; the tests prove that a good grasp carries a part
@@ -211,7 +213,6 @@ class PhysicsCell:
         self._hand_dof = m.jnt_dofadr[name(mujoco.mjtObj.mjOBJ_JOINT, "hand_joint")]
         self._finger_qpos = m.jnt_qposadr[name(mujoco.mjtObj.mjOBJ_JOINT, "finger_a")]
         self._pads = {name(mujoco.mjtObj.mjOBJ_GEOM, "pad_a"), name(mujoco.mjtObj.mjOBJ_GEOM, "pad_b")}
-        self._gripper_geoms = self._pads | {name(mujoco.mjtObj.mjOBJ_GEOM, "palm")}
         self._geom_object = {g: self._object_bodies.index(m.geom_bodyid[g])
                              for g in range(m.ngeom) if m.geom_bodyid[g] in self._object_bodies}
         self._renderers = renderer_cache if renderer_cache is not None else {}
@@ -304,18 +305,11 @@ class PhysicsCell:
         return self.data.xpos[self._object_bodies].copy()
 
     def objects_touching_pads(self) -> set[int]:
+        """The objects a pad touches now (what the jaws hold)."""
         found = set()
         for c in self.data.contact[:self.data.ncon]:
             for a, b in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
                 if a in self._pads and b in self._geom_object:
-                    found.add(self._geom_object[b])
-        return found
-
-    def objects_touching_gripper(self) -> set[int]:
-        found = set()
-        for c in self.data.contact[:self.data.ncon]:
-            for a, b in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
-                if a in self._gripper_geoms and b in self._geom_object:
                     found.add(self._geom_object[b])
         return found
 

@@ -9,7 +9,8 @@ bridge's ``grasp_height_offset`` and its pick plan; then the physics, stepped as
 allows. One attempt per trial and ranking, every ranking from the same settled scene. Scored as
 in :mod:`.pick_trial`.
 
-Writes ``results.json`` (every trial, every ranking), ``summary.txt``, the camera frame (with the
+Writes ``results.json`` (every trial, every ranking; ``trials.jsonl`` line by line as they end),
+``summary.txt``, the camera frame (with the
 chosen grasp) and a side view after the lift of each failure in ``failures/``, and
 ``montage.png``. The last line printed is ``success rate: 92.3% [89.1, 94.6]`` (95% Wilson
 interval) of the first ranking given.
@@ -36,7 +37,7 @@ from grasp_scorer_ros.fanuc.cell import CellConfig
 from grasp_scorer_ros.fanuc.pick_planner import LIFT, PickConfig
 from grasp_scorer_ros.network.metric import match_grasps
 from grasp_scorer_ros.sim.cell_scene import SCENE_FAMILIES, make_cell_scene
-from grasp_scorer_ros.sim.pick_trial import CAUSES, NO_GRASP, SUCCESS, PickOutcome, run_pick
+from grasp_scorer_ros.sim.pick_trial import CAUSES, NO_GRASP, REFUSED, SUCCESS, PickOutcome, run_pick
 from grasp_scorer_ros.training.paired_statistics import compare_paired, wilson_interval
 from grasp_scorer_ros.visualize import draw_grasps
 
@@ -44,10 +45,11 @@ RANKINGS = ("final", "primary", "ground-truth")
 DEFAULT_SCORE_THRESHOLD = 0.5     # the detection node's default (config/detection.yaml)
 
 
-def choose_grasp(scores: np.ndarray, has_pose: Sequence[bool], threshold: float) -> Optional[int]:
-    """The node's rule: the highest-scoring grasp that has a pose, if it scores at least ``threshold``."""
+def choose_grasp(scores: np.ndarray, has_pose, threshold: float) -> Optional[int]:
+    """The node's rule: the highest-scoring grasp that has a pose (``has_pose(i)``, asked in score
+    order only until one has), if it scores at least ``threshold``."""
     for i in np.argsort(-np.asarray(scores), kind="stable"):
-        if has_pose[i]:
+        if has_pose(int(i)):
             return int(i) if scores[i] >= threshold else None
     return None
 
@@ -83,7 +85,30 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--save", choices=["failures", "all", "none"], default="failures",
                         help="which trials keep their camera frame and side view (default: failures)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--summary-of", metavar="RESULTS",
+                        help="print the summary of a finished run's results.json (or trials.jsonl) instead of running")
+    parser.add_argument("--compare", nargs=2, metavar="RESULTS:RANKING",
+                        help="compare two finished runs on the same scenes instead of running trials, e.g. "
+                             "runs/full/results.json:final runs/baseline/results.json:primary (paired bootstrap, "
+                             "McNemar)")
     return parser
+
+
+def compare_runs(first: str, second: str) -> List[str]:
+    """The paired comparison of two runs' rankings, trial by trial (same seed and scenes)."""
+    runs = []
+    for spec in (first, second):
+        path, _, ranking = spec.rpartition(":")
+        document = json.loads(Path(path).read_text())
+        trials = {t["index"]: t[ranking]["cause"] == SUCCESS for t in document["trials"]}
+        runs.append((f"{Path(path).parent.name}:{ranking}", trials, document["arguments"]["seed"]))
+    (a, ta, seed_a), (b, tb, seed_b) = runs
+    if seed_a != seed_b:
+        raise ValueError(f"the runs are of different scene seeds ({seed_a}, {seed_b}): nothing to pair")
+    common = sorted(set(ta) & set(tb))
+    result = compare_paired(np.array([ta[i] for i in common]), np.array([tb[i] for i in common]), a, b)
+    return [f"{a}: {100 * result.first_accuracy:.1f}%, {b}: {100 * result.second_accuracy:.1f}%",
+            "paired: " + result.summary()]
 
 
 def _load_detector(args):
@@ -125,14 +150,15 @@ def summarize(records: List[dict], rankings: Sequence[str]) -> List[str]:
         lines.append("  by family: " + ", ".join(
             f"{f} {sum(s for s, rec in zip(success[r], records) if rec['family'] == f)}/"
             f"{sum(rec['family'] == f for rec in records)}" for f in families))
+        # Only grasps the physics tried: not those under the threshold or refused by the limits.
         judged = [(rec[r]["metric_correct"], rec[r]["cause"] == SUCCESS) for rec in records
-                  if rec[r].get("metric_correct") is not None]
+                  if rec[r].get("metric_correct") is not None and rec[r]["cause"] not in (NO_GRASP, REFUSED)]
         if judged:
             table = Counter(judged)
             agree = table[(True, True)] + table[(False, False)]
             lines.append(f"  rectangle metric vs physics on {len(judged)} picked grasps: agree {agree} "
-                         f"({100 * agree / len(judged):.1f}%); metric yes & lifted {table[(True, True)]}, "
-                         f"metric yes & failed {table[(True, False)]}, metric no & lifted {table[(False, True)]}, "
+                         f"({100 * agree / len(judged):.1f}%); metric yes & placed {table[(True, True)]}, "
+                         f"metric yes & failed {table[(True, False)]}, metric no & placed {table[(False, True)]}, "
                          f"metric no & failed {table[(False, False)]}")
     for i, a in enumerate(rankings):
         for b in rankings[i + 1:]:
@@ -159,6 +185,7 @@ def run_trials(args) -> int:
     records, montage = [], []
     renderers: dict = {}
     started = time.monotonic()
+    stream = (out / "trials.jsonl").open("w")      # one line per trial as it ends: a stopped run keeps them
     bar = tqdm(range(args.trials), desc="trials", unit="trial", disable=args.quiet, file=sys.stdout)
     for index in bar:
         scene = make_cell_scene(index, args.seed, calibration, intrinsics, look=args.look,
@@ -170,7 +197,17 @@ def run_trials(args) -> int:
                   "objects": [{"kind": o.kind, "height_m": round(o.height, 4), "mass_kg": round(o.mass, 4)}
                               for o in scene.objects]}
         detections = detector.detect(rgb) if detector is not None else None
-        has_pose, poses = None, {}
+        poses = {}
+
+        def has_pose(i: int) -> bool:
+            if i not in poses:
+                try:
+                    poses[i] = grasp_to_gripper_pose(detections.grasps[i], intrinsics, calibration.camera_pose,
+                                                     calibration.surface, 0.0, 0.0)
+                except CalibrationError:
+                    poses[i] = None
+            return poses[i] is not None
+
         for ranking in args.ranking:
             cell.restore_state(state)
             chosen, score, grasp = None, None, None
@@ -179,16 +216,7 @@ def run_trials(args) -> int:
                 grasp = scene.grasps_px[rng.integers(len(scene.grasps_px))]
                 chosen = 0
             else:
-                if has_pose is None:
-                    has_pose = []
-                    for i, g in enumerate(detections.grasps[:50]):
-                        try:
-                            poses[i] = grasp_to_gripper_pose(g, intrinsics, calibration.camera_pose,
-                                                             calibration.surface, 0.0, 0.0)
-                            has_pose.append(True)
-                        except CalibrationError:
-                            has_pose.append(False)
-                scores = (detections.scores if ranking == "final" else detections.primary_scores)[:len(has_pose)]
+                scores = detections.scores if ranking == "final" else detections.primary_scores
                 chosen = choose_grasp(scores, has_pose, args.score_threshold)
                 if chosen is not None:
                     grasp, score = detections.grasps[chosen], float(scores[chosen])
@@ -222,12 +250,15 @@ def run_trials(args) -> int:
             if len(montage) < 24 and ranking == args.ranking[0]:
                 montage.append(cv2.resize(picture, (240, 240), interpolation=cv2.INTER_AREA))
         records.append(record)
+        stream.write(json.dumps(record) + "\n")
+        stream.flush()
         done = [r[args.ranking[0]]["cause"] == SUCCESS for r in records]
         bar.set_postfix_str(f"{args.ranking[0]} {100 * np.mean(done):.1f}%")
+    stream.close()
     elapsed = time.monotonic() - started
     lines = summarize(records, args.ranking)
     lines.insert(0, f"{args.trials} trials (seed {args.seed}, look {args.look}) in {elapsed:.0f} s: "
-                    f"{60 * args.trials / elapsed:.1f} trials/minute, {len(args.ranking)} picks each")
+                    f"{60 * args.trials / elapsed:.1f} trials/minute, {len(args.ranking)} pick(s) each")
     (out / "results.json").write_text(json.dumps({"arguments": vars(args), "trials": records,
                                                    "summary": lines}, indent=1))
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
@@ -243,6 +274,26 @@ def run_trials(args) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = get_args_parser()
     args = parser.parse_args(argv)
+    if args.summary_of:
+        path = Path(args.summary_of)
+        try:
+            if path.suffix == ".jsonl":
+                records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            else:
+                records = json.loads(path.read_text())["trials"]
+            rankings = [r for r in RANKINGS if records and r in records[0]]
+            print("\n".join(summarize(records, rankings)))
+        except (OSError, KeyError, ValueError) as error:
+            print(f"grasp-scorer-trials: cannot summarize {path}: {error!r}", file=sys.stderr)
+            return 2
+        return 0
+    if args.compare:
+        try:
+            print("\n".join(compare_runs(*args.compare)))
+        except (OSError, KeyError, ValueError) as error:
+            print(f"grasp-scorer-trials: cannot compare: {error!r}", file=sys.stderr)
+            return 2
+        return 0
     if args.trials < 1:
         parser.error(f"--trials must be at least 1, got {args.trials}")
     if args.checkpoint and not Path(args.checkpoint).is_file():
