@@ -258,3 +258,18 @@ def test_the_summary_counts_causes_and_judges_the_metric_only_on_tried_picks():
     assert lines[1] == "  by family: generator 2/3, plate 0/1"
     assert "on 3 picked grasps: agree 1 (33.3%)" in lines[2]     # the untried grasp is not judged
     assert lines[-1].startswith("success rate: 50.0% [")
+
+
+def test_the_trials_use_the_settings_a_user_gets():
+    """The runner's threshold and height offset are the launch defaults (config/ files), so its
+    figures are those of `ros2 launch grasp_scorer_ros detect.launch.py`."""
+    import yaml
+    from pathlib import Path
+    from grasp_scorer_ros.sim.trials import DEFAULT_SCORE_THRESHOLD, get_args_parser
+    config = Path(__file__).resolve().parents[1] / "config"
+    detection = yaml.safe_load((config / "detection.yaml").read_text())["/**"]["ros__parameters"]
+    bridge = yaml.safe_load((config / "fanuc_bridge.yaml").read_text())["/**"]["ros__parameters"]
+    args = get_args_parser().parse_args([])
+    assert args.score_threshold == DEFAULT_SCORE_THRESHOLD == detection["score_threshold"]
+    assert args.grasp_height_offset == bridge["grasp_height_offset"]
+    assert (detection["grasp_depth"], detection["reference_yaw"]) == (0.0, 0.0)   # as the runner casts poses

@@ -52,7 +52,8 @@ PARAMETERS: ParameterSpec = {
     "num_threads": (0, "CPU threads for inference; 0 keeps torch's default"),
     "precision": ("auto", "Inference precision: auto (bfloat16 where the device computes it natively: CPUs "
                           "with AVX-512 BF16 or AMX, GPUs with bfloat16; float32 elsewhere), float32 or bfloat16"),
-    "score_threshold": (0.5, "A grasp is published on grasp/best only when its final score reaches this"),
+    "score_threshold": (0.5, "A grasp is published on grasp/best only when its final score reaches this (the "
+                               "bundled model's: the geometric mean of the primary and scorer probabilities)"),
     "num_candidates": (5, "Length of the ranked list published on grasp/candidates"),
     "calibration_file": ("", "Camera pose / work surface YAML; empty: the bundled demo calibration"),
     "base_frame": ("", "Frame of the published poses; empty: base_frame from the calibration file"),
