@@ -273,3 +273,13 @@ def test_the_trials_use_the_settings_a_user_gets():
     assert args.score_threshold == DEFAULT_SCORE_THRESHOLD == detection["score_threshold"]
     assert args.grasp_height_offset == bridge["grasp_height_offset"]
     assert (detection["grasp_depth"], detection["reference_yaw"]) == (0.0, 0.0)   # as the runner casts poses
+
+
+def test_depth_is_metric_along_the_optical_axis():
+    """The depth frame (for the depth-aware features to come) gives the table and a block's top at
+    their distances from the camera: 0.8 m and 0.8 m minus the block's 50 mm."""
+    cell = PhysicsCell(scene_of(block("block", 0.6, 0.0, 0.06, 0.06, 0.05)), CALIBRATION, INTRINSICS)
+    depth = cell.render_depth()
+    assert depth.shape == (480, 480) and depth.dtype == np.float32
+    assert abs(float(depth[240, 240]) - 0.75) < 0.002     # the block's top, under the optical axis
+    assert abs(float(depth[20, 20]) - 0.8) < 0.002        # the table

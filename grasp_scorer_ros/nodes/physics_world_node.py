@@ -44,7 +44,7 @@ PARAMETERS: ParameterSpec = {
     "camera_rate": (2.0, "Camera frames per second"),
     "physics_rate": (50.0, "How often the physics catches up with the wall clock (Hz)"),
     "frame_id": ("camera_color_optical_frame", "frame_id of the images and CameraInfo"),
-    "output_dir": ("", "Write each pick's side view and camera frame here; empty: none"),
+    "output_dir": ("", "Write a side view of the cell at the end of each pick here; empty: none"),
 }
 
 

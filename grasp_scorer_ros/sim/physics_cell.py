@@ -255,9 +255,6 @@ class PhysicsCell:
         q = self.data.mocap_quat[self._mocap]
         return self.data.mocap_pos[self._mocap].copy(), quaternion_to_matrix([q[1], q[2], q[3], q[0]])
 
-    def hand_position(self) -> np.ndarray:
-        return self.data.qpos[self._hand_qpos:self._hand_qpos + 3].copy()
-
     def set_tcp(self, position, rotation) -> None:
         """Command the TCP (the hand follows through its weld as the physics steps)."""
         self.data.mocap_pos[self._mocap] = position
@@ -276,28 +273,30 @@ class PhysicsCell:
         short settle: as the controller executes a FINE linear move."""
         start, start_rot = self.tcp()
         target = np.asarray(position, float)
-        q0, q1 = _mj_quat(start_rot), _mj_quat(rotation)
+        duration = max(np.linalg.norm(target - start) / max(speed_m_s, 1e-6), 0.05)
+        self.step_along(start, start_rot, target, rotation, int(math.ceil(duration / self.model.opt.timestep)),
+                        monitor)
+        self.step(0.1, monitor)
+
+    def step_along(self, start, start_rotation, end, end_rotation, steps: int, monitor=None) -> None:
+        """``steps`` physics steps with the TCP commanded along the straight line from one pose to
+        the other, a little further each step (orientation by normalised quaternion interpolation);
+        ``monitor(cell)`` after every 10 steps."""
+        start, end = np.asarray(start, float), np.asarray(end, float)
+        q0, q1 = _mj_quat(start_rotation), _mj_quat(end_rotation)
         if np.dot(q0, q1) < 0:
             q1 = -q1
-        duration = max(np.linalg.norm(target - start) / max(speed_m_s, 1e-6), 0.05)
-        dt = self.model.opt.timestep
-        steps = int(math.ceil(duration / dt))
         for i in range(1, steps + 1):
             a = i / steps
             q = (1 - a) * q0 + a * q1
-            self.data.mocap_pos[self._mocap] = start + a * (target - start)
+            self.data.mocap_pos[self._mocap] = start + a * (end - start)
             self.data.mocap_quat[self._mocap] = q / np.linalg.norm(q)
             self._mj.mj_step(self.model, self.data)
             if monitor is not None and i % 10 == 0:
                 monitor(self)
-        self.step(0.1, monitor)
 
     def set_jaws(self, closed: bool) -> None:
         self.data.ctrl[0] = 0.0 if closed else self.gripper.max_opening / 2
-
-    def jaw_opening(self) -> float:
-        """Distance between the pads' inner faces (m)."""
-        return float(self.data.qpos[self._finger_qpos] + self.data.qpos[self._finger_qpos + 1])
 
     # -- the objects -----------------------------------------------------------------------------
     def object_positions(self) -> np.ndarray:

@@ -15,15 +15,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from grasp_scorer_ros.rotations import matrix_to_quaternion, quaternion_to_matrix, wpr_to_matrix
+from grasp_scorer_ros.rotations import wpr_to_matrix
 from grasp_scorer_ros.sim.physics_cell import PhysicsCell
 from grasp_scorer_ros.sim.sim_controller import SimulatedController
 
 LIFTED_M = 0.05        # an object this far above where it lay when the jaws closed: lifted
-
-
-def _quaternion(rotation) -> np.ndarray:
-    return np.asarray(matrix_to_quaternion(rotation), float)
 
 
 @dataclass
@@ -71,10 +67,6 @@ class PhysicsWorld:
         position, rotation = self._controller_pose()
         if self._last_pose is None:
             self._last_pose = (position, rotation)
-        start_position, start_rotation = self._last_pose
-        q0, q1 = _quaternion(start_rotation), _quaternion(rotation)
-        if np.dot(q0, q1) < 0:
-            q1 = -q1
         closed = self.jaws_closed()
         event = None
         if closed and self._closed_at is None:
@@ -83,12 +75,7 @@ class PhysicsWorld:
         elif not closed and self._closed_at is not None:
             event = self._pick_ended()
         self.cell.set_jaws(closed)
-        for i in range(1, steps + 1):
-            a = i / steps
-            q = (1 - a) * q0 + a * q1
-            self.cell.set_tcp(start_position + a * (position - start_position),
-                              quaternion_to_matrix(q / np.linalg.norm(q)))
-            self.cell.step(dt)
+        self.cell.step_along(*self._last_pose, position, rotation, steps)
         if steps:
             self._last_pose = (position, rotation)
         if self._closed_at is not None:
