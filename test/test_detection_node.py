@@ -125,8 +125,8 @@ class Graph:
 def graph(ros, checkpoint, calibration_file):
     graphs = []
 
-    def make(**parameters):
-        graphs.append(Graph(ros, checkpoint, calibration_file, **parameters))
+    def make(model=None, **parameters):
+        graphs.append(Graph(ros, model or checkpoint, calibration_file, **parameters))
         return graphs[-1]
     yield make
     for g in graphs:
@@ -237,6 +237,20 @@ def test_score_threshold_keeps_weak_grasps_off_best(graph):
     assert len(g.candidates[0].candidates) == 4
 
 
+def test_scorer_weight_sets_how_far_the_final_score_leans_on_the_scorer(graph, tmp_path):
+    from grasp_scorer_ros.network.checkpoint import save_checkpoint
+    path = tmp_path / "product.pt"
+    save_checkpoint(str(path), tiny_model(seed=3, final_ranking="product", scorer_weight=0.5))
+    g = graph(model=path, scorer_weight=0.0)
+    assert g.node.detector.config.scorer_weight == 0.0
+    g.send(image_message(scene(), stamp_sec=9))
+    assert spin_until(g.executor, lambda: g.candidates, timeout=20)
+    candidates = g.candidates[0].candidates
+    # w = 0: the final score is the primary score, and the list is in its order.
+    assert [c.score for c in candidates] == pytest.approx([c.primary_score for c in candidates], abs=1e-6)
+    assert all(a.primary_score >= b.primary_score for a, b in zip(candidates, candidates[1:]))
+
+
 def test_slow_inference_drops_old_frames_and_keeps_the_newest(graph):
     g = graph(publish_debug_image=False)
     detector = g.node.detector
@@ -278,6 +292,15 @@ def test_missing_or_corrupt_checkpoint_exits_with_a_clear_message(ros, tmp_path,
     assert str(path) in result.stderr
     assert ("not found" in result.stderr) if content is None else ("corrupt" in result.stderr)
     assert "Traceback" not in result.stderr
+
+
+def test_a_scorer_weight_over_one_is_refused_at_start(ros, tmp_path, checkpoint, calibration_file):
+    result = subprocess.run(
+        [sys.executable, "-m", "grasp_scorer_ros.nodes.detection_node", "--ros-args",
+         "-p", f"checkpoint:={checkpoint}", "-p", f"calibration_file:={calibration_file}", "-p", "scorer_weight:=1.5"],
+        capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2
+    assert "scorer_weight must be in [0, 1]" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_camera_info_for_another_resolution_gives_no_pose(graph):

@@ -191,3 +191,30 @@ def test_scorer_diagnostics_command(dataset, tmp_path, capsys):
     for name in ("scorer_auc_within_image", "metric_correct_before", "metric_correct_after", "label_entropy"):
         assert name in report
     assert 0.0 <= report["one_step_better"] + report["one_step_worse"] <= 1.0
+
+
+def test_a_second_training_source_fills_its_share_of_every_batch_and_is_never_evaluated(dataset, tmp_path, caplog,
+                                                                                       capsys):
+    from grasp_scorer_ros.datasets import load_jacquard
+    from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset
+    samples = load_jacquard(dataset)
+    both = GraspTorchDataset(samples, train=True, size=64)
+    mixed = train.IterationBatches(both, 10, 0, 400, extra=6, extra_share=0.3)
+    import numpy as np
+    drawn = np.concatenate([mixed.indices(i, np.random.default_rng([0, i])) for i in range(400)])
+    assert abs(np.mean(drawn >= len(samples) - 6) - 0.3) < 0.03
+    # Without a second source the draw is the one every earlier run made (resumes stay exact).
+    plain = train.IterationBatches(both, 10, 0, 400)
+    assert np.array_equal(plain.indices(7, np.random.default_rng([0, 7])),
+                          np.random.default_rng([0, 7]).integers(len(samples), size=10))
+
+    extra = tmp_path / "extra"
+    write_dataset(extra, count=5, seed=11, object_sets=5, write_masks=False, progress=False)
+    with caplog.at_level("INFO", logger="grasp_scorer_ros.train"):
+        assert train.main(args_for(dataset, tmp_path / "run", 2, "--extra-train-root", str(extra),
+                                   "--extra-share", "0.5")) == 0
+    assert "5 more training images" in caplog.text
+    assert load_checkpoint(str(tmp_path / "run" / "final.pt"))["iteration"] == 2
+    assert train.main(args_for(dataset, tmp_path / "bad", 1, "--extra-train-root", str(extra),
+                               "--extra-share", "1.5")) == 2
+    assert "--extra-share must be in (0, 1)" in capsys.readouterr().err

@@ -7,6 +7,7 @@ at test time), and the grasps are mapped back to the original image's pixels.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Dict, Optional
@@ -30,6 +31,8 @@ class Detections:
     grasps: np.ndarray
     scores: np.ndarray           # final score (the scorer's; the primary one for the baseline)
     primary_scores: np.ndarray   # the PGP's score of each grasp's anchor
+    scorer_scores: Optional[np.ndarray] = None   # the scorer's probability (None without a scorer)
+    anchor_index: Optional[np.ndarray] = None    # each grasp's anchor, flat index into (H, W, k)
     timings_ms: Dict[str, float] = field(default_factory=dict)  # preprocess, fe, pgp, scorer, postprocess
 
     def __len__(self) -> int:
@@ -41,12 +44,14 @@ class GraspDetector:
 
     ``dtype="bfloat16"`` casts the model's weights to bfloat16; ``channels_last`` stores them in
     that memory format. ``num_threads`` sets torch's (process-wide) intra-op thread count.
+    ``scorer_weight`` replaces the checkpoint's :attr:`ModelConfig.scorer_weight` (how far the
+    final score leans on the scorer rather than the primary score).
     """
 
     def __init__(self, checkpoint_path: Optional[str] = None, device: str = "cpu",
                  num_threads: Optional[int] = None, dtype: str = "float32",
                  channels_last: bool = False, pad_value: int = 0,
-                 model: Optional[GraspScorerNet] = None):
+                 model: Optional[GraspScorerNet] = None, scorer_weight: Optional[float] = None):
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if (checkpoint_path is None) == (model is None):
@@ -59,6 +64,9 @@ class GraspDetector:
         model = model.to(device=self.device, dtype=_DTYPES[dtype]).eval()
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if scorer_weight is not None:
+            # The final score's lean on the scorer (ModelConfig.scorer_weight), chosen at run time.
+            model.config = dataclasses.replace(model.config, scorer_weight=float(scorer_weight))
         self.model = model
         self.pad_value = pad_value
 
@@ -118,6 +126,8 @@ class GraspDetector:
         result = Detections(grasps=grasps.astype(np.float32),
                             scores=final[order].cpu().numpy(),
                             primary_scores=primary[order].cpu().numpy(),
+                            scorer_scores=None if scorer is None else scorer[order].cpu().numpy(),
+                            anchor_index=order.cpu().numpy(),
                             timings_ms=timings)
         timings["postprocess"] = 1000 * (time.perf_counter() - clock)
         return result

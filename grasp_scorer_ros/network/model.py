@@ -77,6 +77,7 @@ class ModelConfig:
     scorer_jitter: int = 0             # perturbed copies of each selected grasp for the scorer (0: paper)
     scorer_jitter_sigma: tuple = (0.1, 0.3, 0.15, 0.15, 0.3)  # per delta component
     final_ranking: str = "all"         # "all" (paper), "top_t" or "product": see final_scores()
+    scorer_weight: float = 0.5         # "product": final = primary^(1-w) * scorer^w (0.5: the geometric mean)
     scorer_anchor_indicator: bool = False  # 6k grasp input that always shows the anchor (see scorer.py)
     scorer_labels: str = "jaccard"     # Eq. 4 targets: "jaccard" (paper, 0/1) or "iou" (graded)
     scorer_dropout: float = 0.0        # dropout on the scorer's 9728 concatenation while training
@@ -95,6 +96,8 @@ class ModelConfig:
         if self.negative_sampling not in NEGATIVE_SAMPLINGS:
             raise ValueError(f"negative_sampling must be one of {NEGATIVE_SAMPLINGS}, "
                              f"got {self.negative_sampling!r}")
+        if not 0.0 <= self.scorer_weight <= 1.0:
+            raise ValueError(f"scorer_weight must be in [0, 1], got {self.scorer_weight}")
         if self.num_orientations < 1:
             raise ValueError(f"num_orientations must be >= 1, got {self.num_orientations}")
         if self.anchor_width <= 0 or self.anchor_height <= 0:
@@ -318,18 +321,21 @@ def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
       scorer's probability;
     * ``"top_t"``: the scorer re-ranks the T grasps with the highest primary score, the population
       it was trained on; every other grasp gets 0 (ordered after them by primary score);
-    * ``"product"``: ranked by the product of the two probabilities, high only where the anchor's
-      score and the score of the regressed grasp agree. The score given is its square root, the
-      geometric mean (the same order), so that it stays on one probability's scale: a threshold of
-      0.5 means what it means for the primary score, where on the product itself it would ask
-      for both probabilities near 0.7 (and silenced a quarter of the physics cell's scenes).
+    * ``"product"``: the weighted geometric mean ``primary^(1-w) * scorer^w`` (``w`` =
+      ``config.scorer_weight``), high only where the anchor's score and the score of the regressed
+      grasp agree. At ``w = 0.5`` it is the product's square root (the product's order); the
+      score stays on one probability's scale whatever ``w``, so that a threshold of 0.5 means what
+      it means for the primary score, where on the product itself it would ask for both
+      probabilities near 0.7 (and silenced a quarter of the physics cell's scenes). ``w`` below
+      0.5 leans on the primary score, which generalises better to unfamiliar looks (README).
     """
     if scorer is None:
         final = primary
     elif config.final_ranking == "all":
         final = scorer
     elif config.final_ranking == "product":
-        final = torch.sqrt(primary * scorer)
+        w = float(config.scorer_weight)
+        final = torch.sqrt(primary * scorer) if w == 0.5 else primary ** (1.0 - w) * scorer ** w
     else:
         t = min(config.num_scored_grasps, len(primary))
         final = torch.zeros_like(scorer)

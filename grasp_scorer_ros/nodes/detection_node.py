@@ -52,8 +52,11 @@ PARAMETERS: ParameterSpec = {
     "num_threads": (0, "CPU threads for inference; 0 keeps torch's default"),
     "precision": ("auto", "Inference precision: auto (bfloat16 where the device computes it natively: CPUs "
                           "with AVX-512 BF16 or AMX, GPUs with bfloat16; float32 elsewhere), float32 or bfloat16"),
-    "score_threshold": (0.5, "A grasp is published on grasp/best only when its final score reaches this (the "
-                               "bundled model's: the geometric mean of the primary and scorer probabilities)"),
+    "score_threshold": (0.5, "A grasp is published on grasp/best only when its final score reaches this (a "
+                               "probability: primary^(1-w) x scorer^w, see scorer_weight)"),
+    "scorer_weight": (-1.0, "How far the final score leans on the scorer, for a model whose final ranking is the "
+                            "product: final = primary^(1-w) x scorer^w, w in [0, 1] (0: the primary score alone, "
+                            "0.5: the geometric mean); negative: the checkpoint's own"),
     "num_candidates": (5, "Length of the ranked list published on grasp/candidates"),
     "calibration_file": ("", "Camera pose / work surface YAML; empty: the bundled demo calibration"),
     "base_frame": ("", "Frame of the published poses; empty: base_frame from the calibration file"),
@@ -111,9 +114,12 @@ class GraspDetectionNode(Node):
         if p["precision"] not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {p['precision']!r}")
         self.precision, precision_reason = resolve_precision(p["precision"], p["device"])
+        if p["scorer_weight"] > 1.0:
+            raise ValueError(f"scorer_weight must be in [0, 1] (or negative: the checkpoint's), got {p['scorer_weight']}")
         self.detector = GraspDetector(p["checkpoint"] or str(bundled.default_checkpoint_path()),
                                       device=p["device"], num_threads=p["num_threads"] or None,
-                                      dtype=self.precision, channels_last=self.precision == "bfloat16")
+                                      dtype=self.precision, channels_last=self.precision == "bfloat16",
+                                      scorer_weight=p["scorer_weight"] if p["scorer_weight"] >= 0 else None)
 
         self.best_pub = self.create_publisher(GraspPose, p["best_topic"], 10)
         self.candidates_pub = self.create_publisher(GraspCandidates, p["candidates_topic"], 10)
@@ -156,9 +162,17 @@ class GraspDetectionNode(Node):
         self._worker.start()
         self.create_timer(STATS_PERIOD_S, self._log_stats)
         self.get_logger().info(
-            f"ready: {self.detector.config.backbone} {self.detector.config.variant} model in "
+            f"ready: {self.detector.config.backbone} {self.detector.config.variant} model ({self._final_score()}) in "
             f"{self.precision} ({precision_reason}), calibration {calibration_path}, "
             f"listening on {self._inputs['image'].topic} ({self._describe_qos()})")
+
+    def _final_score(self) -> str:
+        config = self.detector.config
+        if self.detector.model.scorer is None:
+            return "final score: the primary score"
+        if config.final_ranking == "product":
+            return f"final score: primary^{1 - config.scorer_weight:g} x scorer^{config.scorer_weight:g}"
+        return f"final score: {config.final_ranking}"
 
     # -- QoS of the inputs ------------------------------------------------------------------------
     def _subscribe(self, name: str, reliability: ReliabilityPolicy, reason: str) -> None:

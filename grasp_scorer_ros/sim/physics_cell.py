@@ -303,6 +303,10 @@ class PhysicsCell:
         """Body origins ``(M, 3)`` of the objects (base frame, m)."""
         return self.data.xpos[self._object_bodies].copy()
 
+    def object_poses(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each object's body position ``(3,)`` and rotation matrix ``(3, 3)`` (base frame)."""
+        return [(self.data.xpos[b].copy(), self.data.xmat[b].reshape(3, 3).copy()) for b in self._object_bodies]
+
     def objects_touching_pads(self) -> set[int]:
         """The objects a pad touches now (what the jaws hold)."""
         found = set()

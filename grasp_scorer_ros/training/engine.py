@@ -24,7 +24,7 @@ RANKING_NAMES = {"primary": "primary score", "scorer_all": "scorer, all grasps (
                  "product": "primary x scorer"}
 
 
-def best_grasps(prediction: dict, num_scored_grasps: int) -> dict:
+def best_grasps(prediction: dict, num_scored_grasps: int, scorer_weight: float = 0.5) -> dict:
     """The top-1 grasp ``(5,)`` of one image under each ranking of :data:`RANKINGS` (only
     ``primary`` when the prediction has no scorer scores), from :meth:`GraspScorerNet.predict`'s
     per-image dict (sorted by final score)."""
@@ -36,7 +36,8 @@ def best_grasps(prediction: dict, num_scored_grasps: int) -> dict:
         t = min(num_scored_grasps, len(primary))
         candidates = torch.topk(primary, t).indices
         best["scorer_top_t"] = grasps[int(candidates[torch.argmax(scorer[candidates])])]
-        best["product"] = grasps[int(torch.argmax(primary * scorer))]
+        w = float(scorer_weight)
+        best["product"] = grasps[int(torch.argmax(primary ** (1.0 - w) * scorer ** w))]
     return {name: g.cpu().numpy() for name, g in best.items()}
 
 
@@ -65,7 +66,7 @@ def evaluate_model(model, samples, device="cpu", batch_size=8, angle_threshold=3
             gts = target.numpy()
             if len(gts) == 0:
                 continue  # nothing to be right about: images without grasps are not scored
-            best = best_grasps(prediction, model.config.num_scored_grasps)
+            best = best_grasps(prediction, model.config.num_scored_grasps, model.config.scorer_weight)
             for name, grasp in best.items():
                 correct.setdefault(name, []).append(
                     bool(is_grasp_correct(grasp, gts, angle_threshold, iou_threshold)))

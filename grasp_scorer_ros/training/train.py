@@ -70,6 +70,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     data.add_argument("--fold", type=int, default=0, help="held-out fold (its images are never trained on)")
     data.add_argument("--split-seed", type=int, default=0)
     data.add_argument("--workers", type=int, default=2, help="data loading processes")
+    data.add_argument("--extra-train-root", type=Path, action="append", default=[], metavar="DIR",
+                      help="a Jacquard-format folder trained on in full besides --data-root's training folds (for "
+                           "example the physics cell's renders, grasp-scorer-cell-renders); never evaluated on; "
+                           "repeatable")
+    data.add_argument("--extra-share", type=float, default=0.3,
+                      help="expected share of each batch drawn from --extra-train-root (default: 0.3)")
 
     model = p.add_argument_group("model")
     model.add_argument("--backbone", choices=sorted(BACKBONES), default="resnet50")
@@ -77,6 +83,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     model.add_argument("--input-size", type=int, default=320)
     model.add_argument("--orientations", type=int, default=6, help="k, anchors per cell")
     model.add_argument("--scorer-hidden", type=int, default=ModelConfig.scorer_hidden)
+    model.add_argument("--scorer-channels", type=int, default=ModelConfig.scorer_conv_channels,
+                       help="channels of the scorer's 1x1 conv on the 3x3 feature neighbourhood (the paper's 1024: "
+                            "a 9,216-wide input; fewer narrow what the scorer sees)")
+    model.add_argument("--scorer-weight", type=float, default=ModelConfig.scorer_weight,
+                       help="--final-ranking product: final = primary^(1-w) x scorer^w (default 0.5, the geometric "
+                            "mean; stored in the checkpoint, the detection node's scorer_weight overrides it)")
     model.add_argument("--anchor-size", type=float, nargs=2, metavar=("W", "H"), default=None,
                        help="anchor opening width and jaw size in network pixels; "
                             "default: the mean ground-truth box of the training set")
@@ -162,17 +174,31 @@ class IterationBatches(torch.utils.data.Dataset):
     """Item ``i`` is the whole batch of iteration ``i``, drawn from ``(seed, i)`` only.
 
     This makes resuming exact and independent of the number of loader workers.
+    With ``extra > 0`` the dataset's last ``extra`` samples are a second source (``--extra-train-root``),
+    each image drawn from it with probability ``extra_share``, whatever the two sources' sizes.
     """
 
-    def __init__(self, dataset: GraspTorchDataset, batch_size: int, seed: int, iterations: int):
+    def __init__(self, dataset: GraspTorchDataset, batch_size: int, seed: int, iterations: int,
+                 extra: int = 0, extra_share: float = 0.0):
         self.dataset, self.batch_size, self.seed, self.iterations = dataset, batch_size, seed, iterations
+        self.extra, self.extra_share = extra, extra_share
+        if extra and not 0 < extra < len(dataset):
+            raise ValueError(f"{extra} extra samples of {len(dataset)}: both sources need images")
 
     def __len__(self):
         return self.iterations
 
+    def indices(self, iteration: int, rng: np.random.Generator) -> np.ndarray:
+        if not self.extra:      # the draw of every run before the second source existed
+            return rng.integers(len(self.dataset), size=self.batch_size)
+        main = len(self.dataset) - self.extra
+        from_extra = rng.random(self.batch_size) < self.extra_share
+        return np.where(from_extra, main + rng.integers(self.extra, size=self.batch_size),
+                        rng.integers(main, size=self.batch_size))
+
     def __getitem__(self, iteration: int):
         rng = np.random.default_rng([self.seed, iteration])
-        indices = rng.integers(len(self.dataset), size=self.batch_size)
+        indices = self.indices(iteration, rng)
         return collate_grasps([self.dataset.item(int(i), rng) for i in indices])
 
 
@@ -185,7 +211,8 @@ def model_config(args: argparse.Namespace, anchor_width: float, anchor_height: f
                        negative_sampling=args.negatives, clean_negatives=args.clean_negatives == "on",
                        scorer_jitter=args.scorer_jitter, final_ranking=args.final_ranking,
                        scorer_anchor_indicator=args.scorer_grasp_input == "anchor-indicator",
-                       scorer_labels=args.scorer_labels, scorer_dropout=args.scorer_dropout)
+                       scorer_labels=args.scorer_labels, scorer_dropout=args.scorer_dropout,
+                       scorer_conv_channels=args.scorer_channels, scorer_weight=args.scorer_weight)
 
 
 def scorer_term_weight(args, iteration: int, auc_ema: float, direction_ema: float = 0.0) -> float:
@@ -306,6 +333,15 @@ class CsvLog:
             csv.DictWriter(f, self.FIELDS).writerow(row)
 
 
+def _plain(value):
+    """An argument as checkpoints store it (paths as text: a checkpoint loads with weights_only)."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def train(args) -> Path:
     torch.manual_seed(args.seed)
     if args.threads:
@@ -325,6 +361,12 @@ def train(args) -> Path:
         test_samples = [test_samples[i] for i in chosen]
     logger.info("%d images: %d for training, %d held out (fold %d of %d, %s-wise)", len(samples),
                 len(train_samples), len(test_samples), args.fold, args.folds, args.split)
+    extra_samples = [s for root in args.extra_train_root for s in load_dataset("jacquard", root)]
+    if args.extra_train_root:
+        if not 0 < args.extra_share < 1:
+            raise ValueError(f"--extra-share must be in (0, 1), got {args.extra_share}")
+        logger.info("%d more training images from %s, %.0f%% of each batch on average", len(extra_samples),
+                    ", ".join(map(str, args.extra_train_root)), 100 * args.extra_share)
 
     start = 0
     resume = load_checkpoint(str(args.resume)) if args.resume else None
@@ -354,14 +396,15 @@ def train(args) -> Path:
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
 
-    dataset = GraspTorchDataset(train_samples, train=True, size=config.input_size, seed=args.seed,
+    dataset = GraspTorchDataset(train_samples + extra_samples, train=True, size=config.input_size, seed=args.seed,
                                 photometric=args.photometric == "on")
-    batches = IterationBatches(dataset, args.batch_size, args.seed, args.iterations)
+    batches = IterationBatches(dataset, args.batch_size, args.seed, args.iterations,
+                               extra=len(extra_samples), extra_share=args.extra_share if extra_samples else 0.0)
     loader = torch.utils.data.DataLoader(
         batches, batch_size=None, sampler=range(start, args.iterations), num_workers=args.workers,
         persistent_workers=False, prefetch_factor=2 if args.workers else None)
     log = CsvLog(args.out / "log.csv", start if resume is not None else None)
-    metadata = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    metadata = {"args": {k: _plain(v) for k, v in vars(args).items()},
                 "command": getattr(args, "command", "")}
 
     def checkpoint(iteration: int, path: Path, **extra):
