@@ -112,7 +112,8 @@ def render_dataset(out_dir, count: int, seed: int, calibration: Calibration, int
     for index in (progress(indices, count) if progress else indices):
         scene = make_cell_scene(index, seed, calibration, intrinsics, look=look, families=tuple(families))
         cell = PhysicsCell(scene, calibration, intrinsics, renderer_cache=renderers)
-        grasps, tipped = settled_grasps(scene, cell.object_poses(), calibration, intrinsics, table_z)
+        poses = cell.object_poses()
+        grasps, tipped = settled_grasps(scene, poses, calibration, intrinsics, table_z)
         rgb = cell.render_rgb()
         folder = out_dir / scene.object_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -126,8 +127,7 @@ def render_dataset(out_dir, count: int, seed: int, calibration: Calibration, int
         counts["tipped_objects"] += int(len(tipped))
         counts["families"][scene.family] = counts["families"].get(scene.family, 0) + 1
         scenes.append({"index": index, "image": f"{scene.object_id}/{index}_{scene.object_id}_RGB.png",
-                       "family": scene.family, "objects": _seen_objects(scene, cell.object_poses(), calibration,
-                                                                        intrinsics, table_z)})
+                       "family": scene.family, "objects": _seen_objects(scene, poses, calibration, intrinsics, table_z)})
     seconds = time.perf_counter() - started
     manifest = {"generator": "grasp_scorer_ros.sim.cell_renders", "format": "jacquard", "seed": seed,
                 "count": count, "look": look, "families": list(families),
