@@ -20,6 +20,7 @@ from grasp_scorer_ros.network.checkpoint import load_model
 from grasp_scorer_ros.network.image_transform import (invert_affine, letterbox_matrix,
                                                       transform_grasps, warp_image)
 from grasp_scorer_ros.network.model import GRASP, GraspScorerNet, ModelConfig, final_scores
+from grasp_scorer_ros.network.pruned_ranking import prunable, top_grasps
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -33,6 +34,7 @@ class Detections:
     primary_scores: np.ndarray   # the PGP's score of each grasp's anchor
     scorer_scores: Optional[np.ndarray] = None   # the scorer's probability (None without a scorer)
     anchor_index: Optional[np.ndarray] = None    # each grasp's anchor, flat index into (H, W, k)
+    scored: int = 0              # grasps the scorer ran on (all of them, or fewer: see scorer_pruning)
     timings_ms: Dict[str, float] = field(default_factory=dict)  # preprocess, fe, pgp, scorer, postprocess
 
     def __len__(self) -> int:
@@ -45,13 +47,17 @@ class GraspDetector:
     ``dtype="bfloat16"`` casts the model's weights to bfloat16; ``channels_last`` stores them in
     that memory format. ``num_threads`` sets torch's (process-wide) intra-op thread count.
     ``scorer_weight`` replaces the checkpoint's :attr:`ModelConfig.scorer_weight` (how far the
-    final score leans on the scorer rather than the primary score).
+    final score leans on the scorer rather than the primary score). ``scorer_pruning`` (default):
+    with a ``top_k``, run the scorer only on the grasps that can still be among the ``top_k``
+    (:mod:`~grasp_scorer_ros.network.pruned_ranking`; the same grasps and scores); without
+    ``top_k``, or with ``False``, every grasp is scored (dense form).
     """
 
     def __init__(self, checkpoint_path: Optional[str] = None, device: str = "cpu",
                  num_threads: Optional[int] = None, dtype: str = "float32",
                  channels_last: bool = False, pad_value: int = 0,
-                 model: Optional[GraspScorerNet] = None, scorer_weight: Optional[float] = None):
+                 model: Optional[GraspScorerNet] = None, scorer_weight: Optional[float] = None,
+                 scorer_pruning: bool = True):
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if (checkpoint_path is None) == (model is None):
@@ -69,6 +75,7 @@ class GraspDetector:
             model.config = dataclasses.replace(model.config, scorer_weight=float(scorer_weight))
         self.model = model
         self.pad_value = pad_value
+        self.scorer_pruning = bool(scorer_pruning)
 
     @classmethod
     def from_model(cls, model: GraspScorerNet, **kwargs) -> "GraspDetector":
@@ -85,6 +92,13 @@ class GraspDetector:
     def _sync(self):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+
+    def _score_selected(self, features: torch.Tensor, deltas: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The scorer's probabilities of the grasps at flat indices ``index`` into ``(H, W, k)``."""
+        _, height, width, k, _ = deltas.shape
+        rows, cols, anchor = index // (width * k), (index // k) % width, index % k
+        logits = self.model.scorer.score_selected(features, deltas, torch.zeros_like(index), rows, cols, anchor)
+        return torch.softmax(logits.float(), dim=-1)[:, GRASP]
 
     @torch.no_grad()
     def detect(self, rgb: np.ndarray, top_k: Optional[int] = None) -> Detections:
@@ -109,25 +123,35 @@ class GraspDetector:
         deltas, primary_logits = model.pgp(features)                 # (1, H, W, k, 5|2)
         self._sync()
         timings["pgp"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
-        scorer = None
-        if model.scorer is not None:
+        primary = torch.softmax(primary_logits.float(), dim=-1)[..., GRASP].reshape(-1)
+        scored = 0
+        if model.scorer is None:
+            final, order = final_scores(primary, None, self.config)
+            order = order[:top_k] if top_k is not None else order
+            final, scorer = final[order], None
+        elif top_k is not None and self.scorer_pruning and prunable(self.config):
+            # the scorer only where it can change the top_k (exact: see pruned_ranking)
+            top = top_grasps(primary, lambda index: self._score_selected(features, deltas, index),
+                             self.config, top_k)
+            order, final, scorer, scored = top.order, top.final, top.scorer, top.scored
+        else:
             scorer_logits = model.scorer.dense(features, deltas)     # (1, H, W, k, 2)
             scorer = torch.softmax(scorer_logits.float(), dim=-1)[..., GRASP].reshape(-1)
+            final, order = final_scores(primary, scorer, self.config)
+            order = order[:top_k] if top_k is not None else order
+            final, scorer, scored = final[order], scorer[order], len(primary)
         self._sync()
         timings["scorer"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
 
         anchors = model.anchors(features.shape[2], features.shape[3], device=features.device)
         grasps = box_coder.decode(deltas.float(), anchors, self.config.num_orientations).reshape(-1, 5)
-        primary = torch.softmax(primary_logits.float(), dim=-1)[..., GRASP].reshape(-1)
-        final, order = final_scores(primary, scorer, self.config)
-        if top_k is not None:
-            order = order[:top_k]
         grasps = transform_grasps(grasps[order].cpu().numpy(), invert_affine(matrix))
         result = Detections(grasps=grasps.astype(np.float32),
-                            scores=final[order].cpu().numpy(),
+                            scores=final.cpu().numpy(),
                             primary_scores=primary[order].cpu().numpy(),
-                            scorer_scores=None if scorer is None else scorer[order].cpu().numpy(),
+                            scorer_scores=None if scorer is None else scorer.cpu().numpy(),
                             anchor_index=order.cpu().numpy(),
+                            scored=scored,
                             timings_ms=timings)
         timings["postprocess"] = 1000 * (time.perf_counter() - clock)
         return result

@@ -310,6 +310,13 @@ class GraspScorerNet(nn.Module):
         return results
 
 
+def weighted_product(primary: torch.Tensor, scorer: torch.Tensor, weight: float) -> torch.Tensor:
+    """``primary^(1-w) * scorer^w``, the ``"product"`` final score (exactly the square root of the
+    product at ``w = 0.5``)."""
+    w = float(weight)
+    return torch.sqrt(primary * scorer) if w == 0.5 else primary ** (1.0 - w) * scorer ** w
+
+
 def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
                  config: ModelConfig) -> Tuple[torch.Tensor, torch.Tensor]:
     """Final scores ``(A,)`` of one image's grasps and their order, best first.
@@ -334,8 +341,7 @@ def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
     elif config.final_ranking == "all":
         final = scorer
     elif config.final_ranking == "product":
-        w = float(config.scorer_weight)
-        final = torch.sqrt(primary * scorer) if w == 0.5 else primary ** (1.0 - w) * scorer ** w
+        final = weighted_product(primary, scorer, config.scorer_weight)
     else:
         t = min(config.num_scored_grasps, len(primary))
         final = torch.zeros_like(scorer)

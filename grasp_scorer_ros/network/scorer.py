@@ -107,6 +107,36 @@ class Scorer(nn.Module):
         hidden = self._leaky(image_hidden.permute(0, 2, 3, 1).unsqueeze(3) + grasp_hidden)
         return self.score_fc(hidden)                                                # (B, H, W, k, 2)
 
+    def score_selected(self, features: torch.Tensor, deltas: torch.Tensor, batch_index: torch.Tensor,
+                       rows: torch.Tensor, cols: torch.Tensor, anchor_index: torch.Tensor) -> torch.Tensor:
+        """:meth:`score_anchors` for inference on a few grasps: the same logits ``(N, 2)``, with
+        the image half computed once per distinct cell, as :meth:`dense` does for all of them.
+
+        The 1x1 conv runs on the union of the cells' 3x3 neighbourhoods in the zero-padded map (as
+        in :meth:`dense`, a padding cell gives the conv's bias), the image half of ``hidden_fc``
+        once per cell; only the grasp half is per grasp.
+        """
+        b, c, h, w = features.shape
+        cell = (batch_index * h + rows) * w + cols
+        cells, grasp_cell = torch.unique(cell, return_inverse=True)               # (U,), (N,)
+        cell_b, cell_r, cell_c = cells // (h * w), (cells // w) % h, cells % w
+        offsets = torch.arange(3, device=features.device)
+        padded_rows = cell_r.view(-1, 1, 1) + offsets.view(1, 3, 1)               # (U, 3, 1)
+        padded_cols = cell_c.view(-1, 1, 1) + offsets.view(1, 1, 3)               # (U, 1, 3)
+        position = (cell_b.view(-1, 1, 1) * (h + 2) + padded_rows) * (w + 2) + padded_cols  # (U, 3, 3)
+        positions, neighbour = torch.unique(position.reshape(-1), return_inverse=True)
+        padded = F.pad(features, (1, 1, 1, 1)).permute(0, 2, 3, 1).reshape(-1, c)  # (B*(H+2)*(W+2), C)
+        conv_channels = self.neighbourhood_conv.out_channels
+        mapped = self._leaky(F.linear(padded[positions], self.neighbourhood_conv.weight.view(conv_channels, c),
+                                      self.neighbourhood_conv.bias))            # (P, 1024)
+        # (U*9, 1024) in (cell, row, col) order -> (U, 1024 * 9) in forward()'s flatten order
+        image = mapped[neighbour].view(len(cells), 9, conv_channels).transpose(1, 2).reshape(len(cells), -1)
+        image_hidden = F.linear(image, self.hidden_fc.weight[:, :self.image_vector_size], self.hidden_fc.bias)
+        selected = deltas[batch_index, rows, cols, anchor_index]                   # (N, 5)
+        grasp = self._leaky(self.delta_fc(self.slot_vectors(selected, anchor_index)))  # (N, 512)
+        grasp_hidden = grasp @ self.hidden_fc.weight[:, self.image_vector_size:].t()  # (N, hidden)
+        return self.score_fc(self._leaky(image_hidden[grasp_cell] + grasp_hidden))  # (N, 2)
+
     def score_anchors(self, features: torch.Tensor, deltas: torch.Tensor, batch_index: torch.Tensor,
                       rows: torch.Tensor, cols: torch.Tensor, anchor_index: torch.Tensor) -> torch.Tensor:
         """Per-grasp scoring of the anchors ``[batch_index, rows, cols, anchor_index]`` -> ``(N, 2)``."""

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
 from grasp_scorer_ros.network.metric import is_grasp_correct
+from grasp_scorer_ros.network.model import weighted_product
 from grasp_scorer_ros.visualize import draw_grasps
 
 
@@ -36,8 +37,7 @@ def best_grasps(prediction: dict, num_scored_grasps: int, scorer_weight: float =
         t = min(num_scored_grasps, len(primary))
         candidates = torch.topk(primary, t).indices
         best["scorer_top_t"] = grasps[int(candidates[torch.argmax(scorer[candidates])])]
-        w = float(scorer_weight)
-        best["product"] = grasps[int(torch.argmax(primary ** (1.0 - w) * scorer ** w))]
+        best["product"] = grasps[int(torch.argmax(weighted_product(primary, scorer, scorer_weight)))]
     return {name: g.cpu().numpy() for name, g in best.items()}
 
 
