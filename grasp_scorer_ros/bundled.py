@@ -7,12 +7,19 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = PACKAGE_DIR / "weights" / "default.pt"
+DEFAULT_INT8_GRAPH = PACKAGE_DIR / "weights" / "default_int8.onnx"
 DEMO_SCENES_DIR = PACKAGE_DIR / "data" / "demo_scenes"
 
 
 def default_checkpoint_path() -> Path:
     """The model trained by ``make train-default`` (command and seed in its metadata and README)."""
     return DEFAULT_CHECKPOINT
+
+
+def default_int8_graph_path() -> Path:
+    """The default checkpoint's FE + PGP, int8, for the ONNX engines (``onnx_model: int8``); made by
+    ``grasp-scorer-export --int8`` and shipped because it passed its check (``default_int8.json``)."""
+    return DEFAULT_INT8_GRAPH
 
 
 def demo_scenes_dir() -> Path:

@@ -251,6 +251,22 @@ def test_scorer_weight_sets_how_far_the_final_score_leans_on_the_scorer(graph, t
     assert all(a.primary_score >= b.primary_score for a, b in zip(candidates, candidates[1:]))
 
 
+def test_an_onnx_engine_publishes_the_grasps_torch_finds_and_says_where_it_runs(graph, checkpoint, tmp_path,
+                                                                                 monkeypatch):
+    pytest.importorskip("openvino")
+    from grasp_scorer_ros.network.detector import GraspDetector
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    g = graph(engine="openvino", precision="float32")
+    assert g.node.detector.engine.name == "openvino"
+    assert list((tmp_path / "cache").rglob("*.onnx")), "the checkpoint was exported on first use"
+    rgb = scene()
+    g.send(image_message(rgb, stamp_sec=11))
+    assert spin_until(g.executor, lambda: g.candidates, timeout=20)
+    expected = GraspDetector(str(checkpoint)).detect(rgb, top_k=4)
+    published = g.candidates[0].candidates
+    assert [c.score for c in published] == pytest.approx(expected.scores.tolist(), abs=1e-4)
+
+
 def test_slow_inference_drops_old_frames_and_keeps_the_newest(graph):
     g = graph(publish_debug_image=False)
     detector = g.node.detector
@@ -301,6 +317,18 @@ def test_a_scorer_weight_over_one_is_refused_at_start(ros, tmp_path, checkpoint,
         capture_output=True, text=True, timeout=180)
     assert result.returncode == 2
     assert "scorer_weight must be in [0, 1]" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("parameter, message", [("engine:=tensorrt", "engine must be one of"),
+                                                ("onnx_model:=/nonexistent/model.onnx", "ONNX model not found")])
+def test_a_bad_engine_or_graph_is_refused_at_start(ros, checkpoint, calibration_file, parameter, message):
+    extra = [] if parameter.startswith("engine") else ["-p", "engine:=onnxruntime"]
+    result = subprocess.run(
+        [sys.executable, "-m", "grasp_scorer_ros.nodes.detection_node", "--ros-args",
+         "-p", f"checkpoint:={checkpoint}", "-p", f"calibration_file:={calibration_file}", "-p", parameter, *extra],
+        capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_camera_info_for_another_resolution_gives_no_pose(graph):

@@ -20,6 +20,7 @@ from grasp_scorer_ros.network.checkpoint import load_model
 from grasp_scorer_ros.network.image_transform import (invert_affine, letterbox_matrix,
                                                       transform_grasps, warp_image)
 from grasp_scorer_ros.network.model import GRASP, GraspScorerNet, ModelConfig, final_scores
+from grasp_scorer_ros.network.engines import TorchEngine, choose_engine, make_engine
 from grasp_scorer_ros.network.pruned_ranking import prunable, top_grasps
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -50,14 +51,17 @@ class GraspDetector:
     final score leans on the scorer rather than the primary score). ``scorer_pruning`` (default):
     with a ``top_k``, run the scorer only on the grasps that can still be among the ``top_k``
     (:mod:`~grasp_scorer_ros.network.pruned_ranking`; the same grasps and scores); without
-    ``top_k``, or with ``False``, every grasp is scored (dense form).
+    ``top_k``, or with ``False``, every grasp is scored (dense form). ``engine``: where the FE and
+    PGP run (:mod:`~grasp_scorer_ros.network.engines`: ``torch``, ``onnxruntime``, ``openvino``
+    or ``auto``, with ``onnx_model`` the graph to run, else the checkpoint's own export); the
+    scorer runs in torch, in ``dtype``.
     """
 
     def __init__(self, checkpoint_path: Optional[str] = None, device: str = "cpu",
                  num_threads: Optional[int] = None, dtype: str = "float32",
                  channels_last: bool = False, pad_value: int = 0,
                  model: Optional[GraspScorerNet] = None, scorer_weight: Optional[float] = None,
-                 scorer_pruning: bool = True):
+                 scorer_pruning: bool = True, engine: str = "torch", onnx_model: Optional[str] = None):
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if (checkpoint_path is None) == (model is None):
@@ -76,6 +80,10 @@ class GraspDetector:
         self.model = model
         self.pad_value = pad_value
         self.scorer_pruning = bool(scorer_pruning)
+        engine_arguments = dict(checkpoint_path=checkpoint_path, onnx_model=onnx_model, precision=dtype,
+                                threads=num_threads, device=device)
+        self.engine = (choose_engine(model, **engine_arguments) if engine == "auto"
+                       else make_engine(engine, model, **engine_arguments))
 
     @classmethod
     def from_model(cls, model: GraspScorerNet, **kwargs) -> "GraspDetector":
@@ -114,13 +122,20 @@ class GraspDetector:
         images = torch.from_numpy(network_image).to(self.device).permute(2, 0, 1)[None].float() / 255.0
 
         model = self.model
-        images = model.prepare_input(images)
+        if isinstance(self.engine, TorchEngine):
+            images = model.prepare_input(images)   # the graph runtimes take float32 as it is
         self._sync()
         timings["preprocess"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
-        features = model.feature_extractor(images)                  # (1, C, H, W)
-        self._sync()
-        timings["fe"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
-        deltas, primary_logits = model.pgp(features)                 # (1, H, W, k, 5|2)
+        if isinstance(self.engine, TorchEngine):
+            features = model.feature_extractor(images)              # (1, C, H, W)
+            self._sync()
+            timings["fe"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
+            deltas, primary_logits = model.pgp(features)             # (1, H, W, k, 5|2)
+        else:   # one graph: its time is under "fe", the PGP's is in it
+            features, deltas, primary_logits = self.engine(images)
+            dtype = next(model.parameters()).dtype   # the scorer's
+            features, deltas = features.to(dtype), deltas.to(dtype)
+            timings["fe"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
         self._sync()
         timings["pgp"], clock = 1000 * (time.perf_counter() - clock), time.perf_counter()
         primary = torch.softmax(primary_logits.float(), dim=-1)[..., GRASP].reshape(-1)

@@ -280,16 +280,24 @@ class GraspScorerNet(nn.Module):
                 "anchors": anchors}
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor,
-                top_k: Optional[int] = None) -> List[Dict[str, torch.Tensor]]:
+    def predict(self, images: torch.Tensor, top_k: Optional[int] = None,
+                head=None) -> List[Dict[str, torch.Tensor]]:
         """Every anchor's grasp, decoded and scored, per image sorted by final score (best first).
 
         Returns one dict per image with ``grasps`` ``(N, 5)`` (network-input pixels), ``scores``
         ``(N,)`` (final, see :func:`final_scores`), ``primary_scores`` ``(N,)`` and, for models
         with a scorer, ``scorer_scores`` ``(N,)`` (the scorer's grasp probability), all float32.
-        ``N = H * W * k`` unless ``top_k`` is smaller. Call ``eval()`` first.
+        ``N = H * W * k`` unless ``top_k`` is smaller. Call ``eval()`` first. ``head``: another
+        runtime's FE + PGP, ``images -> (features, deltas, primary_logits)``
+        (:mod:`~grasp_scorer_ros.network.engines`); the scorer runs here, in this model's dtype.
         """
-        outputs = self(images)
+        if head is None:
+            outputs = self(images)
+        else:
+            features, deltas, primary_logits = head(images)
+            dtype = next(self.parameters()).dtype
+            outputs = {"features": features.to(dtype), "deltas": deltas.to(dtype), "primary_logits": primary_logits,
+                       "anchors": self.anchors(features.shape[2], features.shape[3], device=features.device)}
         b = images.shape[0]
         primary = torch.softmax(outputs["primary_logits"].float(), dim=-1)[..., GRASP].reshape(b, -1)
         scorer = None

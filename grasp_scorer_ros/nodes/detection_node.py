@@ -52,6 +52,13 @@ PARAMETERS: ParameterSpec = {
     "num_threads": (0, "CPU threads for inference; 0 keeps torch's default"),
     "precision": ("auto", "Inference precision: auto (bfloat16 where the device computes it natively: CPUs "
                           "with AVX-512 BF16 or AMX, GPUs with bfloat16; float32 elsewhere), float32 or bfloat16"),
+    "engine": ("torch", "Where the FE and PGP run: torch, onnxruntime or openvino (optional packages: pip install "
+                        "'grasp_scorer_ros[openvino]'; the checkpoint is exported to ONNX once and cached, or see "
+                        "onnx_model), or auto (every engine installed here timed at start-up, the fastest taken); the "
+                        "scorer runs in torch"),
+    "onnx_model": ("", "ONNX graph of the checkpoint for engine onnxruntime/openvino/auto (grasp-scorer-export, "
+                       "e.g. an int8 one); int8: the bundled checkpoint's int8 graph, shipped with the package; empty: the "
+                       "checkpoint's float32 export"),
     "score_threshold": (0.5, "A grasp is published on grasp/best only when its final score reaches this (a "
                                "probability: primary^(1-w) x scorer^w, see scorer_weight)"),
     "scorer_weight": (-1.0, "How far the final score leans on the scorer, for a model whose final ranking is the "
@@ -119,7 +126,8 @@ class GraspDetectionNode(Node):
         self.detector = GraspDetector(p["checkpoint"] or str(bundled.default_checkpoint_path()),
                                       device=p["device"], num_threads=p["num_threads"] or None,
                                       dtype=self.precision, channels_last=self.precision == "bfloat16",
-                                      scorer_weight=p["scorer_weight"] if p["scorer_weight"] >= 0 else None)
+                                      scorer_weight=p["scorer_weight"] if p["scorer_weight"] >= 0 else None,
+                                      engine=p["engine"], onnx_model=p["onnx_model"] or None)
 
         self.best_pub = self.create_publisher(GraspPose, p["best_topic"], 10)
         self.candidates_pub = self.create_publisher(GraspCandidates, p["candidates_topic"], 10)
@@ -163,7 +171,8 @@ class GraspDetectionNode(Node):
         self.create_timer(STATS_PERIOD_S, self._log_stats)
         self.get_logger().info(
             f"ready: {self.detector.config.backbone} {self.detector.config.variant} model ({self._final_score()}) in "
-            f"{self.precision} ({precision_reason}), calibration {calibration_path}, "
+            f"{self.precision} ({precision_reason}), FE+PGP on {self.detector.engine.description}, scorer on the "
+            f"grasps that can win, calibration {calibration_path}, "
             f"listening on {self._inputs['image'].topic} ({self._describe_qos()})")
 
     def _final_score(self) -> str:

@@ -31,7 +31,7 @@ from rclpy.signals import SignalHandlerOptions
 # Start-up problems that are the user's to fix (missing or corrupt files, bad parameters): one
 # clear line and exit code 2 instead of a traceback.
 # CalibrationError and RotationError are ValueErrors.
-STARTUP_ERRORS = (FileNotFoundError, ValueError)
+STARTUP_ERRORS = (FileNotFoundError, ValueError, ImportError)   # ImportError: an optional engine not installed
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 POLL_S = 0.1  # longest time between a stop signal and the start of the clean-up
 

@@ -44,7 +44,7 @@ def best_grasps(prediction: dict, num_scored_grasps: int, scorer_weight: float =
 @torch.no_grad()
 def evaluate_model(model, samples, device="cpu", batch_size=8, angle_threshold=30.0,
                    iou_threshold=0.25, draw=0, draw_dir: Path | None = None, progress=True,
-                   workers: int = 0) -> dict:
+                   workers: int = 0, head=None) -> dict:
     """Top-1 accuracy of ``model`` on ``samples`` (letterboxed to the model's input size).
 
     Returns ``{"images", "correct", "<ranking>_accuracy", "final_accuracy", "final_ranking"}``:
@@ -52,6 +52,7 @@ def evaluate_model(model, samples, device="cpu", batch_size=8, angle_threshold=3
     image with ground truth (in ``samples`` order), for paired comparisons; ``final`` is the ranking
     the model's :attr:`ModelConfig.final_ranking` uses (the primary score for a baseline).
     ``primary_accuracy`` and ``scorer_accuracy`` (the final score) keep their old meaning.
+    ``head``: the FE + PGP of another runtime (see :meth:`GraspScorerNet.predict`).
     """
     model.eval()
     dataset = GraspTorchDataset(samples, train=False, size=model.config.input_size)
@@ -61,7 +62,7 @@ def evaluate_model(model, samples, device="cpu", batch_size=8, angle_threshold=3
     drawn = 0
     final = final_ranking(model.config) if model.scorer is not None else "primary"
     for images, targets in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
-        predictions = model.predict(images.to(device))
+        predictions = model.predict(images.to(device), head=head)
         for image, target, prediction in zip(images, targets, predictions):
             gts = target.numpy()
             if len(gts) == 0:

@@ -37,6 +37,7 @@ import torch
 from grasp_scorer_ros.datasets import load_dataset
 from grasp_scorer_ros.datasets.splits import kfold_splits, sample_covering_objects
 from grasp_scorer_ros.network.checkpoint import load_model
+from grasp_scorer_ros.network.engines import ENGINES, make_engine
 from grasp_scorer_ros.training.engine import RANKING_NAMES, evaluate_model
 from grasp_scorer_ros.training.paired_statistics import compare_paired, wilson_interval
 
@@ -124,6 +125,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    p.add_argument("--engine", choices=ENGINES, default="torch",
+                   help="where the FE + PGP run (the scorer runs in torch, float32): torch, or an ONNX "
+                        "runtime on --onnx-model (default: the checkpoint's float32 export)")
+    p.add_argument("--onnx-model", type=Path, default=None,
+                   help="graph for --engine onnxruntime/openvino (grasp-scorer-export; one checkpoint only)")
     p.add_argument("--draw", type=int, default=0, help="draw this many images per model")
     p.add_argument("--out", type=Path, default=Path("eval"))
     return p
@@ -167,17 +173,27 @@ def main(argv=None) -> int:
                                      f"({len(args.checkpoints)} checkpoints from fold {args.first_fold})")
                 indices = splits[fold][1]
             model = load_model(str(checkpoint), map_location=device)
+            engine = None
+            if args.engine != "torch":
+                if args.onnx_model and len(args.checkpoints) > 1:
+                    raise ValueError("--onnx-model belongs to one checkpoint; give one, or let each be exported")
+                engine = make_engine(args.engine, model, str(checkpoint),
+                                     str(args.onnx_model) if args.onnx_model else None,
+                                     threads=args.threads or None, device=device)
+                logger.info("%s: FE + PGP in %s", checkpoint, engine.description)
             name = f"fold {fold}" if not same_images else model_name(checkpoint, args.checkpoints)
             result = evaluate_model(model, _limit(samples, indices, args), device, args.batch_size,
                                     args.angle_threshold, args.iou_threshold, args.draw,
-                                    args.out / (f"fold{fold}" if not same_images else f"model{offset}"))
+                                    args.out / (f"fold{fold}" if not same_images else f"model{offset}"),
+                                    head=engine)
             result.update(name=name, fold=fold, checkpoint=str(checkpoint), variant=model.config.variant,
+                          engine=engine.description if engine is not None else "torch float32",
                           backbone=model.config.backbone)
             result["comparisons"] = within_model_comparisons(result)
             results.append(result)
             logger.info("%s: primary %.4f, final %.4f (%d images)", name, result["primary_accuracy"],
                         result["final_accuracy"], result["images"])
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, ImportError) as error:
         print(f"grasp-scorer-evaluate: {error}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,70 @@
+"""int8 FE + PGP: static quantization of an exported graph, calibrated on images like the camera's.
+
+ONNX Runtime's ``quantize_static`` in QDQ form (int8 weights per output channel, uint8 activations
+with ranges from the calibration images, min-max), which both ONNX Runtime and OpenVINO run with
+int8 kernels. The calibration images go through the detector's own letterbox, so the ranges are
+those the node meets. The scorer is not quantized (it stays in torch). Whether an int8 graph is
+good enough is measured, not assumed: ``grasp-scorer-export --int8 --check ...`` compares its
+top-1 accuracy with float32's on the same images.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from grasp_scorer_ros.network.image_transform import letterbox_matrix, warp_image
+from grasp_scorer_ros.network.onnx_export import INPUT_NAME, read_metadata, write_metadata
+
+
+def network_input(rgb: np.ndarray, size: int, pad_value: int = 0) -> np.ndarray:
+    """``(1, 3, size, size)`` float32 in [0, 1]: ``rgb`` letterboxed as the detector does."""
+    matrix = letterbox_matrix(rgb.shape[0], rgb.shape[1], size)
+    warped = warp_image(rgb, matrix, size, border_value=pad_value)
+    return np.ascontiguousarray((warped.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
+
+
+def quantize_int8(float_model, out, calibration_rgb: Iterable[np.ndarray]) -> Path:
+    """Write the int8 version of the float32 graph ``float_model`` to ``out``; ``calibration_rgb``:
+    ``HxWx3`` uint8 RGB images (a few dozen are enough for min-max ranges)."""
+    try:
+        import onnx
+        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                              QuantType, quantize_static)
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as error:
+        raise ImportError("int8 quantization needs onnx and onnxruntime "
+                          "(pip install 'grasp_scorer_ros[onnxruntime]')") from error
+    metadata = read_metadata(float_model)
+    if metadata["precision"] != "float32":
+        raise ValueError(f"{float_model} is {metadata['precision']}, quantize the float32 export")
+    size = metadata["config"].input_size
+    inputs = [network_input(rgb, size) for rgb in calibration_rgb]
+    if not inputs:
+        raise ValueError("int8 quantization needs at least one calibration image")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._inputs = iter(inputs)
+
+        def get_next(self):
+            x = next(self._inputs, None)
+            return None if x is None else {INPUT_NAME: x}
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+        prepared, quantized = os.path.join(work, "prepared.onnx"), os.path.join(work, "int8.onnx")
+        quant_pre_process(str(float_model), prepared)   # shape inference and folding, as ORT advises
+        quantize_static(prepared, quantized, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+        graph = onnx.load_model(quantized)
+        write_metadata(graph, metadata["config"], metadata["checkpoint_sha256"], "int8")
+        onnx.save_model(graph, quantized)
+        os.chmod(quantized, 0o644)
+        os.replace(quantized, out)
+    return out
