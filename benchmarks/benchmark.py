@@ -11,6 +11,11 @@ Sections (``--only`` takes one or more of them; default: all), for a 320x320 net
   precision  which precision ``precision: auto`` chooses here and why, and the bundled model's
              detect() in float32 and in bfloat16 as the detection node runs them, the paper model
              in both, and the share of frames whose best grasp is unchanged in bfloat16;
+  engines    the bundled model's detect() on every engine installed here (torch, ONNX Runtime,
+             OpenVINO; float32, bfloat16, the shipped int8 graph) against torch with the scorer on
+             every grasp (before); the paper configuration's FE + PGP per engine and its scorer on
+             all grasps and on as many as the bundled model needed; with --grconvnet-repo,
+             GR-ConvNet against the bundled model at 224x224;
   node       the system as ``ros2 launch grasp_scorer_ros detect.launch.py replay:=true
              replay_rate:=R`` starts it (app/bringup.py: the same nodes, parameters and environment):
              frames published by the replay, received and processed by the detection node, the
@@ -48,7 +53,7 @@ from grasp_scorer_ros.network.scorer import score_all_per_grasp
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS: dict = {}
 RESULTS_DIR = Path("benchmark_output")
-SECTIONS = ("model", "precision", "node", "training")
+SECTIONS = ("model", "precision", "engines", "node", "training")
 PAUSE_S = 0.25   # between the detector's timed calls, as between a camera's frames
 
 
@@ -127,6 +132,26 @@ def model_parts(label: str, model: GraspScorerNet, repeats: int, per_grasp_repea
     return figures
 
 
+@torch.no_grad()
+def scorer_width(repeats: int) -> dict:
+    """The paper configuration's dense scorer at hidden width 256 against 512, same features, interleaved."""
+    scorers = {hidden: GraspScorerNet(ModelConfig(scorer_hidden=hidden), pretrained=False,
+                                      warn_random_init=False).eval() for hidden in (512, 256)}
+    model = scorers[512]
+    features = model.feature_extractor(torch.rand(1, 3, 320, 320))
+    deltas, _ = model.pgp(features)
+    times = {h: [] for h in scorers}
+    for m in scorers.values():
+        m.scorer.dense(features, deltas)
+    for _ in range(repeats):
+        for hidden, m in scorers.items():
+            times[hidden].append(timed(lambda m=m: m.scorer.dense(features, deltas), 1, warmup=0)[0])
+    ratio = statistics.median([a / b for a, b in zip(times[256], times[512])])
+    report("paper configuration: dense scorer, hidden 256 / hidden 512 (median of pairs)", f"{ratio:8.2f}")
+    return {"hidden_256_over_512": ratio, "hidden_512_ms": 1000 * statistics.median(times[512]),
+            "hidden_256_ms": 1000 * statistics.median(times[256])}
+
+
 def precision_comparison(repeats: int, frames: int) -> dict:
     """auto's choice, and float32 against bfloat16 where both run (they always do on a CPU)."""
     import cv2
@@ -193,6 +218,153 @@ def precision_comparison(repeats: int, frames: int) -> dict:
             "paper_bf16_total_ms": 1000 * statistics.median(paper_bf16_times),
             "paper_bf16_speedup": statistics.median(paper_ratios),
             "same_best_share": same / frames}
+
+
+# -- engines: where the FE + PGP run, and the scorer on the grasps that can win -------------------
+def _interleaved(calls: dict, repeats: int) -> dict:
+    """Seconds per call of each of ``calls`` (name -> fn), one round of all at a time, calls
+    ``PAUSE_S`` apart (every runtime's threads idle before the next one starts)."""
+    for fn in calls.values():
+        for _ in range(3):
+            fn()
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            times[name].append(timed(fn, 1, warmup=0, pause=PAUSE_S)[0])
+    return times
+
+
+def _graph(model, name: str, int8: bool, size: int, directory: Path) -> Path:
+    """``model``'s FE + PGP exported at ``size`` (and quantized on generated scenes if ``int8``)."""
+    import dataclasses
+    from grasp_scorer_ros.network.onnx_export import export_onnx
+    from grasp_scorer_ros.network.quantization import quantize_int8
+    from grasp_scorer_ros.training.export import generated_scenes
+    model.config = dataclasses.replace(model.config, input_size=size)
+    path = export_onnx(model, directory / f"{name}_{size}.onnx")
+    if not int8:
+        return path
+    return quantize_int8(path, directory / f"{name}_{size}_int8.onnx", generated_scenes(32, 4243))
+
+
+def engine_comparison(repeats: int, grconvnet_repo: Path | None) -> dict:
+    """The bundled model's detect() (480x480 demo scene, top 5 as the node asks) on every engine and
+    precision installed here, against the way it ran before (torch, scorer on all grasps); the
+    paper's configuration's parts; GR-ConvNet at equal input when its checkout is given."""
+    import cv2
+    import dataclasses
+    from grasp_scorer_ros.network import engines
+    bf16, _ = native_bfloat16("cpu")
+    directory = RESULTS_DIR / "graphs"
+    checkpoint = str(bundled.default_checkpoint_path())
+    rgb = cv2.cvtColor(cv2.imread(str(sorted(bundled.demo_scenes_dir().glob("*.png"))[0])), cv2.COLOR_BGR2RGB)
+    fast = "bfloat16" if bf16 else "float32"
+    settings = {   # name -> GraspDetector keyword arguments
+        f"torch {fast}, scorer on all grasps (before)": dict(dtype=fast, scorer_pruning=False),
+        "torch float32": dict(dtype="float32"),
+        f"torch {fast} (the launch defaults)": dict(dtype=fast)}
+    for runtime in ("onnxruntime", "openvino"):
+        if not engines.installed(runtime):
+            print(f"  ({runtime} is not installed: not measured)")
+            continue
+        settings[f"{runtime} float32"] = dict(dtype="float32", engine=runtime)
+        if runtime == "openvino" and bf16:
+            settings["openvino bfloat16"] = dict(dtype="bfloat16", engine=runtime)
+        settings[f"{runtime} int8 (shipped graph), scorer {fast}"] = dict(dtype=fast, engine=runtime, onnx_model="int8")
+    detectors = {name: GraspDetector(checkpoint, channels_last=kw["dtype"] == "bfloat16", **kw)
+                 for name, kw in settings.items()}
+    calls = {name: (lambda d=d: d.detect(rgb, top_k=5)) for name, d in detectors.items()}
+    times = _interleaved(calls, repeats)
+    before = list(settings)[0]
+    print(f"bundled model detect() on a 480x480 demo scene, top 5 (calls {PAUSE_S} s apart, interleaved):")
+    figures = {"bundled": {}}
+    for name, seconds in times.items():
+        ratio = statistics.median([a / b for a, b in zip(seconds, times[before])])
+        parts = detectors[name].detect(rgb, top_k=5)
+        figures["bundled"][name] = {"ms": 1000 * statistics.median(seconds), "over_before": ratio,
+                                    "scored": parts.scored, "engine": detectors[name].engine.description}
+        report(name, f"{ms(seconds)}  ({ratio:.2f} of before; scorer on {parts.scored} grasps)")
+
+    # The paper's configuration (random weights: the time does not depend on them). Its primary
+    # scores are flat untrained, so the scorer's share is timed on as many grasps as the bundled
+    # model needed on the demo scene.
+    scored = figures["bundled"][f"torch {fast} (the launch defaults)"]["scored"]
+    paper = GraspScorerNet(ModelConfig(), pretrained=False, warn_random_init=False).eval()
+    paper_fast = GraspScorerNet(ModelConfig(), pretrained=False, warn_random_init=False).eval()
+    paper_fast.load_state_dict(paper.state_dict())
+    paper_fast = paper_fast.to(torch.bfloat16 if bf16 else torch.float32).to(memory_format=torch.channels_last)
+    image = torch.rand(1, 3, 320, 320)
+    with torch.no_grad():
+        x = paper_fast.prepare_input(image)
+        features = paper_fast.feature_extractor(x)
+        deltas, logits = paper_fast.pgp(features)
+        index = torch.argsort(logits[..., 1].float().reshape(-1), descending=True)[:scored]
+        w, k = deltas.shape[2], deltas.shape[3]
+        rows, cols, anchor = index // (w * k), (index // k) % w, index % k
+        zeros = torch.zeros_like(index)
+        calls = {f"FE + PGP, torch {fast}": lambda: paper_fast.pgp(paper_fast.feature_extractor(x)),
+                 f"scorer, all 2400 grasps, torch {fast}": lambda: paper_fast.scorer.dense(features, deltas),
+                 f"scorer, {scored} grasps, torch {fast}":
+                     lambda: paper_fast.scorer.score_selected(features, deltas, zeros, rows, cols, anchor)}
+        paper_engines = {}
+        for runtime, int8, precision in (("openvino", False, fast), ("openvino", True, fast)):
+            if engines.installed(runtime):
+                graph = _graph(paper, "paper", int8, 320, directory)
+                paper_engines[f"FE + PGP, {runtime} {'int8' if int8 else precision}"] = engines.OpenVinoEngine(
+                    graph, precision)
+        calls.update({name: (lambda e=e: e(image)) for name, e in paper_engines.items()})
+        paper_times = _interleaved(calls, max(3, repeats // 2))
+    print(f"paper configuration (resnet50, random weights), 320x320 (calls {PAUSE_S} s apart, interleaved):")
+    figures["paper"] = {"scored": scored}
+    for name, seconds in paper_times.items():
+        figures["paper"][name] = 1000 * statistics.median(seconds)
+        report(name, ms(seconds))
+
+    if grconvnet_repo is not None:
+        figures["grconvnet"] = grconvnet_comparison(grconvnet_repo, repeats, fast, directory)
+    return figures
+
+
+def grconvnet_comparison(repo: Path, repeats: int, fast: str, directory: Path) -> dict:
+    """GR-ConvNet (its own checkout, imported from there: ``inference.models.grconvnet3``) against the
+    bundled model at the same 224x224 RGB input, both as they would run here."""
+    import dataclasses
+    sys.path.insert(0, str(repo))
+    from inference.models.grconvnet3 import GenerativeResnet
+    grconvnet = GenerativeResnet(input_channels=3).eval()
+    grconvnet_fast = GenerativeResnet(input_channels=3).eval()
+    grconvnet_fast.load_state_dict(grconvnet.state_dict())
+    grconvnet_fast = grconvnet_fast.to(torch.bfloat16 if fast == "bfloat16" else torch.float32).to(
+        memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 224, 224)
+    x_fast = x.to(next(grconvnet_fast.parameters()).dtype).contiguous(memory_format=torch.channels_last)
+    import cv2
+    scene = cv2.imread(str(sorted(bundled.demo_scenes_dir().glob("*.png"))[0]))
+    rgb = cv2.cvtColor(cv2.resize(scene, (224, 224), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+
+    def ours(**kw):
+        model = load_model(str(bundled.default_checkpoint_path()))
+        model.config = dataclasses.replace(model.config, input_size=224)
+        return GraspDetector.from_model(model, channels_last=kw.get("dtype") == "bfloat16", **kw)
+    from grasp_scorer_ros.network import engines
+    detectors = {"ours, torch float32": ours(dtype="float32"), f"ours, torch {fast}": ours(dtype=fast)}
+    if engines.installed("openvino"):
+        graph = _graph(load_model(str(bundled.default_checkpoint_path())), "bundled", True, 224, directory)
+        detectors[f"ours, openvino int8, scorer {fast}"] = ours(dtype=fast, engine="openvino", onnx_model=str(graph))
+    with torch.no_grad():
+        calls = {"GR-ConvNet, torch float32": lambda: grconvnet(x),
+                 f"GR-ConvNet, torch {fast}": lambda: grconvnet_fast(x_fast)}
+        calls.update({name: (lambda d=d: d.detect(rgb, top_k=5)) for name, d in detectors.items()})
+        times = _interleaved(calls, repeats)
+    print(f"GR-ConvNet ({repo}, grconvnet3, RGB) against the bundled model, 224x224 input:")
+    reference = times["GR-ConvNet, torch float32"]
+    out = {}
+    for name, seconds in times.items():
+        speedup = statistics.median([a / b for a, b in zip(reference, seconds)])
+        out[name] = {"ms": 1000 * statistics.median(seconds), "speedup_over_grconvnet_fp32": speedup}
+        scored = f"; scorer on {detectors[name].detect(rgb, top_k=5).scored} grasps" if name in detectors else ""
+        report(name, f"{ms(seconds)}  ({speedup:.1f}x GR-ConvNet float32's speed{scored})")
+    return out
 
 
 # -- 3: the node -----------------------------------------------------------------------------------
@@ -373,6 +545,9 @@ def main(argv=None) -> int:
     p.add_argument("--duration", type=float, default=60.0,
                    help="seconds of each node run (the best-effort runs take half)")
     p.add_argument("--out", type=Path, default=Path("benchmark_output"))
+    p.add_argument("--grconvnet-repo", type=Path, default=None,
+                   help="a checkout of github.com/skumra/robotic-grasping: engines then also times "
+                        "GR-ConvNet at the bundled model's input (nothing of it is in this package)")
     args = p.parse_args(argv)
     RESULTS_DIR = args.out
     repeats = 3 if args.quick else 10
@@ -389,10 +564,13 @@ def main(argv=None) -> int:
     if "model" in args.only:
         paper = GraspScorerNet(ModelConfig(), pretrained=False, warn_random_init=False)
         RESULTS["paper_fp32"] = model_parts("paper configuration", paper, repeats, 3 if args.quick else 5)
+        RESULTS["paper_fp32"]["scorer_width"] = scorer_width(repeats)
         bundled_model = load_model(str(bundled.default_checkpoint_path()))
         RESULTS["bundled_fp32"] = model_parts("bundled model", bundled_model, repeats, 3 if args.quick else 5)
     if "precision" in args.only:
         RESULTS["precision"] = precision_comparison(5 if args.quick else 20, 20 if args.quick else 100)
+    if "engines" in args.only:
+        RESULTS["engines"] = engine_comparison(5 if args.quick else 20, args.grconvnet_repo)
     if "node" in args.only:
         RESULTS["node"] = node_section(duration)
     if "training" in args.only:

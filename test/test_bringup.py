@@ -48,6 +48,9 @@ def test_camera_topics_are_remapped_and_replay_is_optional(tmp_path):
     assert ["--params-file", str(tmp_path / "detection.yaml")] == command[6:8]
     assert "checkpoint:=/models/m.pt" in command and "image:=/cam/rgb" in command
     assert "__node:=grasp_detection" in command
+    options = options_from_launch_arguments(tmp_path, {"engine": "openvino", "onnx_model": "int8"})
+    detection = [spec for spec in node_specs(options) if spec.name == "grasp_detection"][0]
+    assert detection.parameters == {"engine": "openvino", "onnx_model": "int8"}
 
 
 def test_every_config_file_named_by_the_specs_exists():
@@ -59,8 +62,9 @@ def test_every_config_file_named_by_the_specs_exists():
 
 def test_launch_arguments_are_described_and_their_defaults_are_the_options_defaults(tmp_path):
     by_name = {name: (default, description, choices) for name, default, description, choices in LAUNCH_ARGUMENTS}
-    assert len(by_name) == len(LAUNCH_ARGUMENTS) == 13
-    for required in ("checkpoint", "calibration_file", "camera_topic", "start_bridge", "robot", "replay_rate", "world"):
+    assert len(by_name) == len(LAUNCH_ARGUMENTS) == 15
+    for required in ("checkpoint", "engine", "onnx_model", "calibration_file", "camera_topic", "start_bridge", "robot",
+                     "replay_rate", "world"):
         assert required in by_name
     for name, (default, description, choices) in by_name.items():
         assert len(description) > 15, f"launch argument {name} needs a description"

@@ -351,6 +351,22 @@ def test_worker_processes_write_the_same_files(tmp_path):
         assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
 
 
+def test_the_installed_command_runs_worker_processes(tmp_path):
+    """The console script as users run it (colcon's install/bin), with a spawn pool of 2 workers: its
+    workers import the script, which must not run the command again (it did, without end)."""
+    import shutil
+    import subprocess
+    command = shutil.which("grasp-scorer-synth")
+    if command is None:
+        pytest.skip("grasp-scorer-synth is not installed (make setup builds it)")
+    out = tmp_path / "workers"
+    result = subprocess.run([command, "--out", str(out), "--count", "4", "--seed", "5", "--size", "128",
+                             "--workers", "2", "--quiet"], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "bootstrapping phase" not in result.stderr
+    assert len(list(out.rglob("*_RGB.png"))) == 4
+
+
 def test_command_line(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "cli"), "--count", "3", "--seed", "4", "--size", "128", "--quiet"]) == 0
     assert len(list((tmp_path / "cli").rglob("*_RGB.png"))) == 3

@@ -20,6 +20,10 @@ PACKAGE = "grasp_scorer_ros"
 # The launch file's arguments: name, default, description, choices (None: free text).
 LAUNCH_ARGUMENTS = [
     ("checkpoint", "", "Model checkpoint (.pt); empty: the checkpoint bundled with the package", None),
+    ("engine", "", "Where the detector's FE+PGP run: torch, onnxruntime, openvino or auto; empty: "
+                   "detection.yaml's value (torch)", None),
+    ("onnx_model", "", "ONNX graph for an ONNX engine (int8: the bundled model's int8 graph); empty: "
+                       "detection.yaml's value", None),
     ("calibration_file", "", "Camera pose / work surface YAML (config/calibration.yaml documents it); "
                              "empty: detection.yaml's value", None),
     ("camera_topic", "/camera/color/image_raw", "sensor_msgs/Image topic of the overhead camera", None),
@@ -86,6 +90,8 @@ class BringupOptions:
     """The launch arguments of detect.launch.py (see its descriptions)."""
     config_dir: Path
     checkpoint: str = ""
+    engine: str = ""
+    onnx_model: str = ""
     calibration_file: str = ""
     camera_topic: str = "/camera/color/image_raw"
     camera_info_topic: str = "/camera/color/camera_info"
@@ -137,6 +143,8 @@ def options_from_launch_arguments(config_dir: Path, arguments: Mapping[str, str]
     return BringupOptions(
         config_dir=Path(config_dir),
         checkpoint=value["checkpoint"],
+        engine=value["engine"],
+        onnx_model=value["onnx_model"],
         calibration_file=value["calibration_file"],
         camera_topic=value["camera_topic"],
         camera_info_topic=value["camera_info_topic"],
@@ -188,8 +196,9 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
             remappings=[("image", options.camera_topic), ("camera_info", options.camera_info_topic)],
             env=env))
     detection_parameters = {}
-    if options.checkpoint:
-        detection_parameters["checkpoint"] = options.checkpoint
+    for name in ("checkpoint", "engine", "onnx_model"):   # empty: detection.yaml's value
+        if getattr(options, name):
+            detection_parameters[name] = getattr(options, name)
     if options.calibration_file:
         detection_parameters["calibration_file"] = options.calibration_file
     specs.append(NodeSpec(
