@@ -392,7 +392,8 @@ def exit_counts(log_text: str, names: dict[str, str]) -> dict[str, int]:
 
 DETECTION_COUNTS = {"received": r"frames received (\d+)", "processed": r"processed (\d+)",
                     "dropped_stale": r"dropped \(stale\) (\d+)", "rejected": r"rejected (\d+)",
-                    "inference_ms": r"inference median (\d+) ms"}
+                    "inference_ms": r"inference median (\d+) ms",
+                    "node_latency_ms": r"latency median (\d+) ms"}   # frame arrival -> /grasp/best published
 REPLAY_COUNTS = {"published": r"at exit: (\d+) frames published"}
 
 
@@ -491,6 +492,8 @@ def system_run(rate_hz: float, duration: float, label: str,
            f"{figures['latency_max_ms']:.0f} ms")
     report("model's own time in the node (detect() median, last 100 frames)", f"{model_ms:8.0f} ms")
     report("  median latency / model's own time", f"{figures['latency_over_model']:8.2f}")
+    report("inside the node: frame arrival -> /grasp/best published, median",
+           f"{figures['node_latency_ms']:8.0f} ms ({figures['node_latency_ms'] / model_ms:.2f} of the model's time)")
     report("detection node memory (RSS) first / last sixth of the run",
            f"{figures['rss_start_mib']:.0f} / {figures['rss_end_mib']:.0f} MiB")
     if any(code != 0 for code in codes.values()):
