@@ -129,8 +129,8 @@ class GraspDetectionNode(Node):
         self._pending: Frame | None = None
         self._running = True
         # Everything torch does happens on the inference thread, the detector's construction included:
-        # once torch has run on one thread, its CPU kernels ran about 1.7x slower on another (the FE
-        # of the bundled model, bfloat16, frames 0.5 s apart: 27 against 15 ms).
+        # once torch has run on one thread, its CPU kernels ran slower on another (built on the main
+        # thread, the node's detect() took 33-34 ms; built here, 21-23 ms: benchmark.py --only node).
         detector_ready: Future = Future()
         worker = threading.Thread(target=self._work, name="grasp_inference", daemon=True, args=(
             lambda: GraspDetector(p["checkpoint"] or str(bundled.default_checkpoint_path()),
