@@ -229,7 +229,7 @@ def test_invalid_camera_info_is_ignored(graph):
 
 
 def test_score_threshold_keeps_weak_grasps_off_best(graph):
-    g = graph(score_threshold=1.01)
+    g = graph(score_threshold=1.0)
     g.send(image_message(scene(), stamp_sec=7))
     assert spin_until(g.executor, lambda: g.candidates, timeout=20)
     g.wait_idle()
@@ -265,6 +265,73 @@ def test_an_onnx_engine_publishes_the_grasps_torch_finds_and_says_where_it_runs(
     expected = GraspDetector(str(checkpoint)).detect(rgb, top_k=4)
     published = g.candidates[0].candidates
     assert [c.score for c in published] == pytest.approx(expected.scores.tolist(), abs=1e-4)
+
+
+def _set_parameters(g, **values):
+    """Set the node's parameters from the peer node, through the parameter services (as
+    ``ros2 param set`` does); the results, one per parameter."""
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+    client = AsyncParameterClient(g.peer, g.node.get_fully_qualified_name())
+    assert client.wait_for_services(timeout_sec=10.0)
+    future = client.set_parameters([Parameter(name, value=value) for name, value in values.items()])
+    assert spin_until(g.executor, future.done, timeout=10)
+    return future.result().results
+
+
+def _describe(g, names):
+    from rclpy.parameter_client import AsyncParameterClient
+    client = AsyncParameterClient(g.peer, g.node.get_fully_qualified_name())
+    future = client.describe_parameters(names)
+    assert spin_until(g.executor, future.done, timeout=10)
+    return future.result().descriptors
+
+
+def test_live_parameters_take_effect_on_the_next_frame(graph):
+    g = graph()
+    g.send(image_message(scene(), stamp_sec=21))
+    assert spin_until(g.executor, lambda: g.best and g.candidates, timeout=20)
+    g.wait_idle()
+    assert len(g.candidates[-1].candidates) == 4
+    results = _set_parameters(g, score_threshold=1.0, num_candidates=2)
+    assert all(r.successful for r in results)
+    best_before, candidates_before = len(g.best), len(g.candidates)
+    g.send(image_message(scene(), stamp_sec=22))
+    assert spin_until(g.executor, lambda: len(g.candidates) > candidates_before, timeout=20)
+    g.wait_idle()
+    assert len(g.candidates[-1].candidates) == 2
+    assert len(g.best) == best_before, "a grasp under the new threshold reached grasp/best"
+    assert g.node.get_parameter("score_threshold").value == 1.0
+
+
+def test_start_up_parameters_and_values_out_of_range_are_refused_with_a_reason(graph, tmp_path):
+    g = graph()
+    refused = _set_parameters(g, checkpoint=str(tmp_path / "other.pt"))[0]
+    assert not refused.successful and "read at start-up only" in refused.reason
+    assert g.node.get_parameter("checkpoint").value != str(tmp_path / "other.pt")
+    out_of_range = _set_parameters(g, score_threshold=1.5)[0]
+    assert not out_of_range.successful
+    assert g.node.get_parameter("score_threshold").value == 0.0
+    assert not _set_parameters(g, scorer_weight=2.0)[0].successful
+    threshold, candidates, checkpoint = _describe(g, ["score_threshold", "num_candidates", "checkpoint"])
+    assert (threshold.floating_point_range[0].from_value, threshold.floating_point_range[0].to_value) == (0.0, 1.0)
+    assert candidates.integer_range[0].to_value == 100 and "live" in threshold.description
+    assert not checkpoint.floating_point_range and "live" not in checkpoint.description
+
+
+def test_scorer_weight_changes_the_ranking_live(graph, tmp_path):
+    from grasp_scorer_ros.network.checkpoint import save_checkpoint
+    path = tmp_path / "product.pt"
+    save_checkpoint(str(path), tiny_model(seed=3, final_ranking="product", scorer_weight=0.5))
+    g = graph(model=path)
+    assert _set_parameters(g, scorer_weight=0.0)[0].successful
+    assert g.node.detector.config.scorer_weight == 0.0
+    g.send(image_message(scene(), stamp_sec=23))
+    assert spin_until(g.executor, lambda: g.candidates, timeout=20)
+    candidates = g.candidates[-1].candidates
+    assert [c.score for c in candidates] == pytest.approx([c.primary_score for c in candidates], abs=1e-6)
+    assert _set_parameters(g, scorer_weight=-1.0)[0].successful     # back to the checkpoint's own
+    assert g.node.detector.config.scorer_weight == 0.5
 
 
 def test_slow_inference_drops_old_frames_and_keeps_the_newest(graph):

@@ -133,6 +133,22 @@ def test_arming_belongs_to_one_session(make_cell, sim):
     assert not cell.status().armed
 
 
+def test_arming_does_not_pass_to_a_session_the_worker_has_not_noticed(make_cell, sim):
+    """A new session opened before the worker saw the old one end (it looks at the client at most
+    every second) must not be armed: arming is tied to the session's number, not to "some session
+    was armed"."""
+    cell = connected(make_cell(), sim)
+    assert cell.status().armed
+    with cell._lock:                # the worker cannot look in between
+        cell.client.close()
+        cell.client.connect(attempts=1)
+        assert cell.client.connected and cell._session_up, "to the worker, nothing happened"
+        assert not cell.status().armed, cell.status()
+        assert "disarmed" in cell.submit(request())
+    assert wait(lambda: sim.sessions_opened == 2)
+    assert not motions(sim)
+
+
 def test_disarm_stops_the_pick_in_progress(make_cell, sim):
     cell = connected(make_cell(), sim)
     job, outcome = first_motion_then(cell, sim, lambda: cell.arm(False))

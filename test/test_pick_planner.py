@@ -296,6 +296,9 @@ def test_item5_execute_pick_refuses_a_move_outside_the_limits_before_sending(sim
     (Position(550.0, 0.0, 2.0, 180, 0, 0), 100, "table"),
     (Position(550.0, 0.0, 200.0, 180, 0, 0), 900, "speed"),
     (Position(550.0, 0.0, 200.0, 120, 0, 0), 100, "tilt"),
+    (Position(550.0, 0.0, 200.0, float("nan"), 0, 0), 100, "input"),    # a NaN tilt compares False
+    (Position(550.0, 0.0, 200.0, 180, 0, float("nan")), 100, "input"),
+    (Position(550.0, 0.0, 200.0, 180, float("inf"), 0), 100, "input"),
 ])
 def test_item5_the_client_refuses_out_of_limits_moves_from_any_caller(sim, position, speed, limit):
     c = RMIClient("127.0.0.1", sim.port, timeout=1.0, limits=CONFIG.motion_limits())

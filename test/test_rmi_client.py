@@ -53,6 +53,12 @@ def free_port() -> int:
 
 
 # -- protocol -----------------------------------------------------------------------------------
+def test_a_non_finite_number_never_goes_on_the_wire():
+    packet = rmi.linear_motion_packet(7, Configuration(), Position(1, 2, 3, float("nan"), 0, 45), 100)
+    with pytest.raises(ValueError, match="JSON"):
+        rmi.encode_packet(packet)        # json.dumps would write "W":NaN, which is not JSON
+
+
 def test_packets_are_json_lines_with_the_kind_first():
     data = rmi.encode_packet(rmi.set_override_packet(30))
     assert data == b'{"Command":"FRC_SetOverRide","Value":30}\r\n'

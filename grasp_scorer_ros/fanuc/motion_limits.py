@@ -73,6 +73,14 @@ class MotionLimits:
             raise PickRejected(f"tool axis is {tilt:.1f} deg from straight down (limit "
                                f"{self.max_tilt_deg:.1f} deg)", "tilt", step)
 
+    @staticmethod
+    def check_finite(step: Optional[str], position: Position) -> None:
+        """Every coordinate a number: a NaN angle passes every comparison below (each is False) and
+        would go out as ``"W":NaN``, which is not JSON."""
+        bad = [f"{name.upper()} = {value}" for name, value in vars(position).items() if not math.isfinite(value)]
+        if bad:
+            raise PickRejected(f"position has non-finite {', '.join(bad)}", "input", step)
+
     def tcp_of(self, position: Position) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(tcp_m, commanded_m, rotation)`` of a commanded position (mm, deg)."""
         rotation = wpr_to_matrix(position.w, position.p, position.r)
@@ -82,6 +90,7 @@ class MotionLimits:
 
     def check_position(self, step: Optional[str], position: Position) -> None:
         """Where the arm is (e.g. before a pick starts): inside the box and above the floor."""
+        self.check_finite(step, position)
         tcp, commanded, _ = self.tcp_of(position)
         self.check_point(step, tcp, commanded if self.tool_offset_m else tcp)
 
@@ -93,6 +102,7 @@ class MotionLimits:
             raise PickRejected(f"move in UFrame/UTool {frames}, the limits are for "
                                f"{(self.uframe_number, self.utool_number)}", "frame", step)
         self.check_speed(step, speed_mm_s)
+        self.check_finite(step, position)
         tcp, commanded, rotation = self.tcp_of(position)
         self.check_tilt(step, rotation)
         self.check_point(step, tcp, commanded if self.tool_offset_m else tcp)

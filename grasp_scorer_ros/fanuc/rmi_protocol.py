@@ -345,7 +345,8 @@ def packet_kind(packet: dict) -> tuple[str, str]:
 
 def encode_packet(packet: dict) -> bytes:
     """One packet on the wire: compact ASCII JSON and ``\\r\\n``."""
-    return json.dumps(packet, separators=(",", ":"), ensure_ascii=True).encode("ascii") + PACKET_TERMINATOR
+    # allow_nan=False: NaN and Infinity are not JSON; a controller would get a line it cannot parse
+    return json.dumps(packet, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii") + PACKET_TERMINATOR
 
 
 def decode_packet(line: bytes) -> dict:

@@ -74,16 +74,22 @@ class GraspDetector:
         model = model.to(device=self.device, dtype=_DTYPES[dtype]).eval()
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        if scorer_weight is not None:
-            # The final score's lean on the scorer (ModelConfig.scorer_weight), chosen at run time.
-            model.config = dataclasses.replace(model.config, scorer_weight=float(scorer_weight))
         self.model = model
+        self.checkpoint_scorer_weight = model.config.scorer_weight
+        self.set_scorer_weight(scorer_weight)
         self.pad_value = pad_value
         self.scorer_pruning = bool(scorer_pruning)
         engine_arguments = dict(checkpoint_path=checkpoint_path, onnx_model=onnx_model, precision=dtype,
                                 threads=num_threads, device=device)
         self.engine = (choose_engine(model, **engine_arguments) if engine == "auto"
                        else make_engine(engine, model, **engine_arguments))
+
+    def set_scorer_weight(self, scorer_weight: Optional[float]) -> None:
+        """The final score's lean on the scorer (``ModelConfig.scorer_weight``) from the next
+        detect(); ``None``: the checkpoint's own."""
+        weight = self.checkpoint_scorer_weight if scorer_weight is None else float(scorer_weight)
+        # a new config object, swapped in one assignment (never a half-changed one)
+        self.model.config = dataclasses.replace(self.model.config, scorer_weight=weight)
 
     @classmethod
     def from_model(cls, model: GraspScorerNet, **kwargs) -> "GraspDetector":

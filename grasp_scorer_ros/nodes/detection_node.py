@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import Pose
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -45,12 +46,13 @@ from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
 from grasp_scorer_ros.visualize import draw_grasps
 
-# name: (default, description), declared by declare_parameters; config/detection.yaml sets them for
-# the launch file.
+# name: (default, description[, range]), declared by declare_parameters; config/detection.yaml sets them
+# for the launch file. Those of LIVE_PARAMETERS ("live" in their description) take effect on the next
+# frame when set at run time; setting any other is refused: it is read at start-up only.
 PARAMETERS: ParameterSpec = {
     "checkpoint": ("", "Model checkpoint (.pt); empty: the checkpoint bundled with the package"),
     "device": ("cpu", "Torch device for inference: cpu or cuda"),
-    "num_threads": (0, "CPU threads for inference; 0 keeps torch's default"),
+    "num_threads": (0, "CPU threads for inference; 0 keeps torch's default", (0, 1024)),
     "precision": ("auto", "Inference precision: auto (bfloat16 where the device computes it natively: CPUs "
                           "with AVX-512 BF16 or AMX, GPUs with bfloat16; float32 elsewhere), float32 or bfloat16"),
     "engine": ("torch", "Where the FE and PGP run: torch, onnxruntime or openvino (optional packages: pip install "
@@ -61,16 +63,19 @@ PARAMETERS: ParameterSpec = {
                        "e.g. an int8 one); int8: the bundled checkpoint's int8 graph, shipped with the package; empty: the "
                        "checkpoint's float32 export"),
     "score_threshold": (0.5, "A grasp is published on grasp/best only when its final score reaches this (a "
-                               "probability: primary^(1-w) x scorer^w, see scorer_weight)"),
+                               "probability: primary^(1-w) x scorer^w, see scorer_weight); live", (0.0, 1.0)),
     "scorer_weight": (-1.0, "How far the final score leans on the scorer, for a model whose final ranking is the "
                             "product: final = primary^(1-w) x scorer^w, w in [0, 1] (0: the primary score alone, "
-                            "0.5: the geometric mean); negative: the checkpoint's own"),
-    "num_candidates": (5, "Length of the ranked list published on grasp/candidates"),
+                            "0.5: the geometric mean); negative: the checkpoint's own; live"),
+    "num_candidates": (5, "Length of the ranked list published on grasp/candidates; live", (1, 100)),
     "calibration_file": ("", "Camera pose / work surface YAML; empty: the bundled demo calibration"),
     "base_frame": ("", "Frame of the published poses; empty: base_frame from the calibration file"),
-    "grasp_depth": (0.0, "Metres to move the grasp point past the surface hit (positive = deeper)"),
-    "reference_yaw": (0.0, "Wrist yaw (rad) the 180-degree gripper symmetry is resolved towards"),
-    "publish_debug_image": (True, "Publish the image annotated with the candidates on grasp/debug_image"),
+    "grasp_depth": (0.0, "Metres to move the grasp point past the surface hit (positive = deeper); live",
+                    (-0.5, 0.5)),
+    "reference_yaw": (0.0, "Wrist yaw (rad) the 180-degree gripper symmetry is resolved towards; live",
+                      (-6.3, 6.3)),
+    "publish_debug_image": (True, "Publish the image annotated with the candidates on grasp/debug_image "
+                                  "(when something listens); live"),
     "image_reliability": ("auto", "QoS reliability of the image and CameraInfo subscriptions: auto (reliable "
                           "when every publisher on the topic is reliable, so that lost fragments of large "
                           "images are resent; best_effort when one is best-effort), reliable (receives "
@@ -83,6 +88,8 @@ PARAMETERS: ParameterSpec = {
     "markers_topic": ("grasp/markers", "Output: RViz markers of the best grasp"),
 }
 
+LIVE_PARAMETERS = ("score_threshold", "scorer_weight", "num_candidates", "grasp_depth", "reference_yaw",
+                   "publish_debug_image")
 STATS_PERIOD_S = 10.0
 QOS_CHECK_PERIOD_S = 1.0   # how often auto reliability looks at the publishers again
 FIRST_INFO_WAIT_S = 1.0    # the first frame waits this long for a CameraInfo that is on its way
@@ -148,8 +155,7 @@ class GraspDetectionNode(Node):
 
         self.best_pub = self.create_publisher(GraspPose, p["best_topic"], 10)
         self.candidates_pub = self.create_publisher(GraspCandidates, p["candidates_topic"], 10)
-        self.debug_pub = (self.create_publisher(Image, p["debug_image_topic"], 1)
-                          if p["publish_debug_image"] else None)
+        self.debug_pub = self.create_publisher(Image, p["debug_image_topic"], 1)  # publish_debug_image is live
         self.markers_pub = self.create_publisher(MarkerArray, p["markers_topic"], 10)
         self._recent_images: deque = deque(maxlen=16)   # stamps of the last frames received
         self.stats = {"received": 0, "processed": 0, "dropped": 0, "rejected": 0, "published": 0,
@@ -180,12 +186,35 @@ class GraspDetectionNode(Node):
         self.create_timer(QOS_CHECK_PERIOD_S, self._check_publishers)
 
         self._worker = worker   # running since the detector's construction
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(STATS_PERIOD_S, self._log_stats)
         self.get_logger().info(
             f"ready: {self.detector.config.backbone} {self.detector.config.variant} model ({self._final_score()}) in "
             f"{self.precision} ({precision_reason}), FE+PGP on {self.detector.engine.description}, scorer on the "
             f"grasps that can win, calibration {calibration_path}, "
             f"listening on {self._inputs['image'].topic} ({self._describe_qos()})")
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        """Run-time changes: those of LIVE_PARAMETERS from the next frame, the others refused.
+
+        rclpy has checked types and ranges already; what it cannot check is checked here."""
+        fixed = [x.name for x in parameters if x.name in PARAMETERS and x.name not in LIVE_PARAMETERS]
+        if fixed:
+            return SetParametersResult(successful=False, reason=(
+                f"{', '.join(fixed)}: read at start-up only (restart the node; live: {', '.join(LIVE_PARAMETERS)})"))
+        for x in parameters:
+            if x.name == "scorer_weight" and x.value > 1.0:
+                return SetParametersResult(successful=False, reason=(
+                    f"scorer_weight must be in [0, 1] (or negative: the checkpoint's), got {x.value}"))
+        for x in parameters:
+            if x.name not in LIVE_PARAMETERS:
+                continue
+            self.params[x.name] = x.value
+            if x.name == "scorer_weight":
+                self.detector.set_scorer_weight(x.value if x.value >= 0 else None)
+            self.get_logger().info(f"parameter {x.name} = {x.value!r} from the next frame"
+                                   + (f" ({self._final_score()})" if x.name == "scorer_weight" else ""))
+        return SetParametersResult(successful=True)
 
     def _final_score(self) -> str:
         config = self.detector.config
@@ -346,7 +375,7 @@ class GraspDetectionNode(Node):
                                    "calibration file)")
         self.candidates_pub.publish(GraspCandidates(header=self._header(message), candidates=candidates))
         # Drawing and sending a full image costs milliseconds per frame: only for a listener.
-        if self.debug_pub is not None and self.debug_pub.get_subscription_count() > 0:
+        if self.params["publish_debug_image"] and self.debug_pub.get_subscription_count() > 0:
             annotated = draw_grasps(rgb, detections.grasps[1:][::-1], color=(255, 210, 0))
             annotated = draw_grasps(annotated, detections.grasps[:1], thickness=2)  # the top one on top
             debug = Image(header=message.header, **rgb_to_image_fields(annotated, "rgb8"))

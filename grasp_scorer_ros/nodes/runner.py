@@ -110,8 +110,9 @@ def node_help(node_class) -> str:
         lines += [" ".join(doc.split()), ""]
     if spec:
         lines.append("parameters (-p NAME:=VALUE):")
-        for name, (default, description) in spec.items():
-            lines.append(f"  {name} (default {default!r})")
+        for name, (default, description, *value_range) in spec.items():
+            within = f", {value_range[0][0]} to {value_range[0][1]}" if value_range else ""
+            lines.append(f"  {name} (default {default!r}{within})")
             lines.append(f"      {description}")
     return "\n".join(lines)
 
