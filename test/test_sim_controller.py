@@ -331,7 +331,8 @@ def test_the_manuals_packets_get_the_manuals_replies(sim, session):
     (dict(move(1), Speed=True), rmi.RMIT_INVALID_SPEED_VALUE),
     (dict(move(1), Speed="100"), rmi.RMIT_INVALID_SPEED_VALUE),
     (dict(move(1), SpeedType="Percent"), rmi.RMIT_INVALID_SPEED_TYPE),    # a joint speed on a linear move
-    ({k: v for k, v in move(1).items() if k != "TermValue"}, rmi.RMIT_INVALID_TERM_VALUE),
+    ({k: v for k, v in dict(move(1), TermType="CNT").items() if k != "TermValue"}, rmi.RMIT_INVALID_TERM_VALUE),
+    (dict(move(1), TermValue=-1), rmi.RMIT_INVALID_TERM_VALUE),
     ({k: v for k, v in move(1).items() if k != "Configuration"}, rmi.RMIT_INVALID_POSITION_DATA),
     (dict(move(1), Position={"X": 1.0, "Y": 2.0, "Z": 3.0}), rmi.RMIT_INVALID_POSITION_DATA),
     (dict(move(1), Configuration=dict(CONFIG, UFrameNumber=10)), rmi.RMIT_INVALID_UFRAME),
@@ -347,12 +348,11 @@ def test_instructions_the_manual_does_not_allow_are_refused(sim, ready, packet, 
 
 
 @pytest.mark.parametrize("packet, error_id", [
-    ({"Command": "FRC_Initialize"}, rmi.RMIT_INVALID_GROUP_MASK),
     ({"Command": "FRC_Initialize", "GroupMask": 3}, rmi.RMIT_INVALID_GROUP_MASK),
-    ({"Command": "FRC_SetUFrameUTool", "UFrameNumber": 0, "UToolNumber": 1}, rmi.RMIT_INVALID_GROUP),
-    ({"Command": "FRC_ReadCartesianPosition"}, rmi.RMIT_INVALID_GROUP),
+    ({"Command": "FRC_Initialize", "GroupMask": "1"}, rmi.RMIT_INVALID_GROUP_MASK),
+    ({"Command": "FRC_ReadCartesianPosition", "Group": 0}, rmi.RMIT_INVALID_GROUP),
     ({"Command": "FRC_ReadJointAngles", "Group": 2}, rmi.RMIT_INVALID_GROUP),
-    ({"Command": "FRC_ReadError"}, rmi.RMIT_INVALID_VALUE),
+    ({"Command": "FRC_ReadError", "Count": 0}, rmi.RMIT_INVALID_VALUE),
     ({"Command": "FRC_SetOverRide", "Value": 50.0}, rmi.RMIT_INVALID_OVERRIDE),
     ({"Command": "FRC_ReadDIN", "PortNumber": 0}, rmi.RMIT_INVALID_PORT_NUMBER),
     ({"Command": "FRC_WriteUFrameData", "FrameNumber": 0, "Group": 1,
@@ -360,6 +360,27 @@ def test_instructions_the_manual_does_not_allow_are_refused(sim, ready, packet, 
 ])
 def test_commands_the_manual_does_not_allow_are_refused(sim, session, packet, error_id):
     assert session.request(packet)["ErrorID"] == error_id
+
+
+def test_fields_the_manual_gives_a_default_for_may_be_left_out(sim, session):
+    """As FANUC's ROS 2 driver and the PyPI client fanuc-rmi send them: Group and GroupMask 1,
+    FRC_ReadError's Count 1, a FINE move's TermValue 0."""
+    init = session.request({"Command": "FRC_Initialize"})
+    assert init["ErrorID"] == 0 and init["GroupMask"] == 1
+    assert session.request({"Command": "FRC_SetUFrameUTool", "UFrameNumber": 0, "UToolNumber": 1}) == {
+        "Command": "FRC_SetUFrameUTool", "ErrorID": 0, "Group": 1}
+    position = session.request({"Command": "FRC_ReadCartesianPosition"})
+    assert position["ErrorID"] == 0 and position["Group"] == 1 and "Position" in position
+    error = session.request({"Command": "FRC_ReadError"})
+    assert error["ErrorID"] == 0 and error["Count"] == 1
+    fine = {k: v for k, v in move(1).items() if k != "TermValue"}
+    assert session.request(fine)["ErrorID"] == 0
+
+
+def test_a_line_that_is_not_json_is_answered(sim, session):
+    session.sock.sendall(b'{"Command": "FRC_GetStatus", "W": NaN\r\n')      # not JSON
+    assert session.recv() == {"Command": "Unknown", "ErrorID": rmi.RMIT_INVALID_COMMAND}
+    assert session.request(rmi.get_status_packet())["ErrorID"] == 0          # the session goes on
 
 
 def test_a_refused_client_cannot_take_anothers_hand_off(sim):

@@ -367,9 +367,10 @@ class PacketReader:
     must not stall the stream (a reply that never parses ends in its caller's timeout).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_malformed=None) -> None:
         self._buffer = bytearray()
         self.malformed_count = 0
+        self._on_malformed = on_malformed     # (line, error), for a peer that answers bad lines
 
     def feed(self, data: bytes) -> list[dict]:
         """Packets completed by ``data``, in order."""
@@ -392,3 +393,5 @@ class PacketReader:
             except ProtocolError as exc:
                 self.malformed_count += 1
                 logger.warning("dropping malformed packet: %s", exc)
+                if self._on_malformed is not None:
+                    self._on_malformed(line, exc)

@@ -19,8 +19,11 @@ so that it catches a client's mistakes:
   running (RMIT-009). A target the arm cannot reach (:mod:`~grasp_scorer_ros.sim.sim_arm`),
   outside a sphere of reach around the base, or below an optional floor, is refused when its turn
   comes (RMIT-036) and pauses the program, as a motion alarm does.
-* every packet is checked field by field: a missing or mistyped field is refused with the alarm
-  that names it (``GroupMask`` RMIT-040, ``Group`` RMIT-039, ``SpeedType`` RMIT-030, ``Speed``
+* every packet is checked field by field. A field the manual gives a default for may be left
+  out (``Group`` and ``GroupMask`` 1, ``FRC_ReadError``'s ``Count`` 1, a FINE move's
+  ``TermValue`` 0), as FANUC's own driver and the PyPI client ``fanuc-rmi`` send them; a line that
+  is not JSON is answered as an unknown command (RMIT-013). A wrong field, or a missing one
+  without a default, is refused with the alarm that names it (``GroupMask`` RMIT-040, ``Group`` RMIT-039, ``SpeedType`` RMIT-030, ``Speed``
   (an integer, as in the manual's packets) RMIT-031, ``TermType``/``TermValue`` RMIT-032/033,
   ``Position``/``JointAngle``/``Configuration`` RMIT-023, frame numbers RMIT-003/002, ports RMIT-038,
   ``SequenceID``/``Count``/``Time``/``Frame`` RMIT-021).
@@ -141,6 +144,12 @@ def _int(packet: dict, key: str, allowed: Optional[range] = None) -> Optional[in
     if not isinstance(value, int) or isinstance(value, bool) or (allowed is not None and value not in allowed):
         return None
     return value
+
+
+def _int_or_default(packet: dict, key: str, default: int, allowed: Optional[range] = None) -> Optional[int]:
+    """``key``'s integer, ``default`` where the packet leaves it out (the manual's default), None
+    where it is there but not allowed."""
+    return default if key not in packet else _int(packet, key, allowed)
 
 
 def _number(packet: dict, key: str) -> Optional[float]:
@@ -468,7 +477,9 @@ class SimulatedController:
         self._spawn(self._session_loop, conn, name="sim-session")
 
     def _session_loop(self, conn: socket.socket) -> None:
-        reader = rmi.PacketReader()
+        # a line that is not JSON is answered, as an unknown command, rather than left to time out
+        reader = rmi.PacketReader(on_malformed=lambda line, error: self._send(
+            {rmi.COMMAND: "Unknown", "ErrorID": rmi.RMIT_INVALID_COMMAND}, conn))
         while not self._stop.is_set() and self._session is conn:
             try:
                 chunk = conn.recv(4096)
@@ -554,10 +565,11 @@ class SimulatedController:
         reply: dict[str, Any] = {rmi.COMMAND: name, "ErrorID": 0}
         with self._changed:
             if name in self._GROUP_COMMANDS:
-                if _int(packet, "Group", range(1, 2)) is None:
+                group = _int_or_default(packet, "Group", 1, range(1, 2))   # omitted: group 1
+                if group is None:
                     reply["ErrorID"] = rmi.RMIT_INVALID_GROUP
                     return reply
-                reply["Group"] = packet["Group"]
+                reply["Group"] = group
             handler = getattr(self, f"_command_{name[4:]}", None) if name.startswith("FRC_") else None
             if handler is None:
                 reply["ErrorID"] = rmi.RMIT_INVALID_COMMAND
@@ -575,9 +587,10 @@ class SimulatedController:
         return 0
 
     def _command_Initialize(self, packet: dict, reply: dict) -> int:
-        if _int(packet, "GroupMask", range(1, 2)) is None:
+        mask = _int_or_default(packet, "GroupMask", 1, range(1, 2))      # omitted: group 1
+        if mask is None:
             return rmi.RMIT_INVALID_GROUP_MASK
-        reply["GroupMask"] = packet["GroupMask"]
+        reply["GroupMask"] = mask
         if self.teach_pendant_enabled:
             return rmi.RMIT_TP_ENABLED
         if not self.servo_ready:
@@ -621,7 +634,7 @@ class SimulatedController:
         return 0
 
     def _command_ReadError(self, packet: dict, reply: dict) -> int:
-        count = _int(packet, "Count")
+        count = _int_or_default(packet, "Count", 1)                       # omitted: the last error
         if count is None or count < 1:
             return rmi.RMIT_INVALID_VALUE
         reply.update(Count=1, ErrorData=self._last_error_text)
@@ -790,7 +803,8 @@ class SimulatedController:
             return rmi.RMIT_INVALID_SPEED_VALUE
         if packet.get("TermType") not in rmi.TERM_TYPES:
             return rmi.RMIT_INVALID_TERM_TYPE
-        term = _int(packet, "TermValue")
+        # TermValue matters to CNT (1-100) only; a FINE (or CR) move may leave it out
+        term = _int(packet, "TermValue") if packet["TermType"] == "CNT" else _int_or_default(packet, "TermValue", 0)
         if term is None or term < 0 or (packet["TermType"] == "CNT" and not 1 <= term <= 100):
             return rmi.RMIT_INVALID_TERM_VALUE
         if name in _JOINT:
