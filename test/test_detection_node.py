@@ -89,7 +89,8 @@ class Graph:
         self.executor = MultiThreadedExecutor(num_threads=2, context=context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
-        assert spin_until(self.executor, lambda: self.image_pub.get_subscription_count() > 0
+        raw = parameters.get("image_transport", "raw") == "raw"   # else the node listens on image/compressed
+        assert spin_until(self.executor, lambda: (self.image_pub.get_subscription_count() > 0 or not raw)
                           and self.node.best_pub.get_subscription_count() > 0)
 
     def send(self, message, info=True):
@@ -425,6 +426,76 @@ class LogRecorder:
 
     def __getattr__(self, name):
         return getattr(self._logger, name)
+
+
+def test_frames_with_a_repeated_stamp_are_processed_and_counted(graph):
+    g = graph(publish_debug_image=False)
+    for i in range(3):                      # three different images, one stamp (a driver that never stamps)
+        g.deliver(image_message(scene(seed=i), stamp_sec=31))
+        g.wait_idle()
+    assert g.node.stats["processed"] == 3
+    assert {k: v for k, v in g.node.rejections.items() if k.startswith("repeated stamp")} == {
+        "repeated stamp: a frame has the stamp N of an earlier one": 2}
+    assert spin_until(g.executor, lambda: len(g.candidates) == 3, timeout=10)
+
+
+def test_camera_driver_encodings_reach_the_detector(graph):
+    """usb_cam's yuv422_yuy2, a raw Bayer camera's bayer_rggb8 and cv_bridge's 8UC3 (BGR): each
+    frame is decoded and its grasps published, the same as the detector finds on the decoded image."""
+    import cv2
+    from sensor_msgs.msg import Image
+    from grasp_scorer_ros.camera.image_decoding import image_msg_to_rgb
+    g = graph(publish_debug_image=False)
+    rgb = scene()
+    bayer = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)           # R G / G B
+    bayer[0::2, 0::2], bayer[0::2, 1::2] = rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1]
+    bayer[1::2, 0::2], bayer[1::2, 1::2] = rgb[1::2, 0::2, 1], rgb[1::2, 1::2, 2]
+    frames = {"8UC3": (3, np.ascontiguousarray(rgb[..., ::-1])),
+              "yuv422_yuy2": (2, cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_YUY2)),
+              "bayer_rggb8": (1, bayer)}
+    messages = []
+    for i, (encoding, (channels, pixels)) in enumerate(frames.items()):
+        message = Image(height=IMAGE_SIZE, width=IMAGE_SIZE, encoding=encoding, step=channels * IMAGE_SIZE,
+                        data=pixels.tobytes())
+        message.header.stamp.sec = 41 + i
+        messages.append(message)
+        g.deliver(message)
+        g.wait_idle()
+    assert spin_until(g.executor, lambda: len(g.candidates) == 3, timeout=10)
+    assert g.node.stats["rejected"] == 0
+    for message, published in zip(messages, g.candidates):
+        decoded = image_msg_to_rgb(message)
+        assert np.abs(decoded.astype(int) - rgb).mean() < 20, message.encoding    # the scene, not noise
+        expected = g.node.detector.detect(decoded, top_k=1).grasps[0]
+        top = published.candidates[0].image_grasp
+        assert (top.center_x, top.center_y) == pytest.approx((expected[0], expected[1]), abs=1e-3), message.encoding
+
+
+def test_a_compressed_camera_is_heard_on_its_compressed_topic(graph):
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+    from rclpy.qos import qos_profile_sensor_data
+    g = graph(image_transport="compressed", publish_debug_image=False)
+    assert g.node._inputs["image"].topic.endswith("/image/compressed")
+    publisher = g.peer.create_publisher(CompressedImage, "image/compressed", qos_profile_sensor_data)
+    assert spin_until(g.executor, lambda: publisher.get_subscription_count() > 0)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(scene(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    message = CompressedImage(format="rgb8; jpeg compressed bgr8", data=jpeg.tobytes())
+    message.header.stamp.sec = 51
+    broken = CompressedImage(format="jpeg", data=b"\xff\xd8 not a jpeg")
+    broken.header.stamp.sec = 52
+    for m in (message, broken):
+        before = g.node.stats["received"]
+        deadline = time.monotonic() + 10
+        while g.node.stats["received"] == before and time.monotonic() < deadline:
+            publisher.publish(m)
+            spin_until(g.executor, lambda: g.node.stats["received"] > before, timeout=1.0)
+        g.wait_idle()
+    assert spin_until(g.executor, lambda: g.candidates, timeout=10)
+    assert g.candidates[0].header.stamp.sec == 51
+    assert g.node.stats["rejected"] == 1
+    assert any("could not be decoded" in k or "compressed image" in k for k in g.node.rejections), g.node.rejections
 
 
 def test_rejections_are_counted_by_reason_and_the_first_of_each_is_logged(graph):

@@ -31,6 +31,8 @@ def encode(encoding, rgb):
         "bgr8": rgb[..., [2, 1, 0]],
         "rgba8": np.concatenate([rgb, alpha], axis=2),
         "bgra8": np.concatenate([rgb[..., [2, 1, 0]], alpha], axis=2),
+        "8UC3": rgb[..., [2, 1, 0]],                                        # cv_bridge's BGR order
+        "8UC4": np.concatenate([rgb[..., [2, 1, 0]], alpha], axis=2),
     }[encoding]
 
 
@@ -39,7 +41,7 @@ def encode(encoding, rgb):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("padding", [0, 1, 5])
-@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8"])
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "8UC3", "8UC4"])
 def test_colour_encodings_with_and_without_row_padding(encoding, padding):
     result = image_fields_to_rgb(**fields(encoding, encode(encoding, RGB), padding))
     assert result.dtype == np.uint8 and result.shape == (2, 3, 3)
@@ -116,7 +118,7 @@ def decode_error(**changes):
     return str(error.value)
 
 
-@pytest.mark.parametrize("encoding", ["yuv422", "8UC3", "RGB8", "mono16", "", None])
+@pytest.mark.parametrize("encoding", ["yuv420", "8UC2", "RGB8", "mono16", "bayer_rggb16", "", None])
 def test_unsupported_encoding_lists_the_supported_ones(encoding):
     message = decode_error(encoding=encoding)
     assert f"unsupported encoding {encoding!r}" in message
@@ -210,9 +212,81 @@ def test_rgb_to_image_fields_accepts_views():
     (RGB[..., 0], "rgb8", "(H, W, 3)"),
     (np.zeros((2, 3, 4), np.uint8), "rgb8", "(H, W, 3)"),
     (np.zeros((0, 3, 3), np.uint8), "rgb8", "(H, W, 3)"),
-    (RGB, "yuv422", "unsupported encoding 'yuv422'"),
+    (RGB, "yuv422", "cannot write encoding 'yuv422'"),
+    (RGB, "rgb16", "cannot write encoding 'rgb16'"),
 ])
 def test_rgb_to_image_fields_errors(image, encoding, message):
     with pytest.raises(ImageFormatError) as error:
         rgb_to_image_fields(image, encoding)
     assert message in str(error.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# what camera drivers send besides the colour orders: YUV 4:2:2, Bayer, compressed
+# ---------------------------------------------------------------------------------------------
+
+def yuv422(rgb, order):
+    """4:2:2 bytes of ``rgb`` by hand (BT.601 studio swing, Y in 16-235, as V4L2 cameras send it
+    and OpenCV decodes it): Y per pixel, U and V averaged over each horizontal pair; ``order``
+    "yuyv" or "uyvy"."""
+    r, g, b = [rgb[..., i].astype(np.float64) for i in range(3)]
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    u = (u[:, 0::2] + u[:, 1::2]) / 2
+    v = (v[:, 0::2] + v[:, 1::2]) / 2
+    y0, y1 = y[:, 0::2], y[:, 1::2]
+    parts = [y0, u, y1, v] if order == "yuyv" else [u, y0, v, y1]
+    packed = np.stack(parts, axis=-1).reshape(rgb.shape[0], rgb.shape[1], 2)
+    return np.clip(np.round(packed), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("encoding, order", [("yuv422_yuy2", "yuyv"), ("uyvy", "uyvy"), ("yuv422", "uyvy")])
+def test_yuv422_decodes_to_the_colours_it_was_made_from(encoding, order):
+    # flat colour patches two pixels wide, so that the shared U and V are exact
+    colours = np.array([[200, 30, 40], [20, 180, 60], [30, 40, 220], [128, 128, 128]], np.uint8)
+    rgb = np.repeat(np.repeat(colours[None], 4, axis=0), 2, axis=1)          # 4 x 8
+    result = image_fields_to_rgb(**fields(encoding, yuv422(rgb, order), padding=4))
+    assert result.shape == (4, 8, 3)
+    assert np.abs(result.astype(int) - rgb).max() <= 6
+
+
+def test_yuv422_needs_an_even_width():
+    with pytest.raises(ImageFormatError, match="even width"):
+        image_fields_to_rgb(encoding="yuv422_yuy2", height=1, width=3, step=6, data=bytes(6))
+
+
+@pytest.mark.parametrize("encoding, pattern", [("bayer_rggb8", "RGGB"), ("bayer_bggr8", "BGGR"),
+                                               ("bayer_gbrg8", "GBRG"), ("bayer_grbg8", "GRBG")])
+def test_bayer_mosaics_are_demosaiced_to_their_colour(encoding, pattern):
+    """A flat colour, sampled as the pattern says (first row: pattern[0:2], second: pattern[2:4]),
+    comes back as that colour: a wrong pattern would swap red and blue."""
+    colour = {"R": 210, "G": 90, "B": 30}
+    mosaic = np.zeros((8, 8, 1), np.uint8)
+    for i, channel in enumerate(pattern):
+        mosaic[i // 2::2, i % 2::2, 0] = colour[channel]
+    result = image_fields_to_rgb(**fields(encoding, mosaic, padding=3))
+    assert result.shape == (8, 8, 3)
+    np.testing.assert_array_equal(result[2:6, 2:6].reshape(-1, 3).mean(axis=0).round(), [210, 90, 30])
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg"])
+def test_compressed_images_decode_with_opencv(extension):
+    import cv2
+    rgb = np.zeros((16, 24, 3), np.uint8)
+    rgb[:, :12] = (220, 40, 30)
+    rgb[:, 12:] = (20, 60, 200)
+    ok, data = cv2.imencode(extension, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    message = SimpleNamespace(format="rgb8; jpeg compressed bgr8" if extension == ".jpg" else "png",
+                              data=array.array("B", data.tobytes()))
+    result = image_msg_to_rgb(message)
+    assert result.shape == (16, 24, 3)
+    tolerance = 0 if extension == ".png" else 12
+    assert np.abs(result.astype(int) - rgb)[:, [2, 21]].max() <= tolerance
+
+
+@pytest.mark.parametrize("data, message", [(b"", "has no data"), (b"\x89PNG garbage", "could not be decoded")])
+def test_bad_compressed_images_are_refused_with_a_reason(data, message):
+    with pytest.raises(ImageFormatError, match=message):
+        image_msg_to_rgb(SimpleNamespace(format="png", data=data))

@@ -29,7 +29,7 @@ from geometry_msgs.msg import Pose
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from grasp_scorer_ros import bundled
@@ -80,7 +80,10 @@ PARAMETERS: ParameterSpec = {
                           "when every publisher on the topic is reliable, so that lost fragments of large "
                           "images are resent; best_effort when one is best-effort), reliable (receives "
                           "nothing from best-effort publishers) or best_effort"),
-    "image_topic": ("image", "Camera image topic (sensor_msgs/Image; rgb8, bgr8, mono8, rgba8, bgra8)"),
+    "image_topic": ("image", "Camera image topic (sensor_msgs/Image: rgb8, bgr8, mono8, rgba8, bgra8, 8UC1/3/4 "
+                             "(cv_bridge's BGR orders), yuv422_yuy2, uyvy/yuv422, bayer_rggb8/bggr8/gbrg8/grbg8)"),
+    "image_transport": ("raw", "raw: sensor_msgs/Image on image_topic; compressed: sensor_msgs/CompressedImage "
+                               "(JPEG or PNG) on image_topic + '/compressed', as image_transport names it"),
     "camera_info_topic": ("camera_info", "CameraInfo topic; the calibration file's intrinsics are the fallback"),
     "best_topic": ("grasp/best", "Output: best grasp (grasp_scorer_ros/GraspPose)"),
     "candidates_topic": ("grasp/candidates", "Output: ranked candidates (grasp_scorer_ros/GraspCandidates)"),
@@ -173,7 +176,8 @@ class GraspDetectionNode(Node):
         # holds frames until the executor takes them, so that every frame delivered is counted as
         # received, and as dropped when stale. Reliability: see the module docstring.
         self._inputs = {
-            "image": _Input(Image, self.resolve_topic_name(p["image_topic"]), self._on_image,
+            "image": _Input(*self._image_input(p["image_transport"], self.resolve_topic_name(p["image_topic"])),
+                            self._on_image,
                             depth=IMAGE_QUEUE_DEPTH),
             "camera_info": _Input(CameraInfo, self.resolve_topic_name(p["camera_info_topic"]),
                                   self._on_camera_info, depth=5),
@@ -193,6 +197,15 @@ class GraspDetectionNode(Node):
             f"{self.precision} ({precision_reason}), FE+PGP on {self.detector.engine.description}, scorer on the "
             f"grasps that can win, calibration {calibration_path}, "
             f"listening on {self._inputs['image'].topic} ({self._describe_qos()})")
+
+    @staticmethod
+    def _image_input(transport: str, topic: str) -> tuple[type, str]:
+        """The image subscription's message type and topic for ``image_transport``."""
+        if transport == "raw":
+            return Image, topic
+        if transport == "compressed":
+            return CompressedImage, topic.rstrip("/") + "/compressed"
+        raise ValueError(f"image_transport must be raw or compressed, got {transport!r}")
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         """Run-time changes: those of LIVE_PARAMETERS from the next frame, the others refused.
@@ -287,16 +300,22 @@ class GraspDetectionNode(Node):
     # -- inputs ---------------------------------------------------------------------------------
     def _on_image(self, message: Image) -> None:
         key = (message.header.stamp.sec, message.header.stamp.nanosec, message.header.frame_id)
+        repeated = False
         with self._lock:
             if key[:2] != (0, 0):
                 if key in self._recent_images:
-                    return  # the same frame from both subscriptions while switching reliability
+                    if self._inputs["image"].retiring is not None:
+                        return  # the same frame from both subscriptions while switching reliability
+                    repeated = True   # a camera that gives several frames one stamp: still frames
                 self._recent_images.append(key)
             self.stats["received"] += 1
             if self._pending is not None:
                 self.stats["dropped"] += 1
             self._pending = Frame(message, time.monotonic())
             self._lock.notify()
+        if repeated:
+            self._count("repeated stamp", f"a frame has the stamp {key[0]}.{key[1]:09d} of an earlier one: processed "
+                                          f"as a new frame (does the camera driver stamp its frames?)")
 
     def _on_camera_info(self, message: CameraInfo) -> None:
         try:
