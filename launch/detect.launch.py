@@ -67,6 +67,7 @@ def _nodes(context):
     actions = []
     for spec in specs:
         node = Node(package="grasp_scorer_ros", executable=spec.executable, name=spec.name, output="screen",
+                    namespace=spec.namespace or None,
                     parameters=[*spec.parameter_files, spec.parameters], remappings=spec.remappings,
                     additional_env=spec.env,
                     on_exit=ending.on_detector_exit if spec.name == DETECTOR else None)

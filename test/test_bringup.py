@@ -18,12 +18,30 @@ def names(specs):
 
 
 def test_simulated_robot_starts_the_simulator_and_points_the_bridge_at_it(tmp_path):
-    specs = node_specs(BringupOptions(config_dir=tmp_path, robot="sim", rmi_port=17001))
+    specs = node_specs(BringupOptions(config_dir=tmp_path, robot="sim", sim_port="17001"))
     assert names(specs) == ["grasp_detection", "fanuc_sim_controller", "fanuc_bridge"]
     sim, bridge = specs[1], specs[2]
     assert sim.parameters == {"host": "127.0.0.1", "port": 17001}
     assert bridge.parameters["robot_ip"] == "127.0.0.1" and bridge.parameters["rmi_port"] == 17001
     assert bridge.parameters["armed"] is False, "never armed unless asked"
+    # sim_port auto (the default): a free port each launch, the same for the simulator and the bridge
+    auto = [node_specs(BringupOptions(config_dir=tmp_path, robot="sim")) for _ in range(2)]
+    ports = [(s[1].parameters["port"], s[2].parameters["rmi_port"]) for s in auto]
+    assert all(a == b for a, b in ports) and ports[0][0] != 16001
+
+
+def test_a_namespace_puts_every_node_and_the_default_camera_in_it(tmp_path):
+    options = options_from_launch_arguments(tmp_path, {"namespace": "cell1", "replay": "true"})
+    specs = node_specs(options)
+    assert {s.namespace for s in specs} == {"cell1"}
+    command = specs[0].command("python3")
+    assert "__ns:=/cell1" in command and "image:=camera/color/image_raw" in command
+    named = node_specs(options_from_launch_arguments(tmp_path, {"namespace": "cell2", "camera_topic": "/cam2/rgb"}))
+    assert ("image", "/cam2/rgb") in named[0].remappings       # a topic the user named stays as named
+    with pytest.raises(ValueError, match="namespace"):
+        options_from_launch_arguments(tmp_path, {"namespace": "2cells"})
+    with pytest.raises(ValueError, match="sim_port"):
+        options_from_launch_arguments(tmp_path, {"sim_port": "any"})
 
 
 def test_real_robot_and_no_bridge(tmp_path):
@@ -62,7 +80,7 @@ def test_every_config_file_named_by_the_specs_exists():
 
 def test_launch_arguments_are_described_and_their_defaults_are_the_options_defaults(tmp_path):
     by_name = {name: (default, description, choices) for name, default, description, choices in LAUNCH_ARGUMENTS}
-    assert len(by_name) == len(LAUNCH_ARGUMENTS) == 15
+    assert len(by_name) == len(LAUNCH_ARGUMENTS) == 17
     for required in ("checkpoint", "engine", "onnx_model", "calibration_file", "camera_topic", "start_bridge", "robot",
                      "replay_rate", "world"):
         assert required in by_name

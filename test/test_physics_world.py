@@ -39,7 +39,7 @@ def test_a_published_pose_picks_an_object_in_the_physics_cell(ros, tmp_path):
     from std_msgs.msg import String
 
     options = options_from_launch_arguments(find_config_dir(), {"world": "physics", "armed": "true"})
-    options.rmi_port = free_port()
+    options.sim_port = str(free_port())
     specs = node_specs(options)
     for spec in specs:
         if spec.name == "physics_world":

@@ -26,8 +26,13 @@ LAUNCH_ARGUMENTS = [
                        "detection.yaml's value", None),
     ("calibration_file", "", "Camera pose / work surface YAML (config/calibration.yaml documents it); "
                              "empty: detection.yaml's value", None),
-    ("camera_topic", "/camera/color/image_raw", "sensor_msgs/Image topic of the overhead camera", None),
+    ("camera_topic", "/camera/color/image_raw", "sensor_msgs/Image topic of the overhead camera (with a "
+                     "namespace, the default one is inside it)", None),
     ("camera_info_topic", "/camera/color/camera_info", "sensor_msgs/CameraInfo topic of that camera", None),
+    ("namespace", "", "Namespace of this cell's nodes and topics (cell1: /cell1/grasp/best ...), so that "
+                      "several cells run side by side on one graph", None),
+    ("sim_port", "auto", "Port of the simulated controller (robot:=sim, world:=physics): auto, a free port "
+                         "chosen at launch (so that cells on one machine never collide); or a number", None),
     ("start_bridge", "true", "Start the FANUC motion bridge", ["true", "false"]),
     ("robot", "sim", "sim: start the simulated RMI controller on loopback; real: connect to robot_ip",
      ["sim", "real"]),
@@ -62,6 +67,7 @@ class NodeSpec:
     parameters: dict = field(default_factory=dict)
     remappings: list[tuple[str, str]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # added to the starter's environment
+    namespace: str = ""             # the node's, and of its relative topics
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The process environment: ``base`` (default: this process's) plus :attr:`env`."""
@@ -70,6 +76,8 @@ class NodeSpec:
     def command(self, python: str = sys.executable) -> list[str]:
         """Command line equivalent to what launch_ros runs for this node."""
         args = [python, "-m", self.module, "--ros-args", "-r", f"__node:={self.name}"]
+        if self.namespace:
+            args += ["-r", f"__ns:=/{self.namespace}"]
         for path in self.parameter_files:
             args += ["--params-file", str(path)]
         for key, value in self.parameters.items():
@@ -98,7 +106,9 @@ class BringupOptions:
     start_bridge: bool = True
     robot: str = "sim"              # sim: start the simulated controller on loopback; real: connect
     robot_ip: str = "192.168.1.10"
-    rmi_port: int = 16001
+    rmi_port: int = 16001           # the real controller's
+    namespace: str = ""
+    sim_port: str = "auto"          # the simulated controller's: auto (a free one) or a number
     armed: bool = False
     dry_run: bool = False
     replay_folder: str | None = None  # start the camera replay node on this folder ("" = bundled)
@@ -156,8 +166,34 @@ def options_from_launch_arguments(config_dir: Path, arguments: Mapping[str, str]
         replay_folder=value["replay_folder"] if _as_bool(value["replay"]) else None,
         replay_rate=rate,
         world=value["world"],
+        namespace=_namespace(value["namespace"]),
+        sim_port=_sim_port(value["sim_port"]),
         environment=environment,
     )
+
+
+def _namespace(value: str) -> str:
+    name = value.strip("/")
+    if name and not all(part.replace("_", "a").isalnum() and not part[0].isdigit() for part in name.split("/")):
+        raise ValueError(f"namespace must be a ROS name (letters, digits, _ and /, not starting with a digit), "
+                         f"got {value!r}")
+    return name
+
+
+def _sim_port(value: str) -> str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ValueError(f"sim_port must be auto or a port number, got {value!r}")
+    return value
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (the simulated controller binds it a moment later)."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def transport_environment(config_dir: Path, environment: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -180,12 +216,17 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
     config = Path(options.config_dir)
     env = transport_environment(config, options.environment)
     specs = []
+    simulated = options.world == "physics" or (options.start_bridge and options.robot == "sim")
+    sim_port = (free_port() if options.sim_port == "auto" else int(options.sim_port)) if simulated else None
+    camera = [(name, _in_namespace(topic, default, options.namespace)) for name, topic, default in (
+        ("image", options.camera_topic, BringupOptions.camera_topic),
+        ("camera_info", options.camera_info_topic, BringupOptions.camera_info_topic))]
     if options.world == "physics":
         specs.append(NodeSpec(
             "physics_world", f"{PACKAGE}.nodes.physics_world_node", "physics_world",
-            parameters={"port": options.rmi_port,
+            parameters={"port": sim_port,
                         **({"calibration_file": options.calibration_file} if options.calibration_file else {})},
-            remappings=[("image", options.camera_topic), ("camera_info", options.camera_info_topic)],
+            remappings=camera,
             env={**env, "MUJOCO_GL": (options.environment or os.environ).get("MUJOCO_GL", "egl")}))
     if options.replay_folder is not None and options.world != "physics":
         specs.append(NodeSpec(
@@ -193,7 +234,7 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
             # An empty folder means the bundled scenes: the node's default (rcl refuses `-p folder:=`).
             parameters={"rate": options.replay_rate,
                         **({"folder": options.replay_folder} if options.replay_folder else {})},
-            remappings=[("image", options.camera_topic), ("camera_info", options.camera_info_topic)],
+            remappings=camera,
             env=env))
     detection_parameters = {}
     for name in ("checkpoint", "engine", "onnx_model"):   # empty: detection.yaml's value
@@ -204,17 +245,24 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
     specs.append(NodeSpec(
         "detection_node", f"{PACKAGE}.nodes.detection_node", "grasp_detection",
         parameter_files=[str(config / "detection.yaml")], parameters=detection_parameters,
-        remappings=[("image", options.camera_topic), ("camera_info", options.camera_info_topic)],
+        remappings=camera,
         env=env))
     if options.start_bridge:
         host = "127.0.0.1" if options.robot == "sim" else options.robot_ip
         if options.robot == "sim" and options.world != "physics":
             specs.append(NodeSpec(
                 "sim_controller", f"{PACKAGE}.nodes.sim_controller_node", "fanuc_sim_controller",
-                parameters={"host": host, "port": options.rmi_port}, env=env))
+                parameters={"host": host, "port": sim_port}, env=env))
         specs.append(NodeSpec(
             "fanuc_bridge", f"{PACKAGE}.nodes.fanuc_bridge_node", "fanuc_bridge",
             parameter_files=[str(config / "fanuc_bridge.yaml")],
-            parameters={"robot_ip": host, "rmi_port": options.rmi_port, "armed": options.armed,
-                        "dry_run": options.dry_run}, env=env))
+            parameters={"robot_ip": host, "rmi_port": sim_port if options.robot == "sim" else options.rmi_port,
+                        "armed": options.armed, "dry_run": options.dry_run}, env=env))
+    for spec in specs:
+        spec.namespace = options.namespace
     return specs
+
+
+def _in_namespace(topic: str, default: str, namespace: str) -> str:
+    """The default camera topics live inside the cell's namespace; a topic the user named stays as named."""
+    return topic.lstrip("/") if namespace and topic == default else topic
