@@ -42,6 +42,7 @@ from grasp_scorer_ros.grasp import H, THETA, W, X, Y
 from grasp_scorer_ros.msg import GraspCandidates, GraspPose, ImageGrasp
 from grasp_scorer_ros.network.detector import GraspDetector
 from grasp_scorer_ros.network.precision import PRECISIONS, resolve_precision
+from grasp_scorer_ros.network.pruned_ranking import prunable
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
 from grasp_scorer_ros.visualize import draw_grasps
@@ -194,9 +195,15 @@ class GraspDetectionNode(Node):
         self.create_timer(STATS_PERIOD_S, self._log_stats)
         self.get_logger().info(
             f"ready: {self.detector.config.backbone} {self.detector.config.variant} model ({self._final_score()}) in "
-            f"{self.precision} ({precision_reason}), FE+PGP on {self.detector.engine.description}, scorer on the "
-            f"grasps that can win, calibration {calibration_path}, "
+            f"{self.precision} ({precision_reason}), FE+PGP on {self.detector.engine.description}, scorer on "
+            f"{self._scorer_scope()}, "
+            f"calibration {calibration_path}, "
             f"listening on {self._inputs['image'].topic} ({self._describe_qos()})")
+
+    def _scorer_scope(self) -> str:
+        if self.detector.model.scorer is None:
+            return "no grasp (a baseline model)"
+        return "the grasps that can win" if prunable(self.detector.config) else "every grasp"
 
     @staticmethod
     def _image_input(transport: str, topic: str) -> tuple[type, str]:
