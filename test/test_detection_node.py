@@ -335,6 +335,40 @@ def test_scorer_weight_changes_the_ranking_live(graph, tmp_path):
     assert g.node.detector.config.scorer_weight == 0.5
 
 
+def test_a_workspace_keeps_grasps_outside_it_off_every_output(graph, tmp_path):
+    import cv2
+    from grasp_scorer_ros.grasp import grasp_corners
+    mask = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    mask[:, 32:] = 255                                    # all but the left third
+    path = tmp_path / "mask.png"
+    cv2.imwrite(str(path), mask)
+    g = graph(workspace_mask=str(path), publish_debug_image=False)
+    g.send(image_message(scene(), stamp_sec=61))
+    assert spin_until(g.executor, lambda: g.candidates, timeout=20)
+    g.wait_idle()
+    # what the node must publish: the model's 20 best, those whose centre and corners are on the mask
+    ranked = g.node.detector.detect(scene(), top_k=20).grasps
+    points = np.concatenate([ranked[:, None, :2], grasp_corners(ranked)], axis=1).round()
+    inside = ((points >= 0) & (points < IMAGE_SIZE)).all(axis=(1, 2)) & (points[..., 0] >= 32).all(axis=1)
+    assert 0 < inside.sum() and not inside[:4].all(), "the scene must put some of the best grasps outside"
+    expected = ranked[inside][:4]
+    published = g.candidates[-1].candidates
+    assert len(published) == len(expected)
+    np.testing.assert_allclose([(c.image_grasp.center_x, c.image_grasp.center_y) for c in published],
+                               expected[:, :2], atol=1e-3)
+    assert any(k.startswith("grasp outside the workspace") for k in g.node.rejections)
+    # a polygon far from the camera's view, set live: nothing reaches grasp/best or grasp/candidates
+    assert _set_parameters(g, workspace_mask="", workspace_polygon="5,5 6,5 6,6")[0].successful
+    best_before = len(g.best)
+    g.send(image_message(scene(), stamp_sec=62))
+    assert spin_until(g.executor, lambda: g.candidates[-1].header.stamp.sec == 62, timeout=20)
+    g.wait_idle()
+    assert g.candidates[-1].candidates == [] and len(g.best) == best_before
+    assert g.node.rejections["grasp outside the workspace: outside the workspace polygon"] >= 20
+    refused = _set_parameters(g, workspace_polygon="0,0 1,1")[0]
+    assert not refused.successful and "at least 3" in refused.reason
+
+
 def test_slow_inference_drops_old_frames_and_keeps_the_newest(graph):
     g = graph(publish_debug_image=False)
     detector = g.node.detector

@@ -38,6 +38,7 @@ from grasp_scorer_ros.camera.image_decoding import (ImageFormatError, image_msg_
                                                     rgb_to_image_fields)
 from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics
 from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
+from grasp_scorer_ros.camera.workspace import Workspace
 from grasp_scorer_ros.grasp import H, THETA, W, X, Y
 from grasp_scorer_ros.msg import GraspCandidates, GraspPose, ImageGrasp
 from grasp_scorer_ros.network.detector import GraspDetector
@@ -77,6 +78,10 @@ PARAMETERS: ParameterSpec = {
                       (-6.3, 6.3)),
     "publish_debug_image": (True, "Publish the image annotated with the candidates on grasp/debug_image "
                                   "(when something listens); live"),
+    "workspace_polygon": ("", "Grasps whose centre or jaws fall outside this polygon on the work surface are never "
+                              "published: 'x,y x,y x,y ...' in metres, base frame; empty: none; live"),
+    "workspace_mask": ("", "Grasps whose centre or jaws fall on a zero pixel of this mask image (the camera "
+                           "image's size) are never published; empty: none; live"),
     "image_reliability": ("auto", "QoS reliability of the image and CameraInfo subscriptions: auto (reliable "
                           "when every publisher on the topic is reliable, so that lost fragments of large "
                           "images are resent; best_effort when one is best-effort), reliable (receives "
@@ -93,7 +98,8 @@ PARAMETERS: ParameterSpec = {
 }
 
 LIVE_PARAMETERS = ("score_threshold", "scorer_weight", "num_candidates", "grasp_depth", "reference_yaw",
-                   "publish_debug_image")
+                   "publish_debug_image", "workspace_polygon", "workspace_mask")
+WORKSPACE_SEARCH = 4   # with a workspace, the detector ranks this many times num_candidates (at least 20)
 STATS_PERIOD_S = 10.0
 QOS_CHECK_PERIOD_S = 1.0   # how often auto reliability looks at the publishers again
 FIRST_INFO_WAIT_S = 1.0    # the first frame waits this long for a CameraInfo that is on its way
@@ -135,6 +141,7 @@ class GraspDetectionNode(Node):
         self.precision, precision_reason = resolve_precision(p["precision"], p["device"])
         if p["scorer_weight"] > 1.0:
             raise ValueError(f"scorer_weight must be in [0, 1] (or negative: the checkpoint's), got {p['scorer_weight']}")
+        self.workspace = Workspace.from_settings(p["workspace_polygon"], p["workspace_mask"])
         # One-slot mailbox: a new frame replaces the one not yet taken.
         self._lock = threading.Condition()
         self._pending: Frame | None = None
@@ -226,6 +233,14 @@ class GraspDetectionNode(Node):
             if x.name == "scorer_weight" and x.value > 1.0:
                 return SetParametersResult(successful=False, reason=(
                     f"scorer_weight must be in [0, 1] (or negative: the checkpoint's), got {x.value}"))
+        values = {x.name: x.value for x in parameters}
+        if {"workspace_polygon", "workspace_mask"} & set(values):
+            try:
+                workspace = Workspace.from_settings(values.get("workspace_polygon", self.params["workspace_polygon"]),
+                                                    values.get("workspace_mask", self.params["workspace_mask"]))
+            except (ValueError, FileNotFoundError) as error:
+                return SetParametersResult(successful=False, reason=str(error))
+            self.workspace = workspace
         for x in parameters:
             if x.name not in LIVE_PARAMETERS:
                 continue
@@ -366,7 +381,9 @@ class GraspDetectionNode(Node):
             self._count("image rejected", str(error))
             return
         started = time.monotonic()
-        detections = self.detector.detect(rgb, top_k=max(1, self.params["num_candidates"]))
+        wanted = max(1, self.params["num_candidates"])
+        workspace = self.workspace
+        detections = self.detector.detect(rgb, top_k=max(WORKSPACE_SEARCH * wanted, 20) if workspace.active else wanted)
         self._inference.append(time.monotonic() - started)
         top = len(detections)
         if self.intrinsics is None and not self._waited_for_info:
@@ -380,8 +397,20 @@ class GraspDetectionNode(Node):
             self._count("no pose", f"intrinsics are for {intrinsics.width}x{intrinsics.height} images but an "
                                    f"image is {rgb.shape[1]}x{rgb.shape[0]}")
             intrinsics = None
+        kept = list(range(top))
+        if workspace.active:   # never published, so never picked
+            kept = []
+            for i in range(top):
+                reason = workspace.refusal(detections.grasps[i], intrinsics, self.calibration.camera_pose,
+                                           self.calibration.surface)
+                if reason is None:
+                    kept.append(i)
+                else:
+                    self._count("grasp outside the workspace", reason)
+                if len(kept) == wanted:
+                    break
         candidates, reachable = [], []
-        for i in range(top):
+        for i in kept:
             candidate, has_pose = self._grasp_message(message, detections, i, intrinsics)
             candidates.append(candidate)
             if has_pose:
@@ -402,8 +431,9 @@ class GraspDetectionNode(Node):
         self.candidates_pub.publish(GraspCandidates(header=self._header(message), candidates=candidates))
         # Drawing and sending a full image costs milliseconds per frame: only for a listener.
         if self.params["publish_debug_image"] and self.debug_pub.get_subscription_count() > 0:
-            annotated = draw_grasps(rgb, detections.grasps[1:][::-1], color=(255, 210, 0))
-            annotated = draw_grasps(annotated, detections.grasps[:1], thickness=2)  # the top one on top
+            shown = detections.grasps[kept]   # what was published
+            annotated = draw_grasps(rgb, shown[1:][::-1], color=(255, 210, 0))
+            annotated = draw_grasps(annotated, shown[:1], thickness=2)  # the top one on top
             debug = Image(header=message.header, **rgb_to_image_fields(annotated, "rgb8"))
             self.debug_pub.publish(debug)
         self.stats["processed"] += 1
