@@ -2,14 +2,19 @@
 
 Wraps :class:`grasp_scorer_ros.sim.sim_controller.SimulatedController` (which documents what it
 simulates): the server starts when the node is constructed and stops when it is destroyed. The
-launch file's ``robot:=sim`` starts it next to the bridge.
+launch file's ``robot:=sim`` starts it next to the bridge. So that RViz shows what the arm does,
+it publishes ``joint_states`` (``sensor_msgs/JointState``, ``joint_1`` .. ``joint_6`` in radians,
+FANUC's URDF names) and ``~/tool_pose`` (``geometry_msgs/PoseStamped``, the TCP in the active user
+frame, metres) every ``state_period`` seconds.
 """
 from __future__ import annotations
 
 import math
 import sys
 
+from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
+from sensor_msgs.msg import JointState
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
@@ -17,8 +22,9 @@ from grasp_scorer_ros.sim.sim_controller import SimulatedController
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
+from grasp_scorer_ros.rotations import wpr_to_quaternion
 
-# name: (default, description), declared by declare_parameters.
+# name: (default, description[, range]), declared by declare_parameters.
 PARAMETERS: ParameterSpec = {
     "host": ("127.0.0.1", "Address to listen on"),
     "port": (rmi.DEFAULT_CONNECT_PORT, "RMI connect port (FRC_Connect); 0 picks a free port"),
@@ -28,7 +34,10 @@ PARAMETERS: ParameterSpec = {
     "floor_z_mm": (math.nan, "Targets below this height are refused (RMIT-036); NaN: no floor"),
     "start_position": ([500.0, 0.0, 400.0, 180.0, 0.0, 0.0],
                        "Arm position at start-up: X, Y, Z (mm), W, P, R (deg)"),
+    "state_period": (0.1, "Seconds between joint_states and ~/tool_pose messages", (0.01, 10.0)),
+    "base_frame": ("base_link", "Frame of ~/tool_pose (the controller's user frame)"),
 }
+JOINT_NAMES = tuple(f"joint_{i}" for i in range(1, 7))   # as FANUC's URDFs (fanuc_description) name them
 
 
 class SimControllerNode(Node):
@@ -49,10 +58,29 @@ class SimControllerNode(Node):
         except OSError as error:     # e.g. the port is taken: a start-up error for main() to report
             self.sim.stop()
             raise ValueError(f"cannot listen on {p['host']}:{p['port']}: {error}") from None
+        self._base_frame = p["base_frame"]
+        self.joint_pub = self.create_publisher(JointState, "joint_states", 10)
+        self.tool_pub = self.create_publisher(PoseStamped, "~/tool_pose", 10)
+        self.create_timer(p["state_period"], self._publish_state)
         self._log_forwarding = LogForwarding("grasp_scorer_ros.fanuc", self)
         self.get_logger().info(
             f"simulated FANUC controller on {p['host']}: connect port {self.sim.port}, "
             f"hand-off port {self.sim.handoff_port}, speed scale {p['speed_scale']}")
+
+    def _publish_state(self) -> None:
+        """Where the simulated arm is now (interpolated along a running move)."""
+        stamp = self.get_clock().now().to_msg()
+        joints = JointState(name=list(JOINT_NAMES), position=[math.radians(a) for a in self.sim.joint_angles])
+        joints.header.stamp = stamp
+        tcp = self.sim.tool_position
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = stamp, self._base_frame
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (tcp.x / 1000, tcp.y / 1000, tcp.z / 1000)
+        q = wpr_to_quaternion(tcp.w, tcp.p, tcp.r)     # x, y, z, w
+        o = pose.pose.orientation
+        o.x, o.y, o.z, o.w = (float(v) for v in q)
+        self.joint_pub.publish(joints)
+        self.tool_pub.publish(pose)
 
     def destroy_node(self):
         if not self.context.ok():       # after Ctrl-C rosout is gone: the core's last words stay local
