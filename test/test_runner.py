@@ -65,6 +65,17 @@ def start(command, ready_text, timeout=120.0):
     return process, output
 
 
+def read_until(process, output, texts, timeout=60.0):
+    """Keep reading ``process``'s output until one of ``texts`` is in it; the output so far."""
+    deadline = time.monotonic() + timeout
+    while not any(t.encode() in output for t in texts):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"none of {texts} in: {output.decode(errors='replace')[-3000:]}")
+        if select.select([process.stdout], [], [], 0.5)[0]:
+            output += os.read(process.stdout.fileno(), 65536)
+    return output
+
+
 def interrupt_like_a_terminal(process, output, second_after=0.2):
     """SIGINT to the process group, another one shortly after; (exit code, seconds, output)."""
     started = time.monotonic()
@@ -122,7 +133,11 @@ def test_detection_node_stops_cleanly_while_serving_frames(ros, tmp_path):
             [sys.executable, "-m", "grasp_scorer_ros.nodes.detection_node", "--ros-args",
              "-p", f"checkpoint:={checkpoint}", "-p", f"calibration_file:={bundled.demo_calibration_path()}"],
             "ready:")
-        time.sleep(3.0)  # frames flowing, the worker busy
+        # frames flow once the image subscription is reliable (a best-effort one loses the replay's
+        # large frames without the launch's Fast DDS profile); on a loaded machine that takes seconds
+        output = read_until(process, output, ("image subscription on /image: reliable", "auto: reliable now"),
+                            timeout=60.0)
+        time.sleep(2.0)  # frames flowing, the worker busy
         code, seconds, text = interrupt_like_a_terminal(process, output)
     finally:
         replay_code, replay_seconds, replay_text = interrupt_like_a_terminal(replay, b"", second_after=0.1)
