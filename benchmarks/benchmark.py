@@ -67,6 +67,12 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def demo_scene() -> np.ndarray:
+    """The first bundled demo scene, RGB (480x480)."""
+    from grasp_scorer_ros.datasets.sample import load_rgb
+    return load_rgb(sorted(bundled.demo_scenes_dir().glob("*.png"))[0])
+
+
 def timed(fn, repeats: int, warmup: int = 1, pause: float = 0.0) -> list[float]:
     """Seconds per call of ``fn``. ``pause``: seconds of sleep before each timed call, like the
     frames of a camera (on a shared machine a process that computes without pause is throttled to
@@ -154,13 +160,11 @@ def scorer_width(repeats: int) -> dict:
 
 def precision_comparison(repeats: int, frames: int) -> dict:
     """auto's choice, and float32 against bfloat16 where both run (they always do on a CPU)."""
-    import cv2
     native, why = native_bfloat16("cpu")
     chosen, reason = resolve_precision("auto", "cpu")
     print(f"precision: auto chooses {chosen} here ({reason})")
     # The bundled model as the detection node runs it (bfloat16: weights cast, channels_last).
-    path = sorted(bundled.demo_scenes_dir().glob("*.png"))[0]
-    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    rgb = demo_scene()
     detectors = {dtype: GraspDetector(str(bundled.default_checkpoint_path()), dtype=dtype,
                                       channels_last=dtype == "bfloat16") for dtype in ("float32", "bfloat16")}
     for _ in range(5):   # bfloat16 kernels are prepared over the first calls
@@ -251,13 +255,11 @@ def engine_comparison(repeats: int, grconvnet_repo: Path | None) -> dict:
     """The bundled model's detect() (480x480 demo scene, top 5 as the node asks) on every engine and
     precision installed here, against the way it ran before (torch, scorer on all grasps); the
     paper's configuration's parts; GR-ConvNet at equal input when its checkout is given."""
-    import cv2
-    import dataclasses
     from grasp_scorer_ros.network import engines
     bf16, _ = native_bfloat16("cpu")
     directory = RESULTS_DIR / "graphs"
     checkpoint = str(bundled.default_checkpoint_path())
-    rgb = cv2.cvtColor(cv2.imread(str(sorted(bundled.demo_scenes_dir().glob("*.png"))[0])), cv2.COLOR_BGR2RGB)
+    rgb = demo_scene()
     fast = "bfloat16" if bf16 else "float32"
     settings = {   # name -> GraspDetector keyword arguments
         f"torch {fast}, scorer on all grasps (before)": dict(dtype=fast, scorer_pruning=False),
@@ -299,13 +301,10 @@ def engine_comparison(repeats: int, grconvnet_repo: Path | None) -> dict:
         features = paper_fast.feature_extractor(x)
         deltas, logits = paper_fast.pgp(features)
         index = torch.argsort(logits[..., 1].float().reshape(-1), descending=True)[:scored]
-        w, k = deltas.shape[2], deltas.shape[3]
-        rows, cols, anchor = index // (w * k), (index // k) % w, index % k
-        zeros = torch.zeros_like(index)
         calls = {f"FE + PGP, torch {fast}": lambda: paper_fast.pgp(paper_fast.feature_extractor(x)),
                  f"scorer, all 2400 grasps, torch {fast}": lambda: paper_fast.scorer.dense(features, deltas),
                  f"scorer, {scored} grasps, torch {fast}":
-                     lambda: paper_fast.scorer.score_selected(features, deltas, zeros, rows, cols, anchor)}
+                     lambda: paper_fast.scorer.score_flat(features, deltas, index)}
         paper_engines = {}
         for runtime, int8, precision in (("openvino", False, fast), ("openvino", True, fast)):
             if engines.installed(runtime):
@@ -339,8 +338,7 @@ def grconvnet_comparison(repo: Path, repeats: int, fast: str, directory: Path) -
     x = torch.rand(1, 3, 224, 224)
     x_fast = x.to(next(grconvnet_fast.parameters()).dtype).contiguous(memory_format=torch.channels_last)
     import cv2
-    scene = cv2.imread(str(sorted(bundled.demo_scenes_dir().glob("*.png"))[0]))
-    rgb = cv2.cvtColor(cv2.resize(scene, (224, 224), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    rgb = cv2.resize(demo_scene(), (224, 224), interpolation=cv2.INTER_AREA)
 
     def ours(**kw):
         model = load_model(str(bundled.default_checkpoint_path()))

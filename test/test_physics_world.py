@@ -4,8 +4,6 @@ at least one object is lifted, carried and released. Started as ``world:=physics
 armed:=true`` starts it (app/bringup.py), each node its own process, on a real rclpy graph."""
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from grasp_scorer_ros.app.bringup import options_from_launch_arguments, node_specs
@@ -15,12 +13,6 @@ from ros_helpers import spin_until
 
 ensure_gl()                  # before MuJoCo is imported: headless EGL rendering
 pytest.importorskip("mujoco")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_world_physics_is_one_launch_argument(tmp_path):
@@ -39,7 +31,6 @@ def test_a_published_pose_picks_an_object_in_the_physics_cell(ros, tmp_path):
     from std_msgs.msg import String
 
     options = options_from_launch_arguments(find_config_dir(), {"world": "physics", "armed": "true"})
-    options.sim_port = str(free_port())
     specs = node_specs(options)
     for spec in specs:
         if spec.name == "physics_world":

@@ -1,8 +1,6 @@
 """Two cells side by side on one machine: namespaced nodes and a simulator port each, one graph."""
 from __future__ import annotations
 
-import time
-
 from grasp_scorer_ros.app.bringup import node_specs, options_from_launch_arguments
 from grasp_scorer_ros.app.demo import find_config_dir, start_processes, stop_processes
 from ros_helpers import spin_until

@@ -17,8 +17,7 @@ import torch
 
 from grasp_scorer_ros.network import box_coder
 from grasp_scorer_ros.network.checkpoint import load_model
-from grasp_scorer_ros.network.image_transform import (invert_affine, letterbox_matrix,
-                                                      transform_grasps, warp_image)
+from grasp_scorer_ros.network.image_transform import invert_affine, network_input, transform_grasps
 from grasp_scorer_ros.network.model import GRASP, GraspScorerNet, ModelConfig, final_scores
 from grasp_scorer_ros.network.engines import TorchEngine, choose_engine, make_engine
 from grasp_scorer_ros.network.pruned_ranking import prunable, top_grasps
@@ -109,9 +108,7 @@ class GraspDetector:
 
     def _score_selected(self, features: torch.Tensor, deltas: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """The scorer's probabilities of the grasps at flat indices ``index`` into ``(H, W, k)``."""
-        _, height, width, k, _ = deltas.shape
-        rows, cols, anchor = index // (width * k), (index // k) % width, index % k
-        logits = self.model.scorer.score_selected(features, deltas, torch.zeros_like(index), rows, cols, anchor)
+        logits = self.model.scorer.score_flat(features, deltas, index)
         return torch.softmax(logits.float(), dim=-1)[:, GRASP]
 
     @torch.no_grad()
@@ -122,10 +119,8 @@ class GraspDetector:
                              f"{getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', type(rgb).__name__)}")
         timings = {}
         clock = time.perf_counter()
-        size = self.config.input_size
-        matrix = letterbox_matrix(rgb.shape[0], rgb.shape[1], size)
-        network_image = warp_image(rgb, matrix, size, border_value=self.pad_value)  # (S, S, 3)
-        images = torch.from_numpy(network_image).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        network_image, matrix = network_input(rgb, self.config.input_size, self.pad_value)  # (1, 3, S, S)
+        images = torch.from_numpy(network_image).to(self.device)
 
         model = self.model
         if isinstance(self.engine, TorchEngine):

@@ -125,7 +125,7 @@ def graph_for(model: GraspScorerNet, checkpoint_path: Optional[str], onnx_model:
     elif onnx_model:
         path = Path(onnx_model)
     elif checkpoint_path:
-        path = default_export_path(checkpoint_path)
+        path = default_export_path(sha)
         if not path.is_file():
             LOG.info("exporting %s to %s (once per checkpoint)", checkpoint_path, path)
             export_onnx(model, path, sha)

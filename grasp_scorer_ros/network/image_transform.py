@@ -116,6 +116,15 @@ def warp_image(image: np.ndarray, matrix, size: Size, border_value=0) -> np.ndar
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
 
 
+def network_input(rgb: np.ndarray, size: int, pad_value: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """``rgb`` letterboxed to the network: ``(1, 3, size, size)`` float32 in [0, 1], and the
+    letterbox matrix (image pixels -> network-input pixels). What the detector feeds the network,
+    and what int8 calibration sees."""
+    matrix = letterbox_matrix(rgb.shape[0], rgb.shape[1], size)
+    warped = warp_image(rgb, matrix, size, border_value=pad_value)
+    return np.ascontiguousarray((warped.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]), matrix
+
+
 def transform_grasps(grasps, matrix) -> np.ndarray:
     """Grasps ``(N, 5)`` as seen after the image went through ``matrix``.
 

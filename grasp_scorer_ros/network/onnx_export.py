@@ -29,7 +29,6 @@ from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("features", "deltas", "primary_logits")
 OPSET = 18
-PRECISIONS = ("float32", "int8")
 
 
 class PrimaryHead(nn.Module):
@@ -130,11 +129,11 @@ def output_errors(model: GraspScorerNet, run, images: torch.Tensor) -> dict:
     return errors
 
 
-def default_export_path(checkpoint_path, cache_dir: Optional[str] = None) -> Path:
+def default_export_path(checkpoint_sha256: str, cache_dir: Optional[str] = None) -> Path:
     """Where a checkpoint's float32 export is cached: ``~/.cache/grasp_scorer_ros/onnx/<sha>.onnx``
-    (``$XDG_CACHE_HOME`` honoured), named by the checkpoint's content."""
+    (``$XDG_CACHE_HOME`` honoured), named by the checkpoint's content (:func:`file_sha256`)."""
     base = Path(cache_dir or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "grasp_scorer_ros" / "onnx" / f"{file_sha256(checkpoint_path)[:16]}.onnx"
+    return base / "grasp_scorer_ros" / "onnx" / f"{checkpoint_sha256[:16]}.onnx"
 
 
 def as_numpy_input(images: torch.Tensor) -> np.ndarray:

@@ -16,15 +16,8 @@ from typing import Iterable
 
 import numpy as np
 
-from grasp_scorer_ros.network.image_transform import letterbox_matrix, warp_image
+from grasp_scorer_ros.network.image_transform import network_input
 from grasp_scorer_ros.network.onnx_export import INPUT_NAME, read_metadata, write_metadata
-
-
-def network_input(rgb: np.ndarray, size: int, pad_value: int = 0) -> np.ndarray:
-    """``(1, 3, size, size)`` float32 in [0, 1]: ``rgb`` letterboxed as the detector does."""
-    matrix = letterbox_matrix(rgb.shape[0], rgb.shape[1], size)
-    warped = warp_image(rgb, matrix, size, border_value=pad_value)
-    return np.ascontiguousarray((warped.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
 
 
 def quantize_int8(float_model, out, calibration_rgb: Iterable[np.ndarray]) -> Path:
@@ -42,7 +35,7 @@ def quantize_int8(float_model, out, calibration_rgb: Iterable[np.ndarray]) -> Pa
     if metadata["precision"] != "float32":
         raise ValueError(f"{float_model} is {metadata['precision']}, quantize the float32 export")
     size = metadata["config"].input_size
-    inputs = [network_input(rgb, size) for rgb in calibration_rgb]
+    inputs = [network_input(rgb, size)[0] for rgb in calibration_rgb]
     if not inputs:
         raise ValueError("int8 quantization needs at least one calibration image")
 

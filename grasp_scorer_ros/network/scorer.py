@@ -137,6 +137,12 @@ class Scorer(nn.Module):
         grasp_hidden = grasp @ self.hidden_fc.weight[:, self.image_vector_size:].t()  # (N, hidden)
         return self.score_fc(self._leaky(image_hidden[grasp_cell] + grasp_hidden))  # (N, 2)
 
+    def score_flat(self, features: torch.Tensor, deltas: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """:meth:`score_selected` on one image's grasps given by flat index into ``(H, W, k)`` -> ``(N, 2)``."""
+        _, _, width, k, _ = deltas.shape
+        return self.score_selected(features, deltas, torch.zeros_like(index), index // (width * k),
+                                   (index // k) % width, index % k)
+
     def score_anchors(self, features: torch.Tensor, deltas: torch.Tensor, batch_index: torch.Tensor,
                       rows: torch.Tensor, cols: torch.Tensor, anchor_index: torch.Tensor) -> torch.Tensor:
         """Per-grasp scoring of the anchors ``[batch_index, rows, cols, anchor_index]`` -> ``(N, 2)``."""

@@ -35,7 +35,8 @@ from grasp_scorer_ros.network.engines import OnnxRuntimeEngine
 from grasp_scorer_ros.network.metric import is_grasp_correct
 from grasp_scorer_ros.network.onnx_export import export_onnx, file_sha256, output_errors
 from grasp_scorer_ros.network.precision import resolve_precision
-from grasp_scorer_ros.network.quantization import network_input, quantize_int8
+from grasp_scorer_ros.network.image_transform import network_input
+from grasp_scorer_ros.network.quantization import quantize_int8
 from grasp_scorer_ros.training.paired_statistics import compare_paired
 
 LOG = logging.getLogger("grasp_scorer_ros.export")
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> dict:
     export_onnx(model, float_path, sha)
     report = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha, "out": str(out),
               "precision": "int8" if args.int8 else "float32"}
-    probe = torch.from_numpy(np.concatenate([network_input(rgb, model.config.input_size)
+    probe = torch.from_numpy(np.concatenate([network_input(rgb, model.config.input_size)[0]
                                              for rgb in generated_scenes(4, 777)]))
     runner = OnnxRuntimeEngine(float_path, args.threads)
     report["float32_errors"] = output_errors(model, runner, probe)
