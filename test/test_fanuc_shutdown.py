@@ -130,6 +130,12 @@ def test_ctrl_c_stops_the_bridge_mid_pick_cleanly(ros):
         sim_seconds, bridge_seconds = ctrl_c(sim.proc.pid, sim, bridge)
         assert_clean(bridge, bridge_seconds)
         assert_clean(sim, sim_seconds)
+        # One Ctrl-C stops both, as ros2 launch does: the simulator waits for the bridge to end its
+        # session, so the pick ends as a logged shutdown, never as an error.
+        output = bridge.output()
+        assert "[ERROR]" not in output, output
+        assert "pick aborted" in output and "the bridge is shutting down" in output, output
+        assert "connection lost" not in output, output
     finally:
         executor.shutdown()
         node.destroy_node()

@@ -506,12 +506,15 @@ class PickCell:
             success, message, disarm = False, f"pick failed: internal error: {error}", True
         with self._wake:
             job.success, job.message = success, message
+            stopping = self._stopping
             if success:
                 self.picks_completed += 1
             else:
                 self.picks_failed += 1
+                if stopping:     # the bridge stops it: an expected end, not a fault of the cell
+                    message = job.message = f"{message} (the bridge is shutting down)"
                 self._last_error = message
-                if disarm and self._disarm("the pick failed"):
+                if disarm and not stopping and self._disarm("the pick failed"):
                     message = job.message = f"{message}; disarmed: call {self._names['arm']} to go on"
             self._pick_step = ""
             self._job = None
@@ -522,7 +525,7 @@ class PickCell:
         if success:
             logger.info(f"pick completed in {time.monotonic() - started:.1f} s")
         else:
-            logger.error(message)
+            (logger.warning if stopping else logger.error)(message)
         self._changed()
         job.done.set()
 

@@ -31,7 +31,7 @@ from grasp_scorer_ros.nodes.runner import run_node
 from grasp_scorer_ros.sim.cell_scene import make_cell_scene
 from grasp_scorer_ros.sim.physics_cell import PhysicsCell, ensure_gl
 from grasp_scorer_ros.sim.physics_world import PhysicsWorld
-from grasp_scorer_ros.sim.sim_controller import SimulatedController
+from grasp_scorer_ros.sim.sim_controller import CLIENT_GRACE_S, SimulatedController
 
 PARAMETERS: ParameterSpec = {
     "host": ("127.0.0.1", "Address the simulated controller listens on"),
@@ -45,6 +45,8 @@ PARAMETERS: ParameterSpec = {
     "physics_rate": (50.0, "How often the physics catches up with the wall clock (Hz)"),
     "frame_id": ("camera_color_optical_frame", "frame_id of the images and CameraInfo"),
     "output_dir": ("", "Write a side view of the cell at the end of each pick here; empty: none"),
+    "client_grace": (CLIENT_GRACE_S, "On stopping, seconds a connected client (the bridge) gets to end its session "
+                                     "first, as with a real controller that outlives it", (0.0, 10.0)),
 }
 
 
@@ -115,7 +117,7 @@ class PhysicsWorldNode(Node):
     def destroy_node(self):
         sim = getattr(self, "sim", None)
         if sim is not None:
-            sim.stop()
+            sim.stop(client_grace=self.params["client_grace"])
         if hasattr(self, "outcomes"):
             self.get_logger().info(f"at exit: {len(self.outcomes)} pick(s), "
                                    f"{sum(': success:' in o for o in self.outcomes)} succeeded")

@@ -18,7 +18,7 @@ from sensor_msgs.msg import JointState
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
-from grasp_scorer_ros.sim.sim_controller import SimulatedController
+from grasp_scorer_ros.sim.sim_controller import CLIENT_GRACE_S, SimulatedController
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
@@ -36,6 +36,8 @@ PARAMETERS: ParameterSpec = {
                        "Arm position at start-up: X, Y, Z (mm), W, P, R (deg)"),
     "state_period": (0.1, "Seconds between joint_states and ~/tool_pose messages", (0.01, 10.0)),
     "base_frame": ("base_link", "Frame of ~/tool_pose (the controller's user frame)"),
+    "client_grace": (CLIENT_GRACE_S, "On stopping, seconds a connected client (the bridge) gets to end its session "
+                                     "first, as with a real controller that outlives it", (0.0, 10.0)),
 }
 JOINT_NAMES = tuple(f"joint_{i}" for i in range(1, 7))   # as FANUC's URDFs (fanuc_description) name them
 
@@ -43,7 +45,7 @@ JOINT_NAMES = tuple(f"joint_{i}" for i in range(1, 7))   # as FANUC's URDFs (fan
 class SimControllerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("fanuc_sim_controller", **kwargs)
-        p = declare_parameters(self, PARAMETERS)
+        p = self.params = declare_parameters(self, PARAMETERS)
         if len(p["start_position"]) != 6:
             raise ValueError("start_position needs X, Y, Z, W, P, R")
         if not p["speed_scale"] > 0:
@@ -87,7 +89,7 @@ class SimControllerNode(Node):
             stop_log_forwarding(self)
         sim = getattr(self, "sim", None)
         if sim is not None:
-            sim.stop()
+            sim.stop(client_grace=self.params["client_grace"])
         stop_log_forwarding(self)
         super().destroy_node()
 

@@ -167,6 +167,9 @@ def _numbers(packet: dict, key: str, names: tuple[str, ...]) -> Optional[tuple[f
     return None if None in values else values
 
 
+CLIENT_GRACE_S = 1.0    # on Ctrl-C, how long a connected client gets to disconnect first (stop())
+
+
 class SimulatedController:
     """An RMI server on ``host``: connect port ``port``, session port ``handoff_port`` (0: any)."""
 
@@ -238,9 +241,21 @@ class SimulatedController:
                     self.host, self.port, self.handoff_port)
         return self
 
-    def stop(self, timeout: float = 1.0) -> None:
+    def stop(self, timeout: float = 1.0, client_grace: float = 0.0) -> None:
         """Close every socket, then wait at most ``timeout`` seconds in all for the threads (they
-        poll every 50 ms). The sockets are closed even if the wait is interrupted."""
+        poll every 50 ms). The sockets are closed even if the wait is interrupted.
+
+        ``client_grace``: first give a connected client this long to end its session itself. A real
+        controller outlives the bridge; when one Ctrl-C stops both, the bridge then stops its pick
+        and disconnects as it would on a real cell, instead of losing the connection mid-pick."""
+        try:
+            if client_grace > 0 and self.connected:
+                logger.info("stopping: waiting up to %.1f s for the client to disconnect", client_grace)
+                self.wait_until(lambda: not self.connected, timeout=client_grace)
+        finally:
+            self._stop_now(timeout)
+
+    def _stop_now(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         self._stop.set()
         try:
@@ -966,7 +981,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_IGN)
-        sim.stop()
+        sim.stop(client_grace=CLIENT_GRACE_S)
     return 0
 
 
