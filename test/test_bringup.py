@@ -80,7 +80,7 @@ def test_every_config_file_named_by_the_specs_exists():
 
 def test_launch_arguments_are_described_and_their_defaults_are_the_options_defaults(tmp_path):
     by_name = {name: (default, description, choices) for name, default, description, choices in LAUNCH_ARGUMENTS}
-    assert len(by_name) == len(LAUNCH_ARGUMENTS) == 17
+    assert len(by_name) == len(LAUNCH_ARGUMENTS) == 18
     for required in ("checkpoint", "engine", "onnx_model", "calibration_file", "camera_topic", "start_bridge", "robot",
                      "replay_rate", "world"):
         assert required in by_name

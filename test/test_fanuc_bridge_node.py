@@ -28,7 +28,7 @@ STEPS = ["open-gripper", "approach-above", "descend", "close-gripper", "lift", "
 # and shorter ones fail picks on a merely slow reply.
 FAST = {
     "reply_timeout": 2.0, "stall_timeout": 3.0, "reconnect_backoff_min": 0.1, "reconnect_backoff_max": 0.4,
-    "status_poll_period": 0.0, "grasp_height_offset": 0.02,
+    "status_poll_period": 0.0, "grasp_height_offset": 0.02, "grasp_source": "topic",   # the operator publishes
     "pick.speed_mm_s": 500.0, "pick.approach_speed_mm_s": 250.0, "pick.gripper_settle_s": 0.01,
     "pick.approach_height_m": 0.10, "pick.lift_height_m": 0.15,
     "pick.place_position_m": [0.40, -0.30, 0.05], "pick.place_approach_height_m": 0.10,

@@ -111,7 +111,8 @@ def test_ctrl_c_stops_the_bridge_mid_pick_cleanly(ros):
 
     sim, port = start_sim()
     bridge = Process("grasp_scorer_ros.nodes.fanuc_bridge_node", "--ros-args", "-p", "robot_ip:=127.0.0.1",
-                     "-p", f"rmi_port:={port}", "-p", "armed:=true", group=sim.proc.pid)
+                     "-p", f"rmi_port:={port}", "-p", "armed:=true", "-p", "grasp_source:=topic",
+                     group=sim.proc.pid)
     node = rclpy.create_node("ctrl_c_operator", context=ros)
     executor = SingleThreadedExecutor(context=ros)
     executor.add_node(node)
@@ -134,7 +135,7 @@ def test_ctrl_c_stops_the_bridge_mid_pick_cleanly(ros):
         # session, so the pick ends as a logged shutdown, never as an error.
         output = bridge.output()
         assert "[ERROR]" not in output, output
-        assert "pick aborted" in output and "the bridge is shutting down" in output, output
+        assert "pick aborted" in output and "the cell is shutting down" in output, output
         assert "connection lost" not in output, output
     finally:
         executor.shutdown()

@@ -146,8 +146,8 @@ def layer_violations(graph: dict[str, set[str]], package: str = PACKAGE) -> list
 def is_ros(name: str, package: str = PACKAGE) -> bool:
     top = name.split(".")[0]
     return (top in ROS_PACKAGES or top.endswith(("_msgs", "_srvs", "_interfaces"))
-            or name in (f"{package}.msg", f"{package}.action")
-            or name.startswith((f"{package}.msg.", f"{package}.action.")))
+            or name in (f"{package}.msg", f"{package}.srv", f"{package}.action")
+            or name.startswith((f"{package}.msg.", f"{package}.srv.", f"{package}.action.")))
 
 
 def ros_imports(modules: dict[str, Path], allowed=ROS_ALLOWED) -> list[str]:

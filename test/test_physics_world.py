@@ -21,6 +21,9 @@ def test_world_physics_is_one_launch_argument(tmp_path):
     assert [s.name for s in specs] == ["physics_world", "grasp_detection", "fanuc_bridge"]
     assert specs[0].parameters["port"] == specs[2].parameters["rmi_port"]
     assert ("image", "/camera/color/image_raw") in specs[0].remappings
+    # The cell's depth reaches the detector: grasp heights and finger clearance from it.
+    assert ("depth", "/camera/aligned_depth_to_color/image_raw") in specs[0].remappings
+    assert specs[1].parameters["depth_topic"] == "/camera/aligned_depth_to_color/image_raw"
     with pytest.raises(ValueError, match="robot:=sim"):
         options_from_launch_arguments(tmp_path, {"world": "physics", "robot": "real"})
 
@@ -52,4 +55,7 @@ def test_a_published_pose_picks_an_object_in_the_physics_cell(ros, tmp_path):
     assert picked and any(": success:" in o for o in outcomes), (outcomes, logs)
     assert codes == {"physics_world": 0, "grasp_detection": 0, "fanuc_bridge": 0}, (codes, logs)
     assert "pick 1" in outcomes[0]
+    detector_log = next((tmp_path / "logs").glob("*detection*.log")).read_text(errors="replace")
+    assert "depth on /camera/aligned_depth_to_color/image_raw" in detector_log
+    assert "depth rejected" not in detector_log and "no depth frame" not in detector_log, detector_log[-3000:]
     assert list((tmp_path / "picks").glob("pick_*_side.png"))

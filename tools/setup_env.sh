@@ -75,10 +75,10 @@ ENV
 
 # The install step copies the package directory but never deletes, and env.sh puts the install tree
 # on the package path: a module moved or removed in the checkout would stay importable from there.
-# Remove the installed hand-written modules the checkout no longer has (generated msg/, action/ stay).
+# Remove the installed hand-written modules the checkout no longer has (generated msg/, srv/, action/ stay).
 installed="$root/install/lib/python3.11/site-packages/grasp_scorer_ros"
 if [ -d "$installed" ]; then
-  (cd "$installed" && find . -name '*.py' -not -path './msg/*' -not -path './action/*') | while read -r f; do
+  (cd "$installed" && find . -name '*.py' -not -path './msg/*' -not -path './srv/*' -not -path './action/*') | while read -r f; do
     [ -e "$root/grasp_scorer_ros/$f" ] || rm -f "$installed/$f"
   done
 fi

@@ -29,6 +29,9 @@ LAUNCH_ARGUMENTS = [
     ("camera_topic", "/camera/color/image_raw", "sensor_msgs/Image topic of the overhead camera (with a "
                      "namespace, the default one is inside it)", None),
     ("camera_info_topic", "/camera/color/camera_info", "sensor_msgs/CameraInfo topic of that camera", None),
+    ("depth_topic", "", "Optional depth image registered to that camera (16UC1 mm or 32FC1 m): grasp heights from "
+                    "depth, grasps whose fingers would land on something refused; empty: none (world:=physics: "
+                    "the cell's depth, on /camera/aligned_depth_to_color/image_raw)", None),
     ("namespace", "", "Namespace of this cell's nodes and topics (cell1: /cell1/grasp/best ...), so that "
                       "several cells run side by side on one graph", None),
     ("sim_port", "auto", "Port of the simulated controller (robot:=sim, world:=physics): auto, a free port "
@@ -46,6 +49,8 @@ LAUNCH_ARGUMENTS = [
     ("world", "none", "physics: a MuJoCo pick cell stands in for the camera and the arm (its camera on "
                       "camera_topic, its simulated controller for the bridge; needs robot:=sim)", ["none", "physics"]),
 ]
+
+PHYSICS_DEPTH_TOPIC = "/camera/aligned_depth_to_color/image_raw"   # RealSense's name for registered depth
 
 # Fast DDS profile for the launched nodes (config/): shared-memory segments large enough for camera
 # frames. With the default 512 KiB segment, a 480x480 rgb8 frame (691 KB) does not fit, and a
@@ -103,6 +108,7 @@ class BringupOptions:
     calibration_file: str = ""
     camera_topic: str = "/camera/color/image_raw"
     camera_info_topic: str = "/camera/color/camera_info"
+    depth_topic: str = ""           # empty: no depth (world:=physics: PHYSICS_DEPTH_TOPIC)
     start_bridge: bool = True
     robot: str = "sim"              # sim: start the simulated controller on loopback; real: connect
     robot_ip: str = "192.168.1.10"
@@ -158,6 +164,7 @@ def options_from_launch_arguments(config_dir: Path, arguments: Mapping[str, str]
         calibration_file=value["calibration_file"],
         camera_topic=value["camera_topic"],
         camera_info_topic=value["camera_info_topic"],
+        depth_topic=value["depth_topic"],
         start_bridge=_as_bool(value["start_bridge"]),
         robot=value["robot"],
         robot_ip=value["robot_ip"],
@@ -221,12 +228,14 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
     camera = [(name, _in_namespace(topic, default, options.namespace)) for name, topic, default in (
         ("image", options.camera_topic, BringupOptions.camera_topic),
         ("camera_info", options.camera_info_topic, BringupOptions.camera_info_topic))]
+    depth_topic = options.depth_topic or (PHYSICS_DEPTH_TOPIC if options.world == "physics" else "")
+    depth = _in_namespace(depth_topic, PHYSICS_DEPTH_TOPIC, options.namespace) if depth_topic else ""
     if options.world == "physics":
         specs.append(NodeSpec(
             "physics_world", f"{PACKAGE}.nodes.physics_world_node", "physics_world",
             parameters={"port": sim_port,
                         **({"calibration_file": options.calibration_file} if options.calibration_file else {})},
-            remappings=camera,
+            remappings=camera + [("depth", depth)],
             env={**env, "MUJOCO_GL": (options.environment or os.environ).get("MUJOCO_GL", "egl")}))
     if options.replay_folder is not None and options.world != "physics":
         specs.append(NodeSpec(
@@ -242,6 +251,8 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
             detection_parameters[name] = getattr(options, name)
     if options.calibration_file:
         detection_parameters["calibration_file"] = options.calibration_file
+    if depth:
+        detection_parameters["depth_topic"] = depth
     specs.append(NodeSpec(
         "detection_node", f"{PACKAGE}.nodes.detection_node", "grasp_detection",
         parameter_files=[str(config / "detection.yaml")], parameters=detection_parameters,

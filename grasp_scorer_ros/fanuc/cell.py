@@ -512,7 +512,7 @@ class PickCell:
             else:
                 self.picks_failed += 1
                 if stopping:     # the bridge stops it: an expected end, not a fault of the cell
-                    message = job.message = f"{message} (the bridge is shutting down)"
+                    message = job.message = f"{message} (the cell is shutting down)"
                 self._last_error = message
                 if disarm and not stopping and self._disarm("the pick failed"):
                     message = job.message = f"{message}; disarmed: call {self._names['arm']} to go on"

@@ -10,6 +10,15 @@ when every publisher on the topic is reliable, so that lost fragments of large i
 and every frame arrives; best-effort as soon as one publisher is best-effort (a reliable
 subscription would never receive from it). The graph is checked every second.
 
+Grasps on request: the ``grasp/detect`` service (``DetectGrasps``) answers with the ranked grasps of
+the first frame taken at or after the time the caller names (the bridge's pick cycle: once its
+previous pick has ended), waiting up to a timeout for it (nodes/frame_requests.py). Streaming on
+``grasp/best`` goes on alongside.
+
+Depth, when there is depth (``depth_topic``, aligned to the colour image): each grasp's height comes
+from the depth between its jaws and a grasp whose finger landing zones are not clear is never
+published (camera/depth.py); a colour frame is paired with the depth frame nearest its stamp.
+
 Bad input never stops the node; every rejected or unusable input is counted by reason, the first
 of each reason is logged in full, and the periodic stats line lists the counts.
 """
@@ -27,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from geometry_msgs.msg import Pose
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -34,6 +45,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from grasp_scorer_ros import bundled
 from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml
+from grasp_scorer_ros.camera.depth import DepthFormatError, DepthSettings, depth_msg_to_metres, grasp_height
 from grasp_scorer_ros.camera.image_decoding import (ImageFormatError, image_msg_to_rgb,
                                                     rgb_to_image_fields)
 from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics
@@ -41,9 +53,11 @@ from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
 from grasp_scorer_ros.camera.workspace import Workspace
 from grasp_scorer_ros.grasp import H, THETA, W, X, Y
 from grasp_scorer_ros.msg import GraspCandidates, GraspPose, ImageGrasp
+from grasp_scorer_ros.srv import DetectGrasps
 from grasp_scorer_ros.network.detector import GraspDetector
 from grasp_scorer_ros.network.precision import PRECISIONS, resolve_precision
 from grasp_scorer_ros.network.pruned_ranking import prunable
+from grasp_scorer_ros.nodes.frame_requests import FrameRequests, RequestTimeout
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
 from grasp_scorer_ros.visualize import draw_grasps
@@ -82,6 +96,17 @@ PARAMETERS: ParameterSpec = {
                               "published: 'x,y x,y x,y ...' in metres, base frame; empty: none; live"),
     "workspace_mask": ("", "Grasps whose centre or jaws fall on a zero pixel of this mask image (the camera "
                            "image's size) are never published; empty: none; live"),
+    "depth_topic": ("", "Optional depth image registered to the colour camera (sensor_msgs/Image, 16UC1 mm or 32FC1 "
+                        "m, e.g. aligned_depth_to_color/image_raw): grasp heights from depth, grasps whose fingers "
+                        "would land on something are refused; empty: none, grasps lie on the work surface"),
+    "depth_max_age": (0.1, "Seconds between a colour frame's stamp and the depth frame paired with it, at most; "
+                           "with no depth that near, the frame's grasps are refused", (0.0, 10.0)),
+    "finger_width": (0.01, "Metres, a finger's extent along the opening axis: the landing zone checked in the depth; "
+                           "live", (0.001, 0.2)),
+    "finger_length": (0.04, "Metres the fingertips may go below an object's top (the palm meets it beyond); with "
+                            "depth, a grasp closes at max(landing zones, top - finger_length); live", (0.001, 0.5)),
+    "clearance_tolerance": (0.005, "Metres a finger's landing zone may stand above the object's top between the jaws "
+                                   "(higher: nothing to close on, the grasp is refused); live", (0.0, 0.2)),
     "image_reliability": ("auto", "QoS reliability of the image and CameraInfo subscriptions: auto (reliable "
                           "when every publisher on the topic is reliable, so that lost fragments of large "
                           "images are resent; best_effort when one is best-effort), reliable (receives "
@@ -95,16 +120,24 @@ PARAMETERS: ParameterSpec = {
     "candidates_topic": ("grasp/candidates", "Output: ranked candidates (grasp_scorer_ros/GraspCandidates)"),
     "debug_image_topic": ("grasp/debug_image", "Output: annotated image (sensor_msgs/Image, rgb8)"),
     "markers_topic": ("grasp/markers", "Output: RViz markers of the best grasp"),
+    "detect_service": ("grasp/detect", "Service (grasp_scorer_ros/DetectGrasps): the ranked grasps of the first frame "
+                                       "taken at or after a given time, e.g. once the arm has left the view"),
+    "request_timeout": (2.0, "Seconds a grasp/detect request waits for such a frame when it names no timeout; live",
+                        (0.0, 600.0)),
 }
 
 LIVE_PARAMETERS = ("score_threshold", "scorer_weight", "num_candidates", "grasp_depth", "reference_yaw",
-                   "publish_debug_image", "workspace_polygon", "workspace_mask")
-WORKSPACE_SEARCH = 4   # with a workspace, the detector ranks this many times num_candidates (at least 20)
+                   "publish_debug_image", "workspace_polygon", "workspace_mask", "request_timeout", "finger_width",
+                   "finger_length", "clearance_tolerance")
+WORKSPACE_SEARCH = 4   # with a workspace or depth, the detector ranks this many times num_candidates (at least 20)
+DEPTH_FRAMES_KEPT = 8  # the newest depth frames, for pairing with the colour frame nearest in time
 STATS_PERIOD_S = 10.0
 QOS_CHECK_PERIOD_S = 1.0   # how often auto reliability looks at the publishers again
 FIRST_INFO_WAIT_S = 1.0    # the first frame waits this long for a CameraInfo that is on its way
 IMAGE_QUEUE_DEPTH = 5      # frames the image subscription holds until the executor takes them
 RELIABILITIES = ("auto", "reliable", "best_effort")
+MAX_REQUESTED_GRASPS = 100  # a grasp/detect request's count, as num_candidates' range
+EXECUTOR_THREADS = 4        # grasp/detect requests wait on some while frames keep arriving on another
 
 
 def reason_key(message: str) -> str:
@@ -120,6 +153,7 @@ class Frame:
     """The newest image waiting for inference."""
     message: Image
     received: float  # time.monotonic() at arrival
+    stamp_ns: int    # when it was taken: its stamp, or its arrival on the node's clock when unstamped
 
 
 class GraspDetectionNode(Node):
@@ -174,6 +208,8 @@ class GraspDetectionNode(Node):
         self.rejections: Counter[str] = Counter()   # "what: kind" -> count, frames and CameraInfos
         self._rejections_lock = threading.Lock()
         self._latencies: list[float] = []       # arrival -> grasp/best published, s
+        self.requests = FrameRequests()         # grasp/detect callers waiting for a frame
+        self._depth_frames: deque = deque(maxlen=DEPTH_FRAMES_KEPT)   # (stamp ns, Image), newest last
         self._inference: deque = deque(maxlen=100)   # detect() of the last frames, s
         self._info_seen = threading.Event()
         self._waited_for_info = False
@@ -190,6 +226,9 @@ class GraspDetectionNode(Node):
             "camera_info": _Input(CameraInfo, self.resolve_topic_name(p["camera_info_topic"]),
                                   self._on_camera_info, depth=5),
         }
+        if p["depth_topic"]:
+            self._inputs["depth"] = _Input(Image, self.resolve_topic_name(p["depth_topic"]), self._on_depth,
+                                           depth=IMAGE_QUEUE_DEPTH)
         self._check_publishers()   # auto: the camera's publishers may be known already
         for name, entry in self._inputs.items():
             if entry.subscription is None:   # else best-effort until publishers show up
@@ -198,6 +237,9 @@ class GraspDetectionNode(Node):
         self.create_timer(QOS_CHECK_PERIOD_S, self._check_publishers)
 
         self._worker = worker   # running since the detector's construction
+        # Reentrant: a request waits for a frame in its callback while the images arrive on another thread.
+        self.create_service(DetectGrasps, p["detect_service"], self._on_detect_request,
+                            callback_group=ReentrantCallbackGroup())
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(STATS_PERIOD_S, self._log_stats)
         self.get_logger().info(
@@ -205,7 +247,8 @@ class GraspDetectionNode(Node):
             f"{self.precision} ({precision_reason}), FE+PGP on {self.detector.engine.description}, scorer on "
             f"{self._scorer_scope()}, "
             f"calibration {calibration_path}, "
-            f"listening on {self._inputs['image'].topic} ({self._describe_qos()})")
+            f"listening on {self._inputs['image'].topic} ({self._describe_qos()})"
+            + (f", depth on {self._inputs['depth'].topic}" if "depth" in self._inputs else ", no depth"))
 
     def _scorer_scope(self) -> str:
         if self.detector.model.scorer is None:
@@ -333,11 +376,37 @@ class GraspDetectionNode(Node):
             self.stats["received"] += 1
             if self._pending is not None:
                 self.stats["dropped"] += 1
-            self._pending = Frame(message, time.monotonic())
+            stamp_ns = key[0] * 1_000_000_000 + key[1] if key[:2] != (0, 0) else self.get_clock().now().nanoseconds
+            self._pending = Frame(message, time.monotonic(), stamp_ns)
             self._lock.notify()
         if repeated:
             self._count("repeated stamp", f"a frame has the stamp {key[0]}.{key[1]:09d} of an earlier one: processed "
                                           f"as a new frame (does the camera driver stamp its frames?)")
+
+    def _on_depth(self, message: Image) -> None:
+        stamp = message.header.stamp
+        with self._lock:
+            self._depth_frames.append((stamp.sec * 1_000_000_000 + stamp.nanosec, message))
+
+    def _depth_for(self, frame: Frame, shape) -> tuple[object, str]:
+        """The depth (metres) paired with ``frame``, or None and why there is none."""
+        with self._lock:
+            frames = list(self._depth_frames)
+        if not frames:
+            return None, f"no depth frame received on {self._inputs['depth'].topic}"
+        stamp, message = min(frames, key=lambda item: abs(item[0] - frame.stamp_ns))
+        age = abs(stamp - frame.stamp_ns) / 1e9
+        if age > self.params["depth_max_age"]:
+            return None, (f"no depth frame within depth_max_age {self.params['depth_max_age']:g} s of the image "
+                          f"(nearest {age:.3f} s)")
+        try:
+            depth = depth_msg_to_metres(message)
+        except DepthFormatError as error:
+            return None, f"depth rejected: {error}"
+        if depth.shape != tuple(shape[:2]):
+            return None, (f"depth rejected: it is {depth.shape[1]}x{depth.shape[0]} but the colour image is "
+                          f"{shape[1]}x{shape[0]} (the depth must be registered to the colour camera)")
+        return depth, ""
 
     def _on_camera_info(self, message: CameraInfo) -> None:
         try:
@@ -379,11 +448,15 @@ class GraspDetectionNode(Node):
         except ImageFormatError as error:
             self.stats["rejected"] += 1
             self._count("image rejected", str(error))
+            self.requests.failed(frame.stamp_ns, f"image rejected: {error}")
             return
         started = time.monotonic()
-        wanted = max(1, self.params["num_candidates"])
+        streamed = max(1, self.params["num_candidates"])
+        wanted = max(streamed, self.requests.wanted())
         workspace = self.workspace
-        detections = self.detector.detect(rgb, top_k=max(WORKSPACE_SEARCH * wanted, 20) if workspace.active else wanted)
+        with_depth = "depth" in self._inputs
+        filtered = workspace.active or with_depth
+        detections = self.detector.detect(rgb, top_k=max(WORKSPACE_SEARCH * wanted, 20) if filtered else wanted)
         self._inference.append(time.monotonic() - started)
         top = len(detections)
         if self.intrinsics is None and not self._waited_for_info:
@@ -397,30 +470,47 @@ class GraspDetectionNode(Node):
             self._count("no pose", f"intrinsics are for {intrinsics.width}x{intrinsics.height} images but an "
                                    f"image is {rgb.shape[1]}x{rgb.shape[0]}")
             intrinsics = None
-        kept = list(range(top))
-        if workspace.active:   # never published, so never picked
+        kept, surfaces = list(range(top)), {}
+        if filtered:   # refused grasps are never published, so never picked
+            depth, no_depth = self._depth_for(frame, rgb.shape) if with_depth else (None, "")
+            if no_depth:
+                self._count("no depth", no_depth)
             kept = []
             for i in range(top):
                 reason = workspace.refusal(detections.grasps[i], intrinsics, self.calibration.camera_pose,
-                                           self.calibration.surface)
-                if reason is None:
-                    kept.append(i)
-                else:
+                                           self.calibration.surface) if workspace.active else None
+                if reason is not None:
                     self._count("grasp outside the workspace", reason)
+                    continue
+                if with_depth and intrinsics is not None:
+                    height = grasp_height(detections.grasps[i], depth, intrinsics, self.calibration.camera_pose,
+                                          self.calibration.surface, self._depth_settings()) \
+                        if depth is not None else "no depth for the frame"
+                    if isinstance(height, str):
+                        if depth is not None:
+                            self._count("grasp refused by depth", height)
+                        continue
+                    surfaces[i] = height
+                kept.append(i)
                 if len(kept) == wanted:
                     break
         candidates, reachable = [], []
         for i in kept:
-            candidate, has_pose = self._grasp_message(message, detections, i, intrinsics)
+            candidate, has_pose = self._grasp_message(message, detections, i, intrinsics, surfaces.get(i))
             candidates.append(candidate)
             if has_pose:
                 reachable.append(candidate)
 
         # The best grasp is the highest-scoring one that maps onto the work surface.
         best = reachable[0] if reachable else None
+        threshold = self.params["score_threshold"]
+        self.requests.serve(frame.stamp_ns, wanted, lambda count: DetectGrasps.Response(
+            success=True, header=self._header(message), ranked=top,
+            grasps=[c for c in reachable if c.score >= threshold][:count],
+            message=self._request_summary(reachable, threshold, len(candidates), top)))
         if not self.context.ok():   # shutting down: the publishers are gone with the context
             return
-        if best is not None and best.score >= self.params["score_threshold"]:
+        if best is not None and best.score >= threshold:
             self.best_pub.publish(best)
             self.markers_pub.publish(self._markers(best))
             self.stats["published"] += 1
@@ -428,15 +518,48 @@ class GraspDetectionNode(Node):
         elif intrinsics is None and self.intrinsics is None:
             self._count("no pose", "no camera intrinsics yet (no valid CameraInfo and none in the "
                                    "calibration file)")
-        self.candidates_pub.publish(GraspCandidates(header=self._header(message), candidates=candidates))
+        self.candidates_pub.publish(GraspCandidates(header=self._header(message), candidates=candidates[:streamed]))
         # Drawing and sending a full image costs milliseconds per frame: only for a listener.
         if self.params["publish_debug_image"] and self.debug_pub.get_subscription_count() > 0:
-            shown = detections.grasps[kept]   # what was published
+            shown = detections.grasps[kept[:streamed]]   # what was published
             annotated = draw_grasps(rgb, shown[1:][::-1], color=(255, 210, 0))
             annotated = draw_grasps(annotated, shown[:1], thickness=2)  # the top one on top
             debug = Image(header=message.header, **rgb_to_image_fields(annotated, "rgb8"))
             self.debug_pub.publish(debug)
         self.stats["processed"] += 1
+
+    # -- grasps on request ------------------------------------------------------------------------
+    def _on_detect_request(self, request, response):
+        """grasp/detect: wait for the first frame taken at or after ``not_before`` (zero: now)."""
+        count = request.count or max(1, self.params["num_candidates"])
+        timeout = request.timeout or self.params["request_timeout"]
+        if not (0 < count <= MAX_REQUESTED_GRASPS and timeout >= 0 and math.isfinite(timeout)):
+            response.success = False
+            response.message = (f"bad request: count must be 0 (num_candidates) to {MAX_REQUESTED_GRASPS}, got "
+                                f"{request.count}; timeout must be finite and not negative, got {request.timeout}")
+            return response
+        not_before = request.not_before.sec * 1_000_000_000 + request.not_before.nanosec
+        if not_before == 0:
+            not_before = self.get_clock().now().nanoseconds
+        try:
+            return self.requests.wait(not_before, count, timeout)
+        except RequestTimeout as error:
+            self._count("grasp request failed", str(error))
+            response.success, response.message = False, f"{error} (on {self._inputs['image'].topic})"
+            return response
+
+    @staticmethod
+    def _request_summary(reachable, threshold: float, candidates: int, ranked: int) -> str:
+        """Why a request's answer holds the grasps it holds."""
+        passed = sum(c.score >= threshold for c in reachable)
+        if passed:
+            return f"{passed} grasp(s) with a pose reach score_threshold {threshold:g}"
+        if reachable:
+            return f"no grasp reaches score_threshold {threshold:g} (best {reachable[0].score:.2f})"
+        if candidates:
+            return f"none of the {candidates} grasp(s) maps onto the work surface (camera intrinsics, calibration)"
+        return (f"none of the {ranked} grasp(s) ranked passed the workspace and depth checks (the stats line counts "
+                f"why)") if ranked else "no grasp found"
 
     def _header(self, image: Image):
         header = type(image.header)()
@@ -444,8 +567,14 @@ class GraspDetectionNode(Node):
         header.frame_id = self.base_frame
         return header
 
-    def _grasp_message(self, image: Image, detections, index: int, intrinsics) -> tuple[GraspPose, bool]:
-        """Candidate ``index`` as a message, and whether it has a pose (intrinsics known, on the surface)."""
+    def _depth_settings(self) -> DepthSettings:
+        return DepthSettings(self.params["finger_width"], self.params["finger_length"],
+                             self.params["clearance_tolerance"])
+
+    def _grasp_message(self, image: Image, detections, index: int, intrinsics,
+                       height=None) -> tuple[GraspPose, bool]:
+        """Candidate ``index`` as a message, and whether it has a pose (intrinsics known, on the surface:
+        with depth, ``height`` (camera.depth.GraspHeight) places it, else the calibration's work surface)."""
         g = detections.grasps[index]
         out = GraspPose(header=self._header(image))
         out.score = float(detections.scores[index])
@@ -456,8 +585,10 @@ class GraspDetectionNode(Node):
         if intrinsics is None:
             return out, False
         try:
+            # With depth: seen on the object's top, closed `reach` below it.
             pose = grasp_to_gripper_pose(g, intrinsics, self.calibration.camera_pose,
-                                         self.calibration.surface, self.params["grasp_depth"],
+                                         height.surface if height else self.calibration.surface,
+                                         self.params["grasp_depth"] + (height.reach if height else 0.0),
                                          self.params["reference_yaw"])
         except CalibrationError as error:
             self._count("grasp not mapped", str(error))
@@ -533,7 +664,8 @@ def _reliability_name(reliability) -> str:
 
 
 def main(args=None) -> int:
-    return run_node(GraspDetectionNode, args)
+    return run_node(GraspDetectionNode, args,
+                    executor_factory=lambda: MultiThreadedExecutor(num_threads=EXECUTOR_THREADS))
 
 
 if __name__ == "__main__":

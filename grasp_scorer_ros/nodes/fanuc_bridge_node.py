@@ -1,4 +1,10 @@
-"""FANUC bridge node: ``grasp/best`` (or the ``~/pick`` action) in, one pick-and-place over RMI out.
+"""FANUC bridge node: grasps from the detector (or the ``~/pick`` action) in, one pick-and-place over RMI out.
+
+Where the grasps come from (``grasp_source``): ``request`` (default), the pick cycle of
+:mod:`grasp_scorer_ros.fanuc.pick_cycle`: whenever the cell would take a pick it calls the
+detector's ``grasp/detect`` for a frame taken after the previous pick ended and picks the best
+grasp, so it never picks from an image of the arm or of the part it just took; ``topic``: every
+``GraspPose`` on ``grasp_topic`` that arrives while the cell is idle (any detector that streams).
 
 A translator over :class:`grasp_scorer_ros.fanuc.cell.PickCell`, which holds every safety rule
 (arming, faults, one pick at a time, limits, the stall watchdog, the gripper's state; its docstring
@@ -12,18 +18,22 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
+import time
 
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+from builtin_interfaces.msg import Time
 from std_srvs.srv import SetBool, Trigger
 
 from grasp_scorer_ros.fanuc.cell import CellConfig, GraspRequest, PickCell
+from grasp_scorer_ros.fanuc.pick_cycle import CycleConfig, Fetched, FetchError, PickCycle
 from grasp_scorer_ros.fanuc.pick_planner import PickConfig
 from grasp_scorer_ros.msg import BridgeStatus, GraspPose
 from grasp_scorer_ros.action import PickGrasp
+from grasp_scorer_ros.srv import DetectGrasps
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
@@ -50,8 +60,19 @@ CELL_DESCRIPTIONS = {
     "status_poll_period": "Seconds between FRC_GetStatus polls while idle; 0: only after connecting and after "
                           "picks",
 }
+GRASP_SOURCES = ("request", "topic")
 NODE_PARAMETERS: ParameterSpec = {
-    "grasp_topic": ("grasp/best", "Input: grasps to pick (grasp_scorer_ros/GraspPose)"),
+    "grasp_source": ("request", "request: before each pick, ask detect_service for the grasps of a frame taken after "
+                                "the previous pick ended (never a stale frame); topic: pick every grasp that arrives "
+                                "on grasp_topic while idle"),
+    "detect_service": ("grasp/detect", "grasp_source request: the detector's service (grasp_scorer_ros/DetectGrasps)"),
+    "request_timeout": (CycleConfig.request_timeout, "grasp_source request: seconds the detector may take to "
+                                                     "answer (it waits for a new enough frame)"),
+    "retry_delay": (CycleConfig.retry_delay, "grasp_source request: seconds before asking again after a failed "
+                                             "request or a frame without a grasp"),
+    "settle_time": (CycleConfig.settle_time, "grasp_source request: seconds after a pick ends before a frame counts "
+                                             "(e.g. until the arm has left the camera's view)"),
+    "grasp_topic": ("grasp/best", "grasp_source topic: grasps to pick (grasp_scorer_ros/GraspPose)"),
     "status_period": (0.5, "Seconds between ~/status messages (also published on every change)"),
 }
 # One parameter per PickConfig field, under "pick." (pick_planner.PickConfig documents the units).
@@ -81,6 +102,7 @@ PICK_DESCRIPTIONS = {
     "gripper_settle_s": "Seconds to wait after switching the jaws before moving",
 }
 PICK_PREFIX = "pick."
+ANSWER_MARGIN_S = 2.0      # on top of request_timeout: the detector's answer on its way back
 EXECUTOR_THREADS = 4        # the action's execute callback waits for the pick on one of them
 
 
@@ -120,6 +142,9 @@ class FanucBridgeNode(Node):
         cell_config = _config(CellConfig, {k: p[k] for k in CELL_PARAMETERS})
         if not p["status_period"] > 0:
             raise ValueError(f"parameter status_period must be positive, got {p['status_period']}")
+        if p["grasp_source"] not in GRASP_SOURCES:
+            raise ValueError(f"grasp_source must be one of {', '.join(GRASP_SOURCES)}, got {p['grasp_source']!r}")
+        cycle_config = CycleConfig(p["request_timeout"], p["retry_delay"], p["settle_time"])
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._log_forwarding = LogForwarding("grasp_scorer_ros.fanuc", self)
@@ -130,7 +155,16 @@ class FanucBridgeNode(Node):
                              names={name: self.resolve_service_name(f"~/{name}") for name in ("arm", "reset", "abort")})
 
         group = ReentrantCallbackGroup()
-        self.create_subscription(GraspPose, p["grasp_topic"], self._on_grasp, 10, callback_group=group)
+        self.cycle = None
+        if p["grasp_source"] == "topic":
+            self.create_subscription(GraspPose, p["grasp_topic"], self._on_grasp, 10, callback_group=group)
+            source = f"grasps from {self.resolve_topic_name(p['grasp_topic'])}"
+        else:
+            self._detect_client = self.create_client(DetectGrasps, p["detect_service"], callback_group=group)
+            self.cycle = PickCycle(self.cell, self._fetch_grasps, lambda: self.get_clock().now().nanoseconds,
+                                   cycle_config)
+            source = (f"grasps on request from {self.resolve_service_name(p['detect_service'])}, each from a frame "
+                      f"taken after the previous pick")
         self.create_service(SetBool, "~/arm", lambda request, response: self._respond(
             self.cell.arm(request.data), response), callback_group=group)
         self.create_service(Trigger, "~/abort", lambda _, response: self._respond(self.cell.abort(), response),
@@ -142,12 +176,13 @@ class FanucBridgeNode(Node):
             cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=group)
         self.create_timer(p["status_period"], lambda: self._publish_status(force=True), callback_group=group)
         self.cell.start()
+        if self.cycle is not None:
+            self.cycle.start()
         target = "dry run: no controller, packets are logged" if cell_config.dry_run else \
             f"controller {cell_config.robot_ip}:{cell_config.rmi_port}"
         self.get_logger().info(
             f"ready: {target}; {'arming the first session' if cell_config.armed else 'disarmed'} "
-            f"(arm with {self.resolve_service_name('~/arm')}); grasps from "
-            f"{self.resolve_topic_name(p['grasp_topic'])} in frame '{cell_config.base_frame}'")
+            f"(arm with {self.resolve_service_name('~/arm')}); {source}, in frame '{cell_config.base_frame}'")
 
     @property
     def client(self):
@@ -193,6 +228,33 @@ class FanucBridgeNode(Node):
     def _on_grasp(self, grasp: GraspPose) -> None:
         self.cell.submit(self._request(grasp, "topic"))
 
+    def _fetch_grasps(self, not_before_ns: int, timeout: float) -> Fetched:
+        """The pick cycle's request: ``grasp/detect`` for a frame taken at or after ``not_before_ns``."""
+        if not self._detect_client.service_is_ready():
+            raise FetchError(f"the detector's service {self._detect_client.srv_name} is not available "
+                             f"(is the detection node running?)")
+        request = DetectGrasps.Request(timeout=float(timeout), count=1,
+                                       not_before=Time(sec=not_before_ns // 1_000_000_000,
+                                                       nanosec=not_before_ns % 1_000_000_000))
+        done = threading.Event()
+        future = self._detect_client.call_async(request)
+        future.add_done_callback(lambda _: done.set())
+        # The detector waits up to timeout for its frame; the answer's trip gets ANSWER_MARGIN_S more.
+        deadline = time.monotonic() + timeout + ANSWER_MARGIN_S
+        while not done.wait(0.05):
+            if self.cycle.stopping or not self.context.ok():
+                self._detect_client.remove_pending_request(future)
+                raise FetchError("stopping")
+            if time.monotonic() > deadline:
+                self._detect_client.remove_pending_request(future)
+                raise FetchError(f"{self._detect_client.srv_name} did not answer within {timeout + ANSWER_MARGIN_S:g} s")
+        response = future.result()
+        if not response.success:
+            raise FetchError(response.message)
+        stamp = response.header.stamp
+        return Fetched([self._request(g, "request") for g in response.grasps],
+                       stamp.sec * 1_000_000_000 + stamp.nanosec, response.message)
+
     def _on_goal(self, goal_request) -> GoalResponse:
         reason = self.cell.refusal()
         if reason is not None:
@@ -228,6 +290,9 @@ class FanucBridgeNode(Node):
     def destroy_node(self):
         if not self.context.ok():       # after Ctrl-C rosout is gone: the core's last words stay local
             stop_log_forwarding(self)
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None:           # asks no more before the cell stops
+            cycle.stop()
         cell = getattr(self, "cell", None)      # absent when the constructor failed
         if cell is not None:
             cell.close()                # stops a running pick; FRC_Disconnect stops RMI_MOVE

@@ -4,7 +4,8 @@ overhead camera as a ROS camera (``world:=physics`` in the launch file).
 The bridge speaks RMI to the :class:`~grasp_scorer_ros.sim.sim_controller.SimulatedController`
 hosted here (in place of ``sim_controller_node``); :class:`~grasp_scorer_ros.sim.physics_world.PhysicsWorld`
 moves the cell's gripper with it on the wall clock; the calibrated camera's frames go out as
-``image`` and ``camera_info`` (the camera the detection node's calibration describes). Each pick's
+``image`` and ``camera_info`` (the camera the detection node's calibration describes), with its
+depth, registered to it, on ``depth`` (32FC1, metres, the colour frame's stamp). Each pick's
 outcome is logged, published on ``~/outcome`` (``std_msgs/String``: ``pick 3: success: ...``) and,
 with ``output_dir`` set, drawn (side view when the jaws open).
 """
@@ -45,6 +46,7 @@ PARAMETERS: ParameterSpec = {
     "physics_rate": (50.0, "How often the physics catches up with the wall clock (Hz)"),
     "frame_id": ("camera_color_optical_frame", "frame_id of the images and CameraInfo"),
     "output_dir": ("", "Write a side view of the cell at the end of each pick here; empty: none"),
+    "publish_depth": (True, "Publish the camera's depth on depth (32FC1, metres), registered to image"),
     "client_grace": (CLIENT_GRACE_S, "On stopping, seconds a connected client (the bridge) gets to end its session "
                                      "first, as with a real controller that outlives it", (0.0, 10.0)),
 }
@@ -80,6 +82,7 @@ class PhysicsWorldNode(Node):
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.create_publisher(Image, "image", qos)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+        self.depth_pub = self.create_publisher(Image, "depth", qos) if p["publish_depth"] else None
         self.outcome_pub = self.create_publisher(String, "~/outcome", 10)
         self.camera_info = camera_info_message(intrinsics, p["frame_id"])
         self.outcomes: list[str] = []
@@ -112,6 +115,12 @@ class PhysicsWorldNode(Node):
         message.header.frame_id = self.params["frame_id"]
         self.camera_info.header.stamp = stamp
         self.info_pub.publish(self.camera_info)
+        if self.depth_pub is not None:   # first: the detector pairs the colour frame with it by stamp
+            depth = self.world.render_depth()
+            depth_message = Image(height=depth.shape[0], width=depth.shape[1], encoding="32FC1", is_bigendian=0,
+                                  step=depth.shape[1] * 4, data=depth.astype("<f4").tobytes())
+            depth_message.header = message.header
+            self.depth_pub.publish(depth_message)
         self.image_pub.publish(message)
 
     def destroy_node(self):

@@ -110,6 +110,10 @@ class PhysicsWorld:
     def render(self):
         return self.cell.render_rgb()
 
+    def render_depth(self):
+        """The overhead camera's depth (metres along its optical axis), aligned with :meth:`render`."""
+        return self.cell.render_depth()
+
     def side_view(self):
         return self.cell.render_rgb("side", True, (480, 360))
 

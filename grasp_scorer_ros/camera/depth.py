@@ -1,0 +1,160 @@
+"""Height and finger clearance of a pixel grasp from an aligned depth image.
+
+Without depth a grasp lies on the work surface (the table plane), whatever the object's height.
+With a depth image registered to the colour camera (``16UC1`` in millimetres or ``32FC1`` in
+metres, as RealSense's ``aligned_depth_to_color`` and Azure Kinect's ``depth_to_rgb`` publish it):
+
+* **where the image sees the grasp**: the top of what lies between the jaws (a low percentile of the
+  depth inside the rectangle: its nearest robust surface). The rectangle is measured on the plane
+  parallel to the work surface at that height (its opening width in metres is the object's, not
+  the table's), and the grasp centre is where the centre's ray meets that plane;
+* **how deep the fingertips go**: each finger lands just outside the rectangle, across the jaw's
+  full size and a finger's width (``finger_width``) deep along the opening axis. The fingertips go
+  down to the higher of the two landing zones, but never more than ``finger_length`` below the top
+  (the palm would meet it): the grasp height is ``max(landing, top - finger_length)``;
+* **clearance**: a landing zone that stands higher than the top itself (more than
+  ``clearance_tolerance``) leaves the fingers nothing to close on below it: a neighbour the finger
+  would land on. The grasp is refused, with the height of the obstacle.
+
+Depth is camera z in metres (the optical axis), as ``sensor_msgs/Image`` depth encodings define it;
+0 (no return) and non-finite values are invalid, and a grasp with too little valid depth inside it
+or in a landing zone is refused rather than guessed. Pure numpy/OpenCV: the node translates.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import cv2
+import numpy as np
+
+from grasp_scorer_ros.camera.image_decoding import ImageFormatError, _as_byte_array, _positive_int
+from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics, CameraPose, WorkSurface
+from grasp_scorer_ros.grasp import H, THETA, W, X, Y
+
+DEPTH_ENCODINGS = {"16UC1": (np.dtype("uint16"), 0.001), "mono16": (np.dtype("uint16"), 0.001),
+                   "32FC1": (np.dtype("float32"), 1.0)}   # dtype, metres per unit
+TOP_PERCENTILE = 10.0        # the top between the jaws: robust to a few stray near pixels
+MIN_VALID_SHARE = 0.3        # of a region's pixels, for its depth to count
+
+
+class DepthFormatError(ImageFormatError):
+    """A depth image that cannot be used; the message says why."""
+
+
+def depth_fields_to_metres(*, encoding: str, height: int, width: int, step: int, data,
+                           is_bigendian=0) -> np.ndarray:
+    """Depth ``(height, width)`` float32 metres from ``sensor_msgs/Image`` fields; invalid pixels
+    (0, NaN, inf) become NaN. Raises :class:`DepthFormatError` for another encoding, a buffer that
+    does not match the fields, or an image without a single valid pixel."""
+    if encoding not in DEPTH_ENCODINGS:
+        raise DepthFormatError(f"unsupported depth encoding {encoding!r} (supported: 16UC1 or mono16 in "
+                               f"millimetres, 32FC1 in metres)")
+    dtype, scale = DEPTH_ENCODINGS[encoding]
+    height, width, step = (_positive_int(v, n) for v, n in ((height, "height"), (width, "width"), (step, "step")))
+    row_bytes = width * dtype.itemsize
+    if step < row_bytes:
+        raise DepthFormatError(f"step {step} is smaller than width * {dtype.itemsize} = {row_bytes} for '{encoding}'")
+    buffer = _as_byte_array(data)
+    if buffer.size != step * height:
+        raise DepthFormatError(f"depth data has {buffer.size} bytes, expected step * height = {step * height}")
+    rows = buffer.reshape(height, step)[:, :row_bytes]
+    values = np.ascontiguousarray(rows).view(dtype.newbyteorder(">" if is_bigendian else "<")).reshape(height, width)
+    metres = values.astype(np.float32) * np.float32(scale)
+    metres[~np.isfinite(metres) | (metres <= 0)] = np.nan
+    if not np.isfinite(metres).any():
+        raise DepthFormatError("depth image has no valid pixel (all zero or NaN)")
+    return metres
+
+
+def depth_msg_to_metres(msg) -> np.ndarray:
+    return depth_fields_to_metres(encoding=msg.encoding, height=msg.height, width=msg.width, step=msg.step,
+                                  data=msg.data, is_bigendian=msg.is_bigendian)
+
+
+@dataclass(frozen=True)
+class DepthSettings:
+    finger_width: float = 0.01          # m, a finger's extent along the opening axis
+    finger_length: float = 0.04         # m, how far below an object's top the fingertips may go
+    clearance_tolerance: float = 0.005  # m, how far a landing zone may stand above the top
+
+    def __post_init__(self):
+        if not (self.finger_width > 0 and self.finger_length > 0 and self.clearance_tolerance >= 0):
+            raise ValueError("finger_width and finger_length must be positive, clearance_tolerance not negative")
+
+
+@dataclass(frozen=True)
+class GraspHeight:
+    """A grasp seen on ``surface`` (parallel to the work surface at the ``top``), closed ``reach``
+    metres below it. Heights in metres above the work surface."""
+
+    surface: WorkSurface
+    top: float                  # the top between the jaws
+    landing: float              # the higher of the two landing zones
+    reach: float                # how far below the top the fingertips go
+
+    @property
+    def height(self) -> float:
+        """Of the fingertips (the TCP) at the grasp."""
+        return self.top - self.reach
+
+
+def grasp_height(grasp_px, depth: np.ndarray, intrinsics: CameraIntrinsics, camera_pose: CameraPose,
+                 surface: WorkSurface, settings: DepthSettings = DepthSettings()) -> Union[GraspHeight, str]:
+    """The grasp's height from ``depth`` (metres, aligned with the image the grasp is in), or why
+    the grasp must not be used (the reason, a sentence)."""
+    g = np.asarray(grasp_px, dtype=np.float64).reshape(-1)
+    inside = _rectangle_mask(depth.shape, g[[X, Y]], g[W], g[H], g[THETA])
+    top = _top_depth(depth, inside)
+    if top is None:
+        return f"too little valid depth between the jaws (under {MIN_VALID_SHARE:.0%} of its pixels)"
+    centre = _point_at_depth(g[[X, Y]], top, intrinsics, camera_pose)
+    top_height = float(np.dot(centre - surface.point, surface.normal))
+    # A finger's width in pixels at that depth (focal length along the opening axis, roughly).
+    finger_px = max(2.0, settings.finger_width * float(np.asarray(intrinsics.camera_matrix).reshape(3, 3)[0, 0]) / top)
+    theta = math.radians(g[THETA])
+    axis = np.array([math.cos(theta), math.sin(theta)])
+    landing = []
+    for side in (-1.0, 1.0):
+        zone_centre = g[[X, Y]] + side * (g[W] / 2 + finger_px / 2) * axis
+        zone = _rectangle_mask(depth.shape, zone_centre, finger_px, g[H], g[THETA])
+        if not zone.any():
+            return "a finger lands outside the depth image"
+        zone_top = _top_depth(depth, zone)
+        if zone_top is None:
+            return "too little valid depth where a finger lands"
+        point = _point_at_depth(zone_centre, zone_top, intrinsics, camera_pose)
+        landing.append(float(np.dot(point - surface.point, surface.normal)))
+    highest = max(landing)
+    if highest > top_height + settings.clearance_tolerance:
+        return (f"a finger's landing zone is not clear: something stands {100 * (highest - top_height):.1f} cm above "
+                f"the object's top ({100 * highest:.1f} cm above the surface, the top {100 * top_height:.1f} cm)")
+    raised = WorkSurface(surface.point + top_height * surface.normal, surface.normal)
+    reach = max(0.0, min(top_height - highest, settings.finger_length))
+    return GraspHeight(raised, top_height, highest, reach)
+
+
+def _rectangle_mask(shape, centre, length: float, width: float, theta_deg: float) -> np.ndarray:
+    """Pixels of the rotated rectangle: ``length`` along the opening axis, ``width`` across."""
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    corners = cv2.boxPoints(((float(centre[0]), float(centre[1])), (max(float(length), 1.0), max(float(width), 1.0)),
+                             float(theta_deg)))
+    cv2.fillConvexPoly(mask, np.round(corners).astype(np.int32), 1)
+    return mask.astype(bool)
+
+
+def _top_depth(depth: np.ndarray, region: np.ndarray) -> Optional[float]:
+    values = depth[region]
+    valid = values[np.isfinite(values)]
+    if values.size == 0 or valid.size < MIN_VALID_SHARE * values.size:
+        return None
+    return float(np.percentile(valid, TOP_PERCENTILE))
+
+
+def _point_at_depth(pixel, depth_m: float, intrinsics: CameraIntrinsics, camera_pose: CameraPose) -> np.ndarray:
+    """Base-frame point of a raw pixel at camera z ``depth_m``."""
+    ray = intrinsics.undistort_to_rays(np.asarray(pixel, dtype=np.float64).reshape(1, 2))[0]
+    if ray[2] <= 0:
+        raise CalibrationError(f"pixel {list(pixel)} has no ray in front of the camera")
+    return camera_pose.translation + camera_pose.rotation @ (ray / ray[2] * depth_m)

@@ -1,0 +1,171 @@
+"""The bridge's pick cycle: every pick from a frame taken after the previous pick ended.
+
+First the cycle alone around a real PickCell and the simulated controller, with the detector's
+answer written by the test; then the whole chain over a real rclpy graph: camera frames -> the
+detection node's grasp/detect -> the bridge (grasp_source request) -> RMI -> the simulator."""
+import logging
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ros_helpers import spin_until
+from test_detection_node import calibration_file  # noqa: F401 (a fixture)
+from test_pick_cell import connected, make_cell, request, sim_speed_scale, wait  # noqa: F401 (fixtures)
+
+S = 1_000_000_000
+
+
+class Detector:
+    """Answers the cycle's requests as grasp/detect does: a frame taken at or after the time asked."""
+
+    def __init__(self, cell, failures=0, empty=0):
+        self.cell, self.failures, self.empty = cell, failures, empty
+        self.calls = []             # (not_before, the cell busy during the call)
+
+    def __call__(self, not_before_ns, timeout):
+        from grasp_scorer_ros.fanuc.pick_cycle import Fetched, FetchError
+        self.calls.append((not_before_ns, self.cell.status().busy))
+        if self.failures:
+            self.failures -= 1
+            raise FetchError("no frame was processed within 5 s (is the camera publishing?)")
+        if self.empty:
+            self.empty -= 1
+            return Fetched([], not_before_ns + 1000, "no grasp reaches score_threshold 0.5 (best 0.31)")
+        return Fetched([request(), request(x=0.5)], not_before_ns + 1000, "2 grasp(s)")
+
+
+def clock():
+    return time.time_ns()
+
+
+def run_cycle(cell, detector, until, timeout=20.0, **config):
+    from grasp_scorer_ros.fanuc.pick_cycle import CycleConfig, PickCycle
+    cycle = PickCycle(cell, detector, clock, CycleConfig(**{"retry_delay": 0.02, **config})).start()
+    try:
+        assert wait(lambda: until(cycle), timeout), f"history {cycle.history}, calls {len(detector.calls)}"
+    finally:
+        cycle.stop()
+    return cycle
+
+
+def test_each_pick_asks_for_a_frame_taken_after_the_previous_pick_ended(sim, make_cell):
+    cell = connected(make_cell(), sim)
+    detector = Detector(cell)
+    cycle = run_cycle(cell, detector, lambda c: len(c.history) >= 3 and c.history[2][2] is not None,
+                      settle_time=0.05)
+    assert cell.status().picks_completed >= 3
+    for (_, _, ended), (not_before, frame, _) in zip(cycle.history, cycle.history[1:]):
+        assert not_before >= ended + 50_000_000      # settle_time after the end of the previous pick
+        assert frame >= not_before
+    assert not any(busy for _, busy in detector.calls), "a request was made while a pick ran"
+    # Only the best grasp of each answer is picked: x 0.6 m, never the second one's 0.5 m.
+    moves = [m for m in sim.received("Instruction") if m.get("Instruction") == "FRC_LinearMotion"]
+    assert moves and not any(abs(m["Position"]["X"] - 500.0) < 1e-6 for m in moves)
+
+
+def test_failed_requests_and_empty_frames_are_retried_and_logged_once(sim, make_cell, caplog):
+    cell = connected(make_cell(), sim)
+    detector = Detector(cell, failures=3, empty=2)
+    with caplog.at_level(logging.INFO, logger="grasp_scorer_ros.fanuc.pick_cycle"):
+        cycle = run_cycle(cell, detector, lambda c: c.history and c.history[0][2] is not None)
+    assert cycle.requests_failed == 3 and cycle.empty_frames == 2 and len(detector.calls) >= 6
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "no frame was processed within 5 s" in warnings[0]
+    empties = [r.getMessage() for r in caplog.records if "nothing to pick" in r.getMessage()]
+    assert len(empties) == 1 and "best 0.31" in empties[0]
+    assert cell.status().picks_completed == 1
+
+
+def test_a_disarmed_cell_asks_for_nothing(sim, make_cell):
+    from grasp_scorer_ros.fanuc.pick_cycle import CycleConfig, PickCycle
+    cell = connected(make_cell(armed=False), sim)
+    detector = Detector(cell)
+    cycle = PickCycle(cell, detector, clock, CycleConfig()).start()
+    try:
+        time.sleep(0.5)
+        assert detector.calls == []
+        assert cell.arm(True).success
+        assert wait(lambda: cycle.history and cycle.history[0][2] is not None, 10)
+    finally:
+        cycle.stop()
+
+
+def test_bad_cycle_settings_are_refused():
+    from grasp_scorer_ros.fanuc.pick_cycle import CycleConfig
+    with pytest.raises(ValueError, match="request_timeout"):
+        CycleConfig(request_timeout=0.0)
+    with pytest.raises(ValueError, match="settle_time"):
+        CycleConfig(settle_time=-1.0)
+
+
+# -- the whole chain over ROS ----------------------------------------------------------------------------
+@pytest.fixture
+def chain(ros, sim, tmp_path, calibration_file):
+    """Detection node (tiny model), bridge in request mode, a camera peer publishing frames stamped now."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CameraInfo, Image
+    from grasp_scorer_ros.msg import BridgeStatus
+    from grasp_scorer_ros.network.checkpoint import save_checkpoint
+    from grasp_scorer_ros.nodes.detection_node import GraspDetectionNode
+    from grasp_scorer_ros.nodes.fanuc_bridge_node import FanucBridgeNode
+    from test_detection_node import camera_info, image_message, scene
+    from test_fanuc_bridge_node import FAST
+    from tiny_model import tiny_model
+
+    checkpoint = tmp_path / "tiny.pt"
+    save_checkpoint(str(checkpoint), tiny_model(seed=3))
+    detector = GraspDetectionNode(context=ros, parameter_overrides=[
+        Parameter("checkpoint", value=str(checkpoint)), Parameter("calibration_file", value=str(calibration_file)),
+        Parameter("score_threshold", value=0.0)])
+    values = {**FAST, "grasp_source": "request", "robot_ip": "127.0.0.1", "rmi_port": sim.port, "armed": True,
+              "base_frame": "robot_base", "request_timeout": 3.0, "retry_delay": 0.05,
+              "pick.gripper_max_opening_m": 0.5}
+    bridge = FanucBridgeNode(context=ros, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+    camera = rclpy.create_node("camera", context=ros)
+    image_pub = camera.create_publisher(Image, "image", 10)
+    info_pub = camera.create_publisher(CameraInfo, "camera_info", 10)
+    statuses = []
+    camera.create_subscription(BridgeStatus, "/fanuc_bridge/status", statuses.append, 100)
+    executor = MultiThreadedExecutor(num_threads=6, context=ros)
+    for node in (detector, bridge, camera):
+        executor.add_node(node)
+    published = []      # stamps (ns) and the cell's busy flag when each frame went out
+
+    def publish():
+        now = camera.get_clock().now()
+        message = image_message(scene(len(published) % 5), stamp_sec=0)
+        message.header.stamp = now.to_msg()
+        info = camera_info()
+        info.header.stamp = message.header.stamp
+        info_pub.publish(info)
+        image_pub.publish(message)
+        published.append((now.nanoseconds, bridge.cell.status().busy))
+    camera.create_timer(0.1, publish)
+    try:
+        yield {"executor": executor, "bridge": bridge, "detector": detector, "published": published,
+               "statuses": statuses}
+    finally:
+        executor.shutdown()
+        bridge.destroy_node()
+        detector.destroy_node()
+        camera.destroy_node()
+
+
+def test_the_bridge_picks_only_from_frames_taken_after_its_previous_pick(chain, sim):
+    bridge, executor = chain["bridge"], chain["executor"]
+    assert spin_until(executor, lambda: len(bridge.cycle.history) >= 3 and bridge.cycle.history[2][2] is not None,
+                      timeout=60), f"history {bridge.cycle.history}, status {chain['statuses'][-1:]}"
+    history = bridge.cycle.history
+    stamps = np.array([stamp for stamp, _ in chain["published"]])
+    for (_, _, ended), (not_before, frame, _) in zip(history, history[1:]):
+        assert frame >= not_before >= ended
+        assert frame in stamps          # the stamp of a frame the camera really sent
+    # Frames were sent while the arm was busy, and none of them was picked from.
+    busy_frames = {stamp for stamp, busy in chain["published"] if busy}
+    assert busy_frames and not busy_frames & {frame for _, frame, _ in history}
+    status = bridge.cell.status()
+    assert status.picks_completed + status.picks_failed >= 3
