@@ -114,6 +114,7 @@ def test_the_service_answers_from_the_first_frame_taken_after_the_given_time(gra
     assert response.success, response.message
     assert response.header.stamp.sec == 1001 and response.header.frame_id == "robot_base"
     assert len(response.grasps) == 3 and response.ranked >= 3
+    assert response.message.startswith("3 grasp(s): those with a pose that reach score_threshold 0")
     scores = [grasp.score for grasp in response.grasps]
     assert scores == sorted(scores, reverse=True)
     # grasps[0] is what grasp/best published for that very frame.

@@ -507,7 +507,7 @@ class GraspDetectionNode(Node):
         self.requests.serve(frame.stamp_ns, wanted, lambda count: DetectGrasps.Response(
             success=True, header=self._header(message), ranked=top,
             grasps=[c for c in reachable if c.score >= threshold][:count],
-            message=self._request_summary(reachable, threshold, len(candidates), top)))
+            message=self._request_summary(reachable, threshold, len(candidates), top, count)))
         if not self.context.ok():   # shutting down: the publishers are gone with the context
             return
         if best is not None and best.score >= threshold:
@@ -549,11 +549,12 @@ class GraspDetectionNode(Node):
             return response
 
     @staticmethod
-    def _request_summary(reachable, threshold: float, candidates: int, ranked: int) -> str:
+    def _request_summary(reachable, threshold: float, candidates: int, ranked: int, count: int) -> str:
         """Why a request's answer holds the grasps it holds."""
         passed = sum(c.score >= threshold for c in reachable)
         if passed:
-            return f"{passed} grasp(s) with a pose reach score_threshold {threshold:g}"
+            return f"{min(passed, count)} grasp(s): those with a pose that reach score_threshold {threshold:g}" \
+                + (f" (the best {count} of {passed})" if passed > count else "")
         if reachable:
             return f"no grasp reaches score_threshold {threshold:g} (best {reachable[0].score:.2f})"
         if candidates:
