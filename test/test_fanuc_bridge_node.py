@@ -247,6 +247,24 @@ def test_disarmed_sends_no_motion_until_armed(graph, sim):
     assert len(motion_packets(sim)) == 6
 
 
+def test_a_streamed_grasp_from_an_image_taken_before_the_last_pick_ended_is_ignored(graph, sim):
+    g = graph()
+    wait_connected(g, sim)
+    before = g.node.get_clock().now().to_msg()
+    g.grasp_pub.publish(grasp_message())
+    assert g.wait_status(lambda s: s.picks_completed == 1 and not s.busy, timeout=10), g.status
+    assert g.wait(lambda: g.node._pick_ended_ns > 0)
+    stale = grasp_message(0.5, -0.2)
+    stale.header.stamp = before                   # seen before the pick: the part may be gone
+    g.grasp_pub.publish(stale)
+    assert g.wait(lambda: g.node.stale_grasps == 1)
+    assert g.wait(lambda: False, timeout=0.3) is False and g.status.picks_completed == 1
+    fresh = grasp_message(0.5, -0.2)
+    fresh.header.stamp = g.node.get_clock().now().to_msg()
+    g.grasp_pub.publish(fresh)
+    assert g.wait_status(lambda s: s.picks_completed == 2 and not s.busy, timeout=10), g.status
+
+
 # -- 3 ------------------------------------------------------------------------------------------
 def test_grasps_while_busy_are_ignored(graph, sim):
     g = graph()

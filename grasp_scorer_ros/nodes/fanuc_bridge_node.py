@@ -4,7 +4,8 @@ Where the grasps come from (``grasp_source``): ``request`` (default), the pick c
 :mod:`grasp_scorer_ros.fanuc.pick_cycle`: whenever the cell would take a pick it calls the
 detector's ``grasp/detect`` for a frame taken after the previous pick ended and picks the best
 grasp, so it never picks from an image of the arm or of the part it just took; ``topic``: every
-``GraspPose`` on ``grasp_topic`` that arrives while the cell is idle (any detector that streams).
+``GraspPose`` on ``grasp_topic`` that arrives while the cell is idle (any detector that streams),
+except one stamped before the previous pick ended (plus ``settle_time``): it is ignored and counted.
 
 A translator over :class:`grasp_scorer_ros.fanuc.cell.PickCell`, which holds every safety rule
 (arming, faults, one pick at a time, limits, the stall watchdog, the gripper's state; its docstring
@@ -149,6 +150,9 @@ class FanucBridgeNode(Node):
 
         self._log_forwarding = LogForwarding("grasp_scorer_ros.fanuc", self)
         self._last_status = None
+        self._pick_ended_ns = 0          # node clock; topic mode ignores grasps stamped before it
+        self.stale_grasps = 0
+        self._settle_ns = int(p["settle_time"] * 1e9)
         self._status_lock = threading.Lock()
         self.status_pub = self.create_publisher(BridgeStatus, "~/status", 10)
         self.cell = PickCell(cell_config, self.config, on_change=self._publish_status,
@@ -204,6 +208,8 @@ class FanucBridgeNode(Node):
         """``~/status`` when anything changed (or always, for the periodic message)."""
         with self._status_lock:         # from several threads: never publish an older status last
             status = self.cell.status()
+            if self._last_status is not None and self._last_status.busy and not status.busy:
+                self._pick_ended_ns = self.get_clock().now().nanoseconds
             if not force and status == self._last_status:
                 return
             self._last_status = status
@@ -226,6 +232,14 @@ class FanucBridgeNode(Node):
                             grasp.opening_width, grasp.score, source)
 
     def _on_grasp(self, grasp: GraspPose) -> None:
+        stamp = grasp.header.stamp.sec * 1_000_000_000 + grasp.header.stamp.nanosec
+        if stamp and stamp < self._pick_ended_ns + self._settle_ns:    # unstamped (0): cannot tell
+            self.stale_grasps += 1
+            if self.stale_grasps == 1 or self.stale_grasps % 100 == 0:
+                self.get_logger().info(
+                    f"grasp ignored: its image was taken {(self._pick_ended_ns - stamp) / 1e9:.3f} s before the "
+                    f"previous pick ended ({self.stale_grasps} so far)")
+            return
         self.cell.submit(self._request(grasp, "topic"))
 
     def _fetch_grasps(self, not_before_ns: int, timeout: float) -> Fetched:
