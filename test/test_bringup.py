@@ -60,7 +60,9 @@ def test_camera_topics_are_remapped_and_replay_is_optional(tmp_path):
     assert replay.name == "camera_replay"
     for spec in (replay, detection):
         assert ("image", "/cam/rgb") in spec.remappings and ("camera_info", "/cam/info") in spec.remappings
-    assert detection.parameters == {"checkpoint": "/models/m.pt"}
+    # The bundled scenes come with depth, which the replay publishes and the detector is given.
+    assert detection.parameters == {"checkpoint": "/models/m.pt",
+                                    "depth_topic": "/camera/aligned_depth_to_color/image_raw"}
     command = detection.command("python3")
     assert command[:3] == ["python3", "-m", "grasp_scorer_ros.nodes.detection_node"]
     assert ["--params-file", str(tmp_path / "detection.yaml")] == command[6:8]

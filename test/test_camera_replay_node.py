@@ -125,3 +125,56 @@ def test_without_waiting_the_replay_publishes_like_a_camera(ros, tmp_path):
     finally:
         executor.shutdown()
         node.destroy_node()
+
+
+def test_depth_beside_the_images_goes_out_with_each_frames_stamp(ros, tmp_path):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image
+    from grasp_scorer_ros.camera.depth import depth_msg_to_metres
+    from grasp_scorer_ros.nodes.camera_replay_node import CameraReplayNode
+
+    write_images(tmp_path / "frames")
+    (tmp_path / "frames" / "depth").mkdir()
+    depth_mm = np.full((40, 60), 800, np.uint16)
+    depth_mm[5:15, 10:30] = 760
+    cv2.imwrite(str(tmp_path / "frames" / "depth" / "frame_0.png"), depth_mm)                 # mm, 16-bit
+    cv2.imwrite(str(tmp_path / "frames" / "depth" / "frame_1.tiff"), depth_mm.astype(np.float32) / 1000)  # m
+    cv2.imwrite(str(tmp_path / "frames" / "depth" / "frame_2.png"), np.zeros((10, 10), np.uint16))  # wrong size
+    peer = rclpy.create_node("depth_viewer", context=ros)
+    images, depths = [], []
+    peer.create_subscription(Image, "image", images.append, 10)
+    peer.create_subscription(Image, "depth", depths.append, 10)
+    executor = SingleThreadedExecutor(context=ros)
+    executor.add_node(peer)
+    node = CameraReplayNode(context=ros, parameter_overrides=[
+        Parameter("folder", value=str(tmp_path / "frames")), Parameter("rate", value=10.0),
+        Parameter("loop", value=False)])
+    executor.add_node(node)
+    assert [m is not None for m in node.depth_messages] == [True, True, False]   # the odd size is left out
+    assert spin_until(executor, lambda: len(images) == 3 and len(depths) == 2, timeout=15)
+    assert [d.encoding for d in depths] == ["16UC1", "32FC1"]
+    for depth, image in zip(depths, images):
+        assert depth.header.stamp == image.header.stamp and depth.header.frame_id == image.header.frame_id
+        assert np.allclose(depth_msg_to_metres(depth), depth_mm / 1000.0, atol=1e-6)
+    executor.shutdown()
+    node.destroy_node()
+    peer.destroy_node()
+
+
+def test_the_bundled_scenes_have_depth_and_the_launch_gives_it_to_the_detector(tmp_path):
+    from grasp_scorer_ros import bundled
+    from grasp_scorer_ros.app.bringup import SIMULATED_DEPTH_TOPIC, node_specs, options_from_launch_arguments
+    from grasp_scorer_ros.camera.depth import depth_path
+
+    scenes = sorted(bundled.demo_scenes_dir().glob("*.png"))
+    assert len(scenes) == 8 and all(depth_path(scene) is not None for scene in scenes)
+    specs = {s.name: s for s in node_specs(options_from_launch_arguments(tmp_path, {"replay": "true"}))}
+    assert ("depth", SIMULATED_DEPTH_TOPIC) in specs["camera_replay"].remappings
+    assert specs["grasp_detection"].parameters["depth_topic"] == SIMULATED_DEPTH_TOPIC
+    (tmp_path / "plain").mkdir()
+    cv2.imwrite(str(tmp_path / "plain" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    specs = {s.name: s for s in node_specs(options_from_launch_arguments(
+        tmp_path, {"replay": "true", "replay_folder": str(tmp_path / "plain")}))}
+    assert "depth_topic" not in specs["grasp_detection"].parameters       # no depth: nothing changes

@@ -421,3 +421,21 @@ def test_every_family_a_look_can_name_has_a_renderer():
         proto = shapes.ObjectPrototype(**{**proto.__dict__, "texture": pattern})
         weight = render._object_pattern(proto, u, v, rng)
         assert weight.shape == u.shape and np.all((weight >= 0) & (weight <= 1)), pattern
+
+
+def test_depth_is_written_beside_the_scenes_and_leaves_them_unchanged(tmp_path):
+    import cv2
+    from grasp_scorer_ros.synthetic import SceneConfig, write_dataset
+    from grasp_scorer_ros.synthetic.depth import HEIGHT_RANGE_M
+    config = SceneConfig(size=96)
+    plain = write_dataset(tmp_path / "plain", 3, seed=5, config=config)
+    deep = write_dataset(tmp_path / "deep", 3, seed=5, config=config, depth_camera_distance=0.8)
+    for a, b in zip(plain, deep):
+        assert a.read_bytes() == b.read_bytes()         # the same images, depth or not
+        depth = cv2.imread(str(b).replace("_RGB.png", "_perfect_depth.tiff"), cv2.IMREAD_UNCHANGED)
+        mask = cv2.imread(str(b).replace("_RGB.png", "_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
+        assert depth.dtype == np.float32 and depth.shape == (96, 96)
+        assert np.allclose(depth[~mask], 0.8)            # the table
+        tops = 0.8 - depth[mask]
+        assert tops.size and HEIGHT_RANGE_M[0] <= tops.min() and tops.max() <= HEIGHT_RANGE_M[1]
+    assert not list((tmp_path / "plain").rglob("*_perfect_depth.tiff"))

@@ -30,8 +30,9 @@ LAUNCH_ARGUMENTS = [
                      "namespace, the default one is inside it)", None),
     ("camera_info_topic", "/camera/color/camera_info", "sensor_msgs/CameraInfo topic of that camera", None),
     ("depth_topic", "", "Optional depth image registered to that camera (16UC1 mm or 32FC1 m): grasp heights from "
-                    "depth, grasps whose fingers would land on something refused; empty: none (world:=physics: "
-                    "the cell's depth, on /camera/aligned_depth_to_color/image_raw)", None),
+                    "depth, grasps whose fingers would land on something refused; empty: none, except with "
+                    "world:=physics or a replay of images with depth (the bundled scenes): their depth, on "
+                    "/camera/aligned_depth_to_color/image_raw", None),
     ("namespace", "", "Namespace of this cell's nodes and topics (cell1: /cell1/grasp/best ...), so that "
                       "several cells run side by side on one graph", None),
     ("sim_port", "auto", "Port of the simulated controller (robot:=sim, world:=physics): auto, a free port "
@@ -50,7 +51,9 @@ LAUNCH_ARGUMENTS = [
                       "camera_topic, its simulated controller for the bridge; needs robot:=sim)", ["none", "physics"]),
 ]
 
-PHYSICS_DEPTH_TOPIC = "/camera/aligned_depth_to_color/image_raw"   # RealSense's name for registered depth
+# Where the physics world and the replay (of a folder with depth, as the bundled scenes) publish their
+# depth unless depth_topic names another: RealSense's name for depth registered to the colour camera.
+SIMULATED_DEPTH_TOPIC = "/camera/aligned_depth_to_color/image_raw"
 
 # Fast DDS profile for the launched nodes (config/): shared-memory segments large enough for camera
 # frames. With the default 512 KiB segment, a 480x480 rgb8 frame (691 KB) does not fit, and a
@@ -108,7 +111,7 @@ class BringupOptions:
     calibration_file: str = ""
     camera_topic: str = "/camera/color/image_raw"
     camera_info_topic: str = "/camera/color/camera_info"
-    depth_topic: str = ""           # empty: no depth (world:=physics: PHYSICS_DEPTH_TOPIC)
+    depth_topic: str = ""           # empty: none, or the simulated camera's (SIMULATED_DEPTH_TOPIC)
     start_bridge: bool = True
     robot: str = "sim"              # sim: start the simulated controller on loopback; real: connect
     robot_ip: str = "192.168.1.10"
@@ -228,8 +231,10 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
     camera = [(name, _in_namespace(topic, default, options.namespace)) for name, topic, default in (
         ("image", options.camera_topic, BringupOptions.camera_topic),
         ("camera_info", options.camera_info_topic, BringupOptions.camera_info_topic))]
-    depth_topic = options.depth_topic or (PHYSICS_DEPTH_TOPIC if options.world == "physics" else "")
-    depth = _in_namespace(depth_topic, PHYSICS_DEPTH_TOPIC, options.namespace) if depth_topic else ""
+    replay = options.replay_folder is not None and options.world != "physics"
+    simulated_depth = options.world == "physics" or (replay and replay_has_depth(options.replay_folder))
+    depth_topic = options.depth_topic or (SIMULATED_DEPTH_TOPIC if simulated_depth else "")
+    depth = _in_namespace(depth_topic, SIMULATED_DEPTH_TOPIC, options.namespace) if depth_topic else ""
     if options.world == "physics":
         specs.append(NodeSpec(
             "physics_world", f"{PACKAGE}.nodes.physics_world_node", "physics_world",
@@ -237,13 +242,13 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
                         **({"calibration_file": options.calibration_file} if options.calibration_file else {})},
             remappings=camera + [("depth", depth)],
             env={**env, "MUJOCO_GL": (options.environment or os.environ).get("MUJOCO_GL", "egl")}))
-    if options.replay_folder is not None and options.world != "physics":
+    if replay:
         specs.append(NodeSpec(
             "camera_replay", f"{PACKAGE}.nodes.camera_replay_node", "camera_replay",
             # An empty folder means the bundled scenes: the node's default (rcl refuses `-p folder:=`).
             parameters={"rate": options.replay_rate,
                         **({"folder": options.replay_folder} if options.replay_folder else {})},
-            remappings=camera,
+            remappings=camera + ([("depth", depth)] if depth else []),
             env=env))
     detection_parameters = {}
     for name in ("checkpoint", "engine", "onnx_model"):   # empty: detection.yaml's value
@@ -272,6 +277,20 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
     for spec in specs:
         spec.namespace = options.namespace
     return specs
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")   # as the replay node reads
+
+
+def replay_has_depth(folder: str) -> bool:
+    """Whether a replay of ``folder`` ("" = the bundled scenes) publishes depth: one of its images has
+    a depth image (camera.depth.depth_path)."""
+    from grasp_scorer_ros import bundled
+    from grasp_scorer_ros.camera.depth import depth_path
+    path = Path(folder) if folder else bundled.demo_scenes_dir()
+    if not path.is_dir():
+        return False    # the replay node says why it cannot start
+    return any(depth_path(image) is not None for image in path.iterdir() if image.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _in_namespace(topic: str, default: str, namespace: str) -> str:

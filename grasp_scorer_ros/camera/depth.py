@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Union
 
 import cv2
@@ -73,6 +74,30 @@ def depth_msg_to_metres(msg) -> np.ndarray:
                                   data=msg.data, is_bigendian=msg.is_bigendian)
 
 
+def depth_path(image: Path) -> Optional[Path]:
+    """The depth image stored for colour image ``image``, if any: ``depth/<name>.png`` (16-bit,
+    millimetres) or ``depth/<name>.tiff`` (float, metres) in its folder, or Jacquard's
+    ``<i>_<id>_perfect_depth.tiff`` next to ``<i>_<id>_RGB.png``."""
+    image = Path(image)
+    stem = image.stem
+    candidates = [image.parent / "depth" / f"{stem}.png", image.parent / "depth" / f"{stem}.tiff"]
+    if stem.endswith("_RGB"):
+        candidates.append(image.parent / f"{stem[:-len('_RGB')]}_perfect_depth.tiff")
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def depth_to_image_fields(depth: np.ndarray) -> dict:
+    """``sensor_msgs/Image`` fields of a depth image: uint16 millimetres as ``16UC1``, float32
+    metres as ``32FC1`` (little-endian), as depth cameras publish them."""
+    depth = np.ascontiguousarray(depth)
+    if depth.ndim != 2 or depth.dtype not in (np.uint16, np.float32):
+        raise DepthFormatError(f"a depth image is HxW uint16 (mm) or float32 (m), got {depth.dtype} {depth.shape}")
+    encoding = "16UC1" if depth.dtype == np.uint16 else "32FC1"
+    data = depth.astype(depth.dtype.newbyteorder("<")).tobytes()
+    return dict(encoding=encoding, height=depth.shape[0], width=depth.shape[1], is_bigendian=0,
+                step=depth.shape[1] * depth.dtype.itemsize, data=data)
+
+
 @dataclass(frozen=True)
 class DepthSettings:
     finger_width: float = 0.01          # m, a finger's extent along the opening axis
@@ -105,27 +130,27 @@ def grasp_height(grasp_px, depth: np.ndarray, intrinsics: CameraIntrinsics, came
     """The grasp's height from ``depth`` (metres, aligned with the image the grasp is in), or why
     the grasp must not be used (the reason, a sentence)."""
     g = np.asarray(grasp_px, dtype=np.float64).reshape(-1)
-    inside = _rectangle_mask(depth.shape, g[[X, Y]], g[W], g[H], g[THETA])
-    top = _top_depth(depth, inside)
+    top = _top_depth(_rectangle_values(depth, g[[X, Y]], g[W], g[H], g[THETA]))
     if top is None:
         return f"too little valid depth between the jaws (under {MIN_VALID_SHARE:.0%} of its pixels)"
-    centre = _point_at_depth(g[[X, Y]], top, intrinsics, camera_pose)
-    top_height = float(np.dot(centre - surface.point, surface.normal))
     # A finger's width in pixels at that depth (focal length along the opening axis, roughly).
     finger_px = max(2.0, settings.finger_width * float(np.asarray(intrinsics.camera_matrix).reshape(3, 3)[0, 0]) / top)
     theta = math.radians(g[THETA])
     axis = np.array([math.cos(theta), math.sin(theta)])
-    landing = []
+    pixels, depths = [g[[X, Y]]], [top]
     for side in (-1.0, 1.0):
         zone_centre = g[[X, Y]] + side * (g[W] / 2 + finger_px / 2) * axis
-        zone = _rectangle_mask(depth.shape, zone_centre, finger_px, g[H], g[THETA])
-        if not zone.any():
+        zone = _rectangle_values(depth, zone_centre, finger_px, g[H], g[THETA])
+        if zone.size == 0:
             return "a finger lands outside the depth image"
-        zone_top = _top_depth(depth, zone)
+        zone_top = _top_depth(zone)
         if zone_top is None:
             return "too little valid depth where a finger lands"
-        point = _point_at_depth(zone_centre, zone_top, intrinsics, camera_pose)
-        landing.append(float(np.dot(point - surface.point, surface.normal)))
+        pixels.append(zone_centre)
+        depths.append(zone_top)
+    # Heights above the work surface of the top and of the two landing zones, in one back-projection.
+    points = _points_at_depth(np.array(pixels), np.array(depths), intrinsics, camera_pose)
+    top_height, *landing = ((points - surface.point) @ surface.normal).tolist()
     highest = max(landing)
     if highest > top_height + settings.clearance_tolerance:
         return (f"a finger's landing zone is not clear: something stands {100 * (highest - top_height):.1f} cm above "
@@ -135,26 +160,29 @@ def grasp_height(grasp_px, depth: np.ndarray, intrinsics: CameraIntrinsics, came
     return GraspHeight(raised, top_height, highest, reach)
 
 
-def _rectangle_mask(shape, centre, length: float, width: float, theta_deg: float) -> np.ndarray:
-    """Pixels of the rotated rectangle: ``length`` along the opening axis, ``width`` across."""
-    mask = np.zeros(shape[:2], dtype=np.uint8)
-    corners = cv2.boxPoints(((float(centre[0]), float(centre[1])), (max(float(length), 1.0), max(float(width), 1.0)),
-                             float(theta_deg)))
-    cv2.fillConvexPoly(mask, np.round(corners).astype(np.int32), 1)
-    return mask.astype(bool)
+def _rectangle_values(depth: np.ndarray, centre, length: float, width: float, theta_deg: float) -> np.ndarray:
+    """Depth values of the pixels of the rotated rectangle (``length`` along the opening axis,
+    ``width`` across) that lie in the image. Drawn in its bounding box only: a few per grasp."""
+    corners = np.round(cv2.boxPoints(((float(centre[0]), float(centre[1])),
+                                      (max(float(length), 1.0), max(float(width), 1.0)), float(theta_deg))))
+    x0, y0 = np.maximum(corners.min(axis=0).astype(int), 0)
+    x1, y1 = np.minimum(corners.max(axis=0).astype(int) + 1, (depth.shape[1], depth.shape[0]))
+    if x1 <= x0 or y1 <= y0:
+        return depth[:0, 0]
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    cv2.fillConvexPoly(mask, (corners - (x0, y0)).astype(np.int32), 1)
+    return depth[y0:y1, x0:x1][mask.astype(bool)]
 
 
-def _top_depth(depth: np.ndarray, region: np.ndarray) -> Optional[float]:
-    values = depth[region]
+def _top_depth(values: np.ndarray) -> Optional[float]:
     valid = values[np.isfinite(values)]
     if values.size == 0 or valid.size < MIN_VALID_SHARE * values.size:
         return None
     return float(np.percentile(valid, TOP_PERCENTILE))
 
 
-def _point_at_depth(pixel, depth_m: float, intrinsics: CameraIntrinsics, camera_pose: CameraPose) -> np.ndarray:
-    """Base-frame point of a raw pixel at camera z ``depth_m``."""
-    ray = intrinsics.undistort_to_rays(np.asarray(pixel, dtype=np.float64).reshape(1, 2))[0]
-    if ray[2] <= 0:
-        raise CalibrationError(f"pixel {list(pixel)} has no ray in front of the camera")
-    return camera_pose.translation + camera_pose.rotation @ (ray / ray[2] * depth_m)
+def _points_at_depth(pixels: np.ndarray, depths: np.ndarray, intrinsics: CameraIntrinsics,
+                     camera_pose: CameraPose) -> np.ndarray:
+    """Base-frame points ``(N, 3)`` of raw pixels ``(N, 2)`` at camera z ``depths`` ``(N,)``."""
+    rays = intrinsics.undistort_to_rays(pixels)     # [x', y', 1]: camera z is 1
+    return camera_pose.translation + (rays * depths[:, None]) @ camera_pose.rotation.T

@@ -4,6 +4,11 @@ Stands in for the overhead camera driver so that the whole chain runs without ha
 decoded once at start-up, so the publishing rate does not depend on PNG decoding. Publishing starts
 when the image topic has its first subscriber (``wait_for_subscriber``), so that a replay started
 next to a detector that is still loading its model sends every frame to it.
+
+Depth, where the folder has it (camera.depth.depth_path: ``depth/<name>.png`` in millimetres or
+``depth/<name>.tiff`` in metres, or Jacquard's ``<i>_<id>_perfect_depth.tiff`` next to
+``<i>_<id>_RGB.png``), goes out on ``depth`` (16UC1 or 32FC1) just before its colour frame, with its
+stamp, as a depth camera registered to the colour one publishes it. The bundled scenes have it.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -19,6 +25,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from grasp_scorer_ros import bundled
 from grasp_scorer_ros.camera.calibration_file import load_intrinsics_yaml
+from grasp_scorer_ros.camera.depth import depth_path, depth_to_image_fields
 from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
 from grasp_scorer_ros.camera.models import CameraIntrinsics
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
@@ -39,6 +46,8 @@ PARAMETERS: ParameterSpec = {
     "encoding": ("rgb8", "Published encoding: rgb8 or bgr8"),
     "reliability": ("reliable", "QoS reliability of the image and CameraInfo publishers: reliable (like most "
                                 "camera drivers; matches best-effort and reliable subscribers) or best_effort"),
+    "publish_depth": (True, "Publish the depth images found beside the colour ones on depth (see the module "
+                            "docstring); false: colour only"),
     "wait_for_subscriber": (True, "Publish the first frame only once the image topic has a subscriber; "
                                   "false: publish from the start, like a camera"),
 }
@@ -58,6 +67,24 @@ def load_folder(folder: Path) -> list[tuple[str, "cv2.Mat"]]:
     if not images:
         raise FileNotFoundError(f"no readable images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
     return images
+
+
+def load_depth(image: Path, shape) -> "np.ndarray | None":
+    """The depth of ``image`` (uint16 mm or float32 m) when there is one of the colour image's
+    ``shape``; a depth file that cannot be used is reported and left out."""
+    path = depth_path(image)
+    if path is None:
+        return None
+    depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if depth is None or depth.ndim != 2 or depth.dtype not in (np.uint16, np.float32):
+        print(f"camera_replay: skipping depth {path}: not a 16-bit (mm) or float (m) single-channel image",
+              file=sys.stderr)
+        return None
+    if depth.shape != tuple(shape[:2]):
+        print(f"camera_replay: skipping depth {path}: {depth.shape[1]}x{depth.shape[0]}, the colour image is "
+              f"{shape[1]}x{shape[0]}", file=sys.stderr)
+        return None
+    return depth
 
 
 def camera_info_message(intrinsics: CameraIntrinsics, frame_id: str) -> CameraInfo:
@@ -87,6 +114,11 @@ class CameraReplayNode(Node):
         self.params = p
         folder = Path(p["folder"] or bundled.demo_scenes_dir())
         self.images = load_folder(folder)
+        self.depth_messages = [None] * len(self.images)
+        if p["publish_depth"]:
+            for i, (name, rgb) in enumerate(self.images):
+                depth = load_depth(folder / name, rgb.shape)
+                self.depth_messages[i] = Image(**depth_to_image_fields(depth)) if depth is not None else None
         intrinsics = load_intrinsics_yaml(p["camera_info_file"] or bundled.demo_camera_path())
         self.camera_info = camera_info_message(intrinsics, p["frame_id"])
         # Pre-encode each frame once: publishing then costs only the copy into the message.
@@ -98,6 +130,8 @@ class CameraReplayNode(Node):
                          else ReliabilityPolicy.BEST_EFFORT)
         self.image_pub = self.create_publisher(Image, "image", qos)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+        with_depth = sum(m is not None for m in self.depth_messages)
+        self.depth_pub = self.create_publisher(Image, "depth", qos) if with_depth else None
         self.published = 0
         self.waiting = bool(p["wait_for_subscriber"])
         self._subscriber_seen: float | None = None
@@ -105,6 +139,7 @@ class CameraReplayNode(Node):
         self.get_logger().info(
             f"publishing {len(self.images)} images from {folder} at {p['rate']} Hz ({p['reliability']}) on "
             f"{self.resolve_topic_name('image')}"
+            + (f", {with_depth} with depth on {self.resolve_topic_name('depth')}" if with_depth else ", no depth")
             + (", from its first subscriber on" if self.waiting else ""))
 
     def _publish_next(self) -> None:
@@ -134,6 +169,10 @@ class CameraReplayNode(Node):
         message.header.frame_id = p["frame_id"]
         self.camera_info.header.stamp = stamp
         self.info_pub.publish(self.camera_info)
+        depth = self.depth_messages[self.published % len(self.messages)]
+        if depth is not None:   # first: the detector pairs the colour frame with it by stamp
+            depth.header = message.header
+            self.depth_pub.publish(depth)
         self.image_pub.publish(message)
         self.published += 1
 

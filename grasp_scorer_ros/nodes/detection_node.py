@@ -483,9 +483,12 @@ class GraspDetectionNode(Node):
                     self._count("grasp outside the workspace", reason)
                     continue
                 if with_depth and intrinsics is not None:
-                    height = grasp_height(detections.grasps[i], depth, intrinsics, self.calibration.camera_pose,
-                                          self.calibration.surface, self._depth_settings()) \
-                        if depth is not None else "no depth for the frame"
+                    try:
+                        height = grasp_height(detections.grasps[i], depth, intrinsics, self.calibration.camera_pose,
+                                              self.calibration.surface, self._depth_settings()) \
+                            if depth is not None else "no depth for the frame"
+                    except CalibrationError as error:     # a pixel the lens model cannot undistort
+                        height = str(error)
                     if isinstance(height, str):
                         if depth is not None:
                             self._count("grasp refused by depth", height)

@@ -22,6 +22,7 @@ from std_msgs.msg import String
 
 from grasp_scorer_ros import bundled
 from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml, load_intrinsics_yaml
+from grasp_scorer_ros.camera.depth import depth_to_image_fields
 from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
@@ -116,9 +117,7 @@ class PhysicsWorldNode(Node):
         self.camera_info.header.stamp = stamp
         self.info_pub.publish(self.camera_info)
         if self.depth_pub is not None:   # first: the detector pairs the colour frame with it by stamp
-            depth = self.world.render_depth()
-            depth_message = Image(height=depth.shape[0], width=depth.shape[1], encoding="32FC1", is_bigendian=0,
-                                  step=depth.shape[1] * 4, data=depth.astype("<f4").tobytes())
+            depth_message = Image(**depth_to_image_fields(self.world.render_depth()))
             depth_message.header = message.header
             self.depth_pub.publish(depth_message)
         self.image_pub.publish(message)

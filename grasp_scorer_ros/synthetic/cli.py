@@ -38,6 +38,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "drawn at --size) to PATH and exit")
     parser.add_argument("--workers", type=int, default=1, help="processes generating scenes (default: 1)")
     parser.add_argument("--no-masks", action="store_true", help="do not write the _mask.png files")
+    parser.add_argument("--depth", type=float, default=None, metavar="M",
+                        help="also write <stem>_perfect_depth.tiff (float32 metres, Jacquard's): the depth a camera M "
+                             "metres above the table sees, each object a prism 1.5-6 cm tall")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -69,11 +72,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     object_sets = args.object_sets or default_object_sets(args.count)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.depth is not None and not args.depth > 0.1:
+        parser.error(f"--depth must be the camera's height above the table in metres (> 0.1), got {args.depth}")
     progress = None if args.quiet else (lambda it, total: tqdm(it, total=total, desc="scenes", unit="scene"))
     started = time.perf_counter()
     try:
         paths = write_dataset(args.out, args.count, seed=args.seed, config=config, object_sets=object_sets,
-                              write_masks=not args.no_masks, progress=progress, workers=args.workers)
+                              write_masks=not args.no_masks, progress=progress, workers=args.workers,
+                              depth_camera_distance=args.depth)
     except OSError as error:
         print(f"grasp-scorer-synth: {error}", file=sys.stderr)
         return 1

@@ -2,8 +2,8 @@
 :func:`grasp_scorer_ros.datasets.load_jacquard` like the real dataset.
 
 Layout: ``<out>/<objectid>/<i>_<objectid>_RGB.png``, ``..._grasps.txt`` (``x;y;theta;w;h`` per
-line, Jacquard's convention) and ``..._mask.png`` (255 on objects), where ``<objectid>`` is the
-object set of the scene; plus ``<out>/synthetic.json`` recording how the set was made: the seed,
+line, Jacquard's convention), ``..._mask.png`` (255 on objects) and, when asked, ``..._perfect_depth.tiff``
+(float32 metres, as Jacquard's; synthetic/depth.py), where ``<objectid>`` is the object set of the scene; plus ``<out>/synthetic.json`` recording how the set was made: the seed,
 the configuration with every parameter of its look, and the grasps per object and per image.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from grasp_scorer_ros.synthetic.depth import object_heights, scene_depth
 from grasp_scorer_ros.synthetic.scene import Scene, SceneConfig, generate_scene, make_object_pool
 
 MANIFEST_NAME = "synthetic.json"
@@ -33,8 +34,9 @@ def format_jacquard_grasps(grasps: np.ndarray) -> str:
     return "".join(f"{x:.2f};{y:.2f};{t:.2f};{w:.2f};{h:.2f}\n" for x, y, w, h, t in np.asarray(grasps).reshape(-1, 5))
 
 
-def write_scene(scene: Scene, out_dir: Path, index: int, write_mask: bool = True) -> Path:
-    """Write one scene; returns the path of its ``_RGB.png``."""
+def write_scene(scene: Scene, out_dir: Path, index: int, write_mask: bool = True,
+                depth: Optional[np.ndarray] = None) -> Path:
+    """Write one scene (and its depth, metres, when given); returns the path of its ``_RGB.png``."""
     folder = out_dir / scene.object_id
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"{index}_{scene.object_id}"
@@ -44,20 +46,27 @@ def write_scene(scene: Scene, out_dir: Path, index: int, write_mask: bool = True
     Path(f"{stem}_grasps.txt").write_text(format_jacquard_grasps(scene.grasps), encoding="utf-8")
     if write_mask:
         cv2.imwrite(f"{stem}_mask.png", np.where(scene.labels > 0, 255, 0).astype(np.uint8))
+    if depth is not None and not cv2.imwrite(f"{stem}_perfect_depth.tiff", depth.astype(np.float32)):
+        raise OSError(f"could not write {stem}_perfect_depth.tiff")
     return image_path
 
 
 _worker_state: dict = {}
 
 
-def _init_worker(out_dir, seed, pool, config, write_masks):
-    _worker_state.update(out_dir=out_dir, seed=seed, pool=pool, config=config, write_masks=write_masks)
+def _init_worker(out_dir, seed, pool, config, write_masks, depth_camera_distance=None):
+    _worker_state.update(out_dir=out_dir, seed=seed, pool=pool, config=config, write_masks=write_masks,
+                         depth_camera_distance=depth_camera_distance)
 
 
 def _generate_and_write(index: int) -> Tuple[Path, List[int]]:
     st = _worker_state
     scene = generate_scene(index, st["seed"], st["pool"], st["config"])
-    return write_scene(scene, st["out_dir"], index, st["write_masks"]), scene.grasps_per_object().tolist()
+    depth = None
+    if st["depth_camera_distance"]:
+        heights = object_heights(st["seed"], index, len(scene.shapes))
+        depth = scene_depth(scene.labels, heights, st["depth_camera_distance"])
+    return write_scene(scene, st["out_dir"], index, st["write_masks"], depth), scene.grasps_per_object().tolist()
 
 
 def _summary(values: Sequence[int]) -> Dict[str, float]:
@@ -84,12 +93,14 @@ def format_grasp_statistics(stats: Dict[str, object]) -> str:
 
 def write_dataset(out_dir, count: int, seed: int = 0, config: SceneConfig = SceneConfig(),
                   object_sets: Optional[int] = None, write_masks: bool = True,
-                  progress: Optional[Callable] = None, workers: int = 1) -> List[Path]:
+                  progress: Optional[Callable] = None, workers: int = 1,
+                  depth_camera_distance: Optional[float] = None) -> List[Path]:
     """Generate scenes ``0 .. count-1`` of ``seed`` into ``out_dir``; returns the image paths.
 
     ``progress(iterable, total)`` wraps the iterator over finished scenes (e.g. ``tqdm``). With
     ``workers > 1`` scenes are made in that many processes; the files are the same either way,
-    since every scene depends only on the seed and its index.
+    since every scene depends only on the seed and its index. ``depth_camera_distance`` (m): also
+    write each scene's depth as a camera that far above the table sees it.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
@@ -98,7 +109,7 @@ def write_dataset(out_dir, count: int, seed: int = 0, config: SceneConfig = Scen
     object_sets = object_sets or default_object_sets(count)
     pool = make_object_pool(seed, object_sets, config)
     started = time.perf_counter()
-    state = (out_dir, seed, pool, config, write_masks)
+    state = (out_dir, seed, pool, config, write_masks, depth_camera_distance)
     if workers > 1:
         with multiprocessing.get_context("spawn").Pool(workers, _init_worker, state) as processes:
             results = processes.imap(_generate_and_write, range(count), chunksize=8)
@@ -112,7 +123,7 @@ def write_dataset(out_dir, count: int, seed: int = 0, config: SceneConfig = Scen
     seconds = time.perf_counter() - started
     manifest = {
         "generator": "grasp_scorer_ros.synthetic", "format": "jacquard", "seed": seed, "count": count,
-        "look": config.look.name, "object_sets": object_sets,
+        "look": config.look.name, "object_sets": object_sets, "depth_camera_distance": depth_camera_distance,
         "grasps": int(sum(sum(counts) for _, counts in results)), **stats, "config": asdict(config),
         "gripper": asdict(config.gripper_model), "seconds": round(seconds, 3),
         "scenes_per_second": round(count / max(seconds, 1e-9), 1),
