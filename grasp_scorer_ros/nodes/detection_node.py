@@ -45,7 +45,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from grasp_scorer_ros import bundled
 from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml
-from grasp_scorer_ros.camera.depth import DepthFormatError, DepthSettings, depth_msg_to_metres, grasp_height
+from grasp_scorer_ros.camera.depth import DepthFormatError, DepthSettings, depth_msg_to_metres
+from grasp_scorer_ros.camera.grasp_selection import select_grasps
 from grasp_scorer_ros.camera.image_decoding import (ImageFormatError, image_msg_to_rgb,
                                                     rgb_to_image_fields)
 from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics
@@ -470,36 +471,22 @@ class GraspDetectionNode(Node):
             self._count("no pose", f"intrinsics are for {intrinsics.width}x{intrinsics.height} images but an "
                                    f"image is {rgb.shape[1]}x{rgb.shape[0]}")
             intrinsics = None
-        kept, surfaces = list(range(top)), {}
+        kept, heights = list(range(top)), {}
         if filtered:   # refused grasps are never published, so never picked
             depth, no_depth = self._depth_for(frame, rgb.shape) if with_depth else (None, "")
             if no_depth:
                 self._count("no depth", no_depth)
-            kept = []
-            for i in range(top):
-                reason = workspace.refusal(detections.grasps[i], intrinsics, self.calibration.camera_pose,
-                                           self.calibration.surface) if workspace.active else None
-                if reason is not None:
-                    self._count("grasp outside the workspace", reason)
-                    continue
-                if with_depth and intrinsics is not None:
-                    try:
-                        height = grasp_height(detections.grasps[i], depth, intrinsics, self.calibration.camera_pose,
-                                              self.calibration.surface, self._depth_settings()) \
-                            if depth is not None else "no depth for the frame"
-                    except CalibrationError as error:     # a pixel the lens model cannot undistort
-                        height = str(error)
-                    if isinstance(height, str):
-                        if depth is not None:
-                            self._count("grasp refused by depth", height)
-                        continue
-                    surfaces[i] = height
-                kept.append(i)
-                if len(kept) == wanted:
-                    break
+                kept = []                           # nothing published: the heights are unknown
+            else:
+                selection = select_grasps(detections.grasps[:top], wanted, workspace, intrinsics,
+                                          self.calibration.camera_pose, self.calibration.surface, depth,
+                                          self._depth_settings())
+                kept, heights = selection.kept, selection.heights
+                for what, reason in selection.refusals:
+                    self._count(what, reason)
         candidates, reachable = [], []
         for i in kept:
-            candidate, has_pose = self._grasp_message(message, detections, i, intrinsics, surfaces.get(i))
+            candidate, has_pose = self._grasp_message(message, detections, i, intrinsics, heights.get(i))
             candidates.append(candidate)
             if has_pose:
                 reachable.append(candidate)
