@@ -39,7 +39,7 @@ from grasp_scorer_ros.datasets.splits import kfold_splits, sample_covering_objec
 from grasp_scorer_ros.network.checkpoint import load_model
 from grasp_scorer_ros.network.engines import ENGINES, make_engine
 from grasp_scorer_ros.training.engine import RANKING_NAMES, evaluate_model
-from grasp_scorer_ros.training.paired_statistics import compare_paired, wilson_interval
+from grasp_scorer_ros.training.paired_statistics import PairedComparison, compare_paired, wilson_interval
 
 logger = logging.getLogger("grasp_scorer_ros.evaluate")
 
@@ -80,20 +80,44 @@ def describe_model(name: str, result: dict) -> list[str]:
     return lines
 
 
-def format_fold_table(rows: list[dict], variant: str, backbone: str) -> str:
-    """Per-fold and mean +- std accuracies, as in the paper's Table I."""
-    lines = [f"{'fold':>6} {'images':>7} {'primary score':>14} {'final score':>12}"]
+def format_fold_table(rows: list[dict], variant: str, backbone: str, baseline: dict | None = None) -> str:
+    """Per-fold and mean +- std accuracies, as in the paper's Table I.
+
+    ``baseline``: fold -> the baseline variant's result on the same fold (grasp-scorer-crossval
+    --with-baseline), shown as a first column, as the paper's; folds it lacks show "-".
+    """
+    width = 14  # of the baseline column
+    lines = [f"{'fold':>6} {'images':>7} " + (f"{'baseline':>{width}} " if baseline is not None else "")
+             + f"{'primary score':>14} {'final score':>12}"]
     for row in rows:
-        lines.append(f"{row['fold']:>6} {row['images']:>7} {100 * row['primary_accuracy']:>13.2f}% "
+        cell = ""
+        if baseline is not None:
+            other = baseline.get(row["fold"])
+            cell = (f"{100 * other['final_accuracy']:>{width - 1}.2f}% " if other is not None
+                    else f"{'-':>{width}} ")
+        lines.append(f"{row['fold']:>6} {row['images']:>7} {cell}{100 * row['primary_accuracy']:>13.2f}% "
                      f"{100 * row['final_accuracy']:>11.2f}%")
     primary = np.array([r["primary_accuracy"] for r in rows]) * 100
     final = np.array([r["final_accuracy"] for r in rows]) * 100
-    lines.append(f"{'mean':>6} {sum(r['images'] for r in rows):>7} "
+    cell = ""
+    if baseline is not None:
+        values = np.array([r["final_accuracy"] for r in baseline.values()]) * 100
+        cell = f"{values.mean():>{width - 8}.2f} +- {values.std():.2f} " if len(values) else f"{'-':>{width}} "
+    lines.append(f"{'mean':>6} {sum(r['images'] for r in rows):>7} {cell}"
                  f"{primary.mean():>7.2f} +- {primary.std():.2f} {final.mean():>6.2f} +- {final.std():.2f}")
     header = f"Top-1 accuracy ({backbone}, {variant}; rectangle metric)"
     if variant == "baseline":
         header += " - baseline has no scorer: both columns use the primary score"
     return header + "\n" + "\n".join(lines)
+
+
+def pool_folds(results: list[dict]) -> dict:
+    """The folds' results as one evaluation of all their images (their correctness vectors joined),
+    with its within-model comparisons."""
+    pooled = {k: np.concatenate([r["correct"][k] for r in results]) for k in results[0]["correct"]}
+    result = {"images": len(pooled["primary"]), "correct": pooled, "final_ranking": results[0]["final_ranking"]}
+    result["comparisons"] = within_model_comparisons(result)
+    return result
 
 
 def model_name(checkpoint: Path, checkpoints) -> str:
@@ -149,6 +173,16 @@ def _serialisable(result: dict) -> dict:
                                  for name, values in result["correct"].items()}
     out["comparisons"] = [c.to_dict() for c in result["comparisons"]]
     return out
+
+
+def load_result(model: dict) -> dict:
+    """One model's entry of results.json back as the result it was written from (the inverse of
+    the serialisation: correctness vectors as bool arrays, comparisons as :class:`PairedComparison`)."""
+    result = dict(model)
+    result["correct"] = {name: np.array(values, dtype=bool) for name, values in model["correct"].items()}
+    result["comparisons"] = [PairedComparison(**{**c, "difference_interval": tuple(c["difference_interval"])})
+                             for c in model["comparisons"]]
+    return result
 
 
 def main(argv=None) -> int:
@@ -211,11 +245,7 @@ def main(argv=None) -> int:
             lines.append(f"  {comparison.summary()}")
     elif not same_images:
         lines.append(format_fold_table(results, results[0]["variant"], results[0]["backbone"]))
-        pooled = {k: np.concatenate([r["correct"][k] for r in results]) for k in results[0]["correct"]}
-        pooled_result = {"images": len(pooled["primary"]), "correct": pooled,
-                         "final_ranking": results[0]["final_ranking"]}
-        pooled_result["comparisons"] = within_model_comparisons(pooled_result)
-        lines += [""] + describe_model("all folds pooled", pooled_result)
+        lines += [""] + describe_model("all folds pooled", pool_folds(results))
     report = "\n".join(lines).rstrip()
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)
