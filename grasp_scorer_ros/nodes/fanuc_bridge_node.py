@@ -165,6 +165,7 @@ class FanucBridgeNode(Node):
             source = f"grasps from {self.resolve_topic_name(p['grasp_topic'])}"
         else:
             self._detect_client = self.create_client(DetectGrasps, p["detect_service"], callback_group=group)
+            self._detector_seen = self._waiting_logged = False
             self.cycle = PickCycle(self.cell, self._fetch_grasps, lambda: self.get_clock().now().nanoseconds,
                                    cycle_config)
             source = (f"grasps on request from {self.resolve_service_name(p['detect_service'])}, each from a frame "
@@ -245,8 +246,16 @@ class FanucBridgeNode(Node):
     def _fetch_grasps(self, not_before_ns: int, timeout: float) -> Fetched:
         """The pick cycle's request: ``grasp/detect`` for a frame taken at or after ``not_before_ns``."""
         if not self._detect_client.service_is_ready():
-            raise FetchError(f"the detector's service {self._detect_client.srv_name} is not available "
-                             f"(is the detection node running?)")
+            # At start-up the detector is still loading its model: wait for it, saying so once.
+            if not self._detector_seen and not self._waiting_logged:
+                self._waiting_logged = True
+                self.get_logger().info(f"waiting for the detector's service {self._detect_client.srv_name}")
+            deadline = time.monotonic() + timeout
+            while not self._detect_client.wait_for_service(timeout_sec=0.1):
+                if self.cycle.stopping or not self.context.ok() or time.monotonic() > deadline:
+                    raise FetchError(f"the detector's service {self._detect_client.srv_name} is not available "
+                                     f"(is the detection node running?)")
+        self._detector_seen = True
         request = DetectGrasps.Request(timeout=float(timeout), count=1,
                                        not_before=Time(sec=not_before_ns // 1_000_000_000,
                                                        nanosec=not_before_ns % 1_000_000_000))
