@@ -13,6 +13,21 @@ Runs on CUDA when available, else on the CPU. Writes to ``--out``: ``last.pt`` e
 ``log.csv`` (losses, accuracies), ``training_curves.png``, and ``final.pt`` at the end.
 ``--resume runs/fold0/last.pt`` continues exactly: each iteration's batch, augmentation and sampling
 are drawn from (seed, iteration) alone, so a resumed run sees the same data as an uninterrupted one.
+
+Several processes (torch.distributed, DistributedDataParallel; NCCL on GPUs, gloo on CPUs)::
+
+    torchrun --nproc_per_node 4 -m grasp_scorer_ros.training.train --dataset jacquard ...
+
+``--batch-size`` stays the global batch: rank r trains on its contiguous part of each iteration's
+batch (the same images and augmentations a single process would draw), the losses are weighted by
+each rank's share of their counts so that DDP's gradient average is the single-process gradient
+(:mod:`~grasp_scorer_ros.training.global_losses`), and the ResNet's BatchNorm, in train mode as in
+one process, normalises over the global batch (``--sync-bn on``, the default;
+:mod:`~grasp_scorer_ros.training.batch_norm` says why). Only rank 0 writes checkpoints (the
+unwrapped model's weights: they load into any number of processes), log.csv, curves and
+evaluations. ``--amp`` picks the autocast (bfloat16, or float16 with a gradient scaler on GPUs
+without bfloat16; :mod:`~grasp_scorer_ros.training.mixed_precision`); ``--cache DIR`` trains from
+images resized once to the input scale (:mod:`~grasp_scorer_ros.datasets.prepared_cache`).
 """
 from __future__ import annotations
 
@@ -32,13 +47,17 @@ from tqdm import tqdm
 
 from grasp_scorer_ros.datasets import load_dataset
 from grasp_scorer_ros.datasets.splits import kfold_splits, sample_covering_objects
+from grasp_scorer_ros.datasets.draw_replay import replay_item_draws
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_grasps
 from grasp_scorer_ros.grasp import H, W
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
 from grasp_scorer_ros.network.losses import compute_losses
 from grasp_scorer_ros.network.model import BACKBONES, FINAL_RANKINGS, VARIANTS, GraspScorerNet, ModelConfig
-from grasp_scorer_ros.network.precision import resolve_precision
+from grasp_scorer_ros.training import distributed
+from grasp_scorer_ros.training.batch_norm import synchronise_batch_norm
 from grasp_scorer_ros.training.engine import evaluate_model
+from grasp_scorer_ros.training.global_losses import global_total, global_values, loss_counts, loss_seed, rng_state
+from grasp_scorer_ros.training.mixed_precision import AMP_CHOICES, grad_scaler, resolve_amp
 
 logger = logging.getLogger("grasp_scorer_ros.train")
 
@@ -76,6 +95,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                            "repeatable")
     data.add_argument("--extra-share", type=float, default=0.3,
                       help="expected share of each batch drawn from --extra-train-root (default: 0.3)")
+    data.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                      help="train from the images resized once to --input-size and kept in DIR (prepared on the "
+                           "first run, reused by the next ones, remade for a changed image or size): no 1024x1024 "
+                           "PNG decoding per iteration. Same draws; pixels resampled twice, so not bit-identical")
 
     model = p.add_argument_group("model")
     model.add_argument("--backbone", choices=sorted(BACKBONES), default="resnet50")
@@ -108,8 +131,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     optim.add_argument("--T", dest="num_scored_grasps", type=int, default=64,
                        help="grasps selected for the scorer per image")
     optim.add_argument("--alpha", type=float, default=2.0, help="weight of smooth L1 in Eq. 5")
-    optim.add_argument("--autocast", choices=["auto", "none", "bfloat16"], default="auto",
-                       help="bfloat16 autocast; auto = where the device computes bfloat16 natively")
+    optim.add_argument("--amp", "--autocast", dest="amp", choices=AMP_CHOICES, default="auto",
+                       help="mixed precision: auto = bfloat16 where the device computes it natively, else on "
+                            "CUDA float16 with a gradient scaler, else float32; off (or none) = float32")
     recipe = p.add_argument_group(
         "recipe", "where this project departs from the paper (README, 'Learning, measured'); "
         "--recipe sets them all, a flag given explicitly overrides its recipe value")
@@ -139,6 +163,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("runs/train"))
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    run.add_argument("--channels-last", choices=["on", "off"], default="on",
+                     help="channels_last memory format for the network (faster convolutions on GPUs and CPUs)")
+    run.add_argument("--sync-bn", choices=["on", "off"], default="on",
+                     help="under torchrun: BatchNorm statistics over the global batch (on, what one process "
+                          "computes) or over each rank's part (off)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--checkpoint-every", type=int, default=1000)
     run.add_argument("--eval-every", type=int, default=5000,
@@ -171,7 +200,8 @@ def mean_grasp_box(samples, size: int, limit: int = 2000, seed: int = 0) -> tupl
 
 
 class IterationBatches(torch.utils.data.Dataset):
-    """Item ``i`` is the whole batch of iteration ``i``, drawn from ``(seed, i)`` only.
+    """Item ``i`` is the whole batch of iteration ``i``, drawn from ``(seed, i)`` only (or, with ``part``,
+    images ``start..stop`` of it, exactly as the whole batch draws them).
 
     This makes resuming exact and independent of the number of loader workers.
     With ``extra > 0`` the dataset's last ``extra`` samples are a second source (``--extra-train-root``),
@@ -179,9 +209,10 @@ class IterationBatches(torch.utils.data.Dataset):
     """
 
     def __init__(self, dataset: GraspTorchDataset, batch_size: int, seed: int, iterations: int,
-                 extra: int = 0, extra_share: float = 0.0):
+                 extra: int = 0, extra_share: float = 0.0, part: tuple[int, int] | None = None):
         self.dataset, self.batch_size, self.seed, self.iterations = dataset, batch_size, seed, iterations
         self.extra, self.extra_share = extra, extra_share
+        self.part = part or (0, batch_size)  # images start..stop of each batch (a torch.distributed rank's)
         if extra and not 0 < extra < len(dataset):
             raise ValueError(f"{extra} extra samples of {len(dataset)}: both sources need images")
 
@@ -199,7 +230,10 @@ class IterationBatches(torch.utils.data.Dataset):
     def __getitem__(self, iteration: int):
         rng = np.random.default_rng([self.seed, iteration])
         indices = self.indices(iteration, rng)
-        return collate_grasps([self.dataset.item(int(i), rng) for i in indices])
+        start, stop = self.part
+        for i in indices[:start]:  # another rank's images: their draws, without their pixels
+            replay_item_draws(self.dataset, int(i), rng)
+        return collate_grasps([self.dataset.item(int(i), rng) for i in indices[start:stop]])
 
 
 def model_config(args: argparse.Namespace, anchor_width: float, anchor_height: float) -> ModelConfig:
@@ -232,12 +266,6 @@ def scorer_term_weight(args, iteration: int, auc_ema: float, direction_ema: floa
         return float(min(1.0, max(0.0, (auc_ema - lo) / (hi - lo))))
     lo, hi = args.gate_direction
     return float(min(1.0, max(0.0, (direction_ema - lo) / (hi - lo))))
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def write_curves(csv_path: Path, png_path: Path) -> None:
@@ -343,11 +371,24 @@ def _plain(value):
 
 
 def train(args) -> Path:
+    context = distributed.init_distributed_mode(args.device)
+    try:
+        return _train(args, context)
+    finally:
+        distributed.destroy(context)
+
+
+def _train(args, context: distributed.DistributedContext) -> Path:
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = _device(args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
+    device = context.device
+    main_rank = context.is_main
+    part = distributed.batch_part(args.batch_size, context.rank, context.world_size)
+    if not main_rank:
+        logger.setLevel(logging.WARNING)   # one process speaks for the run
+    if main_rank:
+        args.out.mkdir(parents=True, exist_ok=True)
 
     samples = load_dataset(args.dataset, args.data_root)
     splits = kfold_splits(samples, folds=args.folds, by=args.split, seed=args.split_seed)
@@ -367,6 +408,12 @@ def train(args) -> Path:
             raise ValueError(f"--extra-share must be in (0, 1), got {args.extra_share}")
         logger.info("%d more training images from %s, %.0f%% of each batch on average", len(extra_samples),
                     ", ".join(map(str, args.extra_train_root)), 100 * args.extra_share)
+    if context.enabled:
+        logger.info("torch.distributed: %d processes (%s), %d-image global batch, rank parts of %s images",
+                    context.world_size, context.backend, args.batch_size,
+                    "/".join(str(stop - start) for start, stop in
+                             (distributed.batch_part(args.batch_size, r, context.world_size)
+                              for r in range(context.world_size))))
 
     start = 0
     resume = load_checkpoint(str(args.resume)) if args.resume else None
@@ -378,7 +425,8 @@ def train(args) -> Path:
         if args.anchor_size:
             anchor_w, anchor_h = args.anchor_size
         else:
-            anchor_w, anchor_h = mean_grasp_box(train_samples, args.input_size, seed=args.seed)
+            anchor = mean_grasp_box(train_samples, args.input_size, seed=args.seed) if main_rank else None
+            anchor_w, anchor_h = distributed.broadcast_object(anchor, context)
             logger.info("anchor = mean training box: %.1f x %.1f px (opening x jaw)", anchor_w, anchor_h)
         config = model_config(args, anchor_w, anchor_h)
 
@@ -387,7 +435,11 @@ def train(args) -> Path:
                            warn_random_init=resume is None)
     if resume is not None:
         model.load_state_dict(resume["state_dict"])
+    if context.enabled and args.sync_bn == "on":
+        model = synchronise_batch_norm(model, device)
     model.to(device).train()
+    if args.channels_last == "on":
+        model.to(memory_format=torch.channels_last)
     if args.optimizer == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                                     weight_decay=args.weight_decay)
@@ -395,91 +447,134 @@ def train(args) -> Path:
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
+    # The network as the step runs it: DDP averages the gradients; `model` stays the plain module
+    # (losses, evaluation and checkpoints use it, so a checkpoint never depends on the world size).
+    network = model
+    if context.enabled:
+        network = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    dataset = GraspTorchDataset(train_samples + extra_samples, train=True, size=config.input_size, seed=args.seed,
-                                photometric=args.photometric == "on")
+    dataset_type = GraspTorchDataset
+    if args.cache is not None:
+        from grasp_scorer_ros.datasets.prepared_cache import CachedGraspDataset, prepare_cache
+        if main_rank:
+            prepare_cache(train_samples + extra_samples, config.input_size, args.cache,
+                          workers=max(1, args.workers), progress=True)
+        distributed.barrier(context)
+        dataset_type = CachedGraspDataset.for_cache(args.cache)
+    dataset = dataset_type(train_samples + extra_samples, train=True, size=config.input_size, seed=args.seed,
+                           photometric=args.photometric == "on")
     batches = IterationBatches(dataset, args.batch_size, args.seed, args.iterations,
-                               extra=len(extra_samples), extra_share=args.extra_share if extra_samples else 0.0)
+                               extra=len(extra_samples), extra_share=args.extra_share if extra_samples else 0.0,
+                               part=part)
+    cuda = device.type == "cuda"
+    # One pass over range(start, iterations): the workers live for the whole run; pinned memory lets
+    # the copy to the GPU overlap the step.
     loader = torch.utils.data.DataLoader(
         batches, batch_size=None, sampler=range(start, args.iterations), num_workers=args.workers,
-        persistent_workers=False, prefetch_factor=2 if args.workers else None)
-    log = CsvLog(args.out / "log.csv", start if resume is not None else None)
+        persistent_workers=cuda and args.workers > 0, pin_memory=cuda,
+        prefetch_factor=2 if args.workers else None)
+    log = CsvLog(args.out / "log.csv", start if resume is not None else None) if main_rank else None
     metadata = {"args": {k: _plain(v) for k, v in vars(args).items()},
-                "command": getattr(args, "command", "")}
+                "command": getattr(args, "command", ""), "world_size": context.world_size}
+
+    amp = resolve_amp(args.amp, device.type)
+    scaler = grad_scaler(amp, device.type)
+    if resume is not None and resume.get("grad_scaler"):
+        scaler.load_state_dict(resume["grad_scaler"])
+    logger.info("autocast: %s (%s)", amp.name, amp.reason)
 
     def checkpoint(iteration: int, path: Path, **extra):
-        save_checkpoint(str(path), model, config, {"iteration": iteration,
-                                                   "optimizer": optimizer.state_dict(),
-                                                   "auc_ema": auc_ema, "direction_ema": direction_ema,
-                                                   **metadata, **extra})
+        if main_rank:
+            save_checkpoint(str(path), model, config, {"iteration": iteration,
+                                                       "optimizer": optimizer.state_dict(),
+                                                       "grad_scaler": scaler.state_dict(),
+                                                       "auc_ema": auc_ema, "direction_ema": direction_ema,
+                                                       **metadata, **extra})
 
     def evaluate(iteration: int):
-        result = evaluate_model(model, test_samples, device, progress=False)
+        result = {}
+        if main_rank:   # the others wait at the barrier
+            result = evaluate_model(model, test_samples, device, progress=False,
+                                    workers=args.workers if cuda else 0)
+            accuracies = {k: v for k, v in result.items() if k in CsvLog.FIELDS}
+            log.write(kind="eval", iteration=iteration, **accuracies)
+            tqdm.write(f"iteration {iteration}: held-out top-1 accuracy " + ", ".join(
+                f"{name.replace('_accuracy', '')} {100 * value:.1f}%" for name, value in accuracies.items()
+                if name.endswith("_accuracy")) + f" ({result['images']} images)")
         model.train()
-        accuracies = {k: v for k, v in result.items() if k in CsvLog.FIELDS}
-        log.write(kind="eval", iteration=iteration, **accuracies)
-        tqdm.write(f"iteration {iteration}: held-out top-1 accuracy " + ", ".join(
-            f"{name.replace('_accuracy', '')} {100 * value:.1f}%" for name, value in accuracies.items()
-            if name.endswith("_accuracy")) + f" ({result['images']} images)")
+        distributed.barrier(context)
         return {k: v for k, v in result.items() if k != "correct"}  # checkpoints hold plain values
 
-    precision, reason = resolve_precision({"none": "float32"}.get(args.autocast, args.autocast), device)
-    autocast = precision == "bfloat16"
-    logger.info("autocast: %s (%s)", "bfloat16" if autocast else "none", reason)
-    if device.type == "cpu":
-        model.to(memory_format=torch.channels_last)
     auc_ema = float(resume.get("auc_ema", 0.5)) if resume is not None else 0.5
     direction_ema = float(resume.get("direction_ema", 0.0)) if resume is not None else 0.0
     started = time.monotonic()
-    progress = tqdm(total=args.iterations, initial=start, desc="training", dynamic_ncols=True)
+    progress = tqdm(total=args.iterations, initial=start, desc="training", dynamic_ncols=True,
+                    disable=not main_rank)
     iteration = start
+    tic = time.monotonic()
     for iteration, (images, targets) in enumerate(loader, start=start + 1):
-        torch.manual_seed(hash((args.seed, iteration)) & 0xFFFF_FFFF)  # sampling inside the losses
-        tic = time.monotonic()
+        torch.manual_seed(loss_seed(args.seed, iteration, context.rank))  # sampling inside the losses
         images = images.to(device, non_blocking=True)
         targets = [t.to(device) for t in targets]
         weight = scorer_term_weight(args, iteration, auc_ema, direction_ema)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            outputs = model(images)
-        losses = compute_losses({k: v.float() for k, v in outputs.items()}, targets, model.config,
-                                model.scorer, weight, measure_direction=iteration % args.direction_every == 0)
-        auc = float(losses.get("scorer_auc", float("nan")))
+        with torch.autocast(device.type, dtype=amp.dtype or torch.bfloat16, enabled=amp.dtype is not None):
+            outputs = network(images)
+        outputs = {k: v.float() for k, v in outputs.items()}
+        state = rng_state(device) if context.enabled else None
+        losses = compute_losses(outputs, targets, model.config, model.scorer, weight,
+                                measure_direction=iteration % args.direction_every == 0)
+        counts = loss_counts(outputs, targets, model.config, state) if context.enabled else None
+        total, factors = global_total(losses, counts, weight, context)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        values = global_values(losses, factors, total, len(images), context, COMPETENCE_NAMES)
+        auc = values.get("scorer_auc", float("nan"))
         if math.isfinite(auc):
             auc_ema = 0.98 * auc_ema + 0.02 * auc
-        if "direction" in losses:  # measured every --direction-every iterations
+        if "direction" in values:  # measured every --direction-every iterations
             decay = 0.98 ** args.direction_every
-            direction_ema = decay * direction_ema + (1 - decay) * float(losses["direction"])
-        optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        optimizer.step()
-        values = {name: losses[name].item() for name in LOSS_NAMES if name in losses}
+            direction_ema = decay * direction_ema + (1 - decay) * values["direction"]
         if not math.isfinite(values["total"]):
             raise FloatingPointError(f"loss became {values['total']} at iteration {iteration}; "
                                      f"last good checkpoint: {args.out / 'last.pt'}")
-        log.write(kind="train", iteration=iteration, seconds=f"{time.monotonic() - started:.1f}",
-                  lr=args.lr, images_per_s=f"{len(images) / (time.monotonic() - tic):.2f}",
-                  auc_ema=f"{auc_ema:.4f}", direction_ema=f"{direction_ema:.4f}",
-                  scorer_term_weight=f"{weight:.3f}",
-                  **{k: f"{v:.5f}" for k, v in values.items()},
-                  **{k: f"{float(losses[k]):.4f}" for k in COMPETENCE_NAMES if k in losses})
-        progress.update(1)
-        progress.set_postfix({SHORT_NAMES[k]: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+        now = time.monotonic()
+        images_per_s = args.batch_size / max(now - tic, 1e-9)  # the global batch, data wait included
+        tic = now
+        if main_rank:
+            log.write(kind="train", iteration=iteration, seconds=f"{now - started:.1f}",
+                      lr=args.lr, images_per_s=f"{images_per_s:.2f}",
+                      auc_ema=f"{auc_ema:.4f}", direction_ema=f"{direction_ema:.4f}",
+                      scorer_term_weight=f"{weight:.3f}",
+                      **{k: f"{values[k]:.5f}" for k in LOSS_NAMES if k in losses},
+                      **{k: f"{values[k]:.4f}" for k in COMPETENCE_NAMES if k in values})
+            progress.update(1)
+            progress.set_postfix({**{SHORT_NAMES[k]: f"{values[k]:.3f}" for k in LOSS_NAMES if k in losses},
+                                  "img/s": f"{args.batch_size * (iteration - start) / (now - started):.1f}"},
+                                 refresh=False)
         if args.eval_every and iteration % args.eval_every == 0 and iteration < args.iterations:
             evaluate(iteration)
         if iteration % args.checkpoint_every == 0 or iteration == args.iterations:
             checkpoint(iteration, args.out / "last.pt")
-            write_curves(args.out / "log.csv", args.out / "training_curves.png")
+            if main_rank:
+                write_curves(args.out / "log.csv", args.out / "training_curves.png")
+                logger.info("iteration %d: loss %.4f, %.1f images/s", iteration, values["total"],
+                            args.batch_size * (iteration - start) / (now - started))
+        tic = time.monotonic()  # the next iteration's time starts after this one's writing
     progress.close()
 
     result = evaluate(iteration) if test_samples else {}
     final = args.out / "final.pt"
     checkpoint(iteration, final, held_out=result)
-    if args.export_half:
+    if args.export_half and main_rank:
         save_checkpoint(str(args.export_half), model, config,
                         {"iteration": iteration, **metadata, "held_out": result}, half=True)
         logger.info("half-precision export: %s", args.export_half)
-    write_curves(args.out / "log.csv", args.out / "training_curves.png")
-    logger.info("done: %s, curves %s", final, args.out / "training_curves.png")
+    if main_rank:
+        write_curves(args.out / "log.csv", args.out / "training_curves.png")
+        logger.info("done: %s, curves %s", final, args.out / "training_curves.png")
     return final
 
 
