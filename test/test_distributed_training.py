@@ -201,3 +201,45 @@ def test_the_prepared_cache_keeps_the_draws_and_the_grasps_and_is_remade_for_a_n
         assert rng_a.random() == rng_b.random()                  # and the generator left in the same place
         assert (image_a - image_b).abs().mean() < 0.05           # the pixels, resampled twice, stay close
         assert cached.source_size(i) == tuple(plain._read(i)[1].shape[:2])
+
+
+def kill_every_process_of(out):
+    """SIGKILL every process whose command line names ``out``: torch.distributed.run starts its ranks in
+    sessions of their own, so killing the launcher's process group leaves them training."""
+    import signal
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if str(out).encode() in open(f"/proc/{pid}/cmdline", "rb").read():
+                os.kill(int(pid), signal.SIGKILL)
+        except OSError:    # gone meanwhile
+            pass
+
+
+def test_a_killed_two_process_run_resumes_exactly(dataset, tmp_path):
+    """SIGKILL to every process of a 2-process run mid-training, then --resume from its last.pt: the
+    weights and the log are those of the run that was never interrupted."""
+    import time
+    iterations = 30
+    torchrun(args_for(dataset, tmp_path / "straight", iterations))
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+               "-m", "grasp_scorer_ros.training.train", *args_for(dataset, out, iterations)]
+    run = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (out / "last.pt").exists() and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.05)
+        kill_every_process_of(out)             # the launcher and both ranks, at once
+        run.wait(timeout=30)
+    finally:
+        kill_every_process_of(out)
+    assert not (out / "final.pt").exists(), "the run ended before it could be killed"
+    stopped_at = load_checkpoint(str(out / "last.pt"))["iteration"]
+    assert 2 <= stopped_at < iterations
+    torchrun(args_for(dataset, out, iterations, "--resume", str(out / "last.pt")))
+    straight, resumed = weights(tmp_path / "straight" / "final.pt"), weights(out / "final.pt")
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    assert [int(r["iteration"]) for r in train_rows(out)] == list(range(1, iterations + 1))
