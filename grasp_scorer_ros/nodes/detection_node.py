@@ -139,6 +139,7 @@ FIRST_INFO_WAIT_S = 1.0    # the first frame waits this long for a CameraInfo th
 IMAGE_QUEUE_DEPTH = 5      # frames the image subscription holds until the executor takes them
 RELIABILITIES = ("auto", "reliable", "best_effort")
 MAX_REQUESTED_GRASPS = 100  # a grasp/detect request's count, as num_candidates' range
+WARM_UP_CALLS = 2           # detect() calls on a blank image before the node says it is ready
 
 
 def reason_key(message: str) -> str:
@@ -421,7 +422,14 @@ class GraspDetectionNode(Node):
     # -- inference worker -----------------------------------------------------------------------
     def _work(self, make_detector, ready: Future) -> None:
         try:
-            ready.set_result(make_detector())
+            detector = make_detector()
+            # Warm up: torch's first calls build its kernels (about a second). Unwarmed, the first
+            # frames took longer than a 2 Hz camera's period and the next one was dropped.
+            size = self.intrinsics or self.calibration.intrinsics
+            blank = np.full((int(size.height), int(size.width), 3) if size else (480, 480, 3), 127, np.uint8)
+            for _ in range(WARM_UP_CALLS):
+                detector.detect(blank, top_k=max(1, self.params["num_candidates"]))
+            ready.set_result(detector)
         except BaseException as error:   # the constructor raises it: a start-up error
             ready.set_exception(error)
             return
