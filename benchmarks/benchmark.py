@@ -396,13 +396,15 @@ REPLAY_COUNTS = {"published": r"at exit: (\d+) frames published"}
 
 
 def system_run(rate_hz: float, duration: float, label: str,
-               replay_parameters: dict | None = None, replay_profile: bool = True) -> dict:
+               replay_parameters: dict | None = None, replay_profile: bool = True,
+               detection_parameters: dict | None = None) -> dict:
     """The launch file's system (replay:=true replay_rate:=rate_hz, every other argument at its
     default) for ``duration`` seconds after the first result; frame counts and the model's own
     time (the node's detect() median over its last 100 frames) from the nodes' exit lines.
 
     ``replay_parameters`` and ``replay_profile=False`` (the camera without the package's Fast DDS
-    profile, like a driver started elsewhere) are the only departures, for the best-effort rows."""
+    profile, like a driver started elsewhere) are the only departures, for the best-effort rows;
+    ``detection_parameters`` (busy_cores.py: the thread settings) the detection node's."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
@@ -415,6 +417,8 @@ def system_run(rate_hz: float, duration: float, label: str,
     log_dir = RESULTS_DIR / "logs" / f"{label.replace(' ', '_')}"
     environment = {k: v for k, v in os.environ.items() if k not in FASTDDS_USER_VARIABLES}
     for spec in specs:
+        if spec.name == "grasp_detection":
+            spec.parameters.update(detection_parameters or {})
         if spec.name == "camera_replay":
             spec.parameters.update(replay_parameters or {})
             if not replay_profile:

@@ -113,7 +113,7 @@ class Graph:
         """Spin until the node has no frame pending and its counters stop moving."""
         def idle():
             s = self.node.stats
-            return self.node._pending is None and s["received"] == s["processed"] + s["dropped"] + s["rejected"]
+            return not self.node.worker.waiting and s["received"] == s["processed"] + s["dropped"] + s["rejected"]
         return spin_until(self.executor, idle, timeout)
 
     def close(self):
@@ -308,7 +308,7 @@ def test_live_parameters_take_effect_on_the_next_frame(graph):
 def test_start_up_parameters_and_values_out_of_range_are_refused_with_a_reason(graph, tmp_path):
     g = graph()
     refused = _set_parameters(g, checkpoint=str(tmp_path / "other.pt"))[0]
-    assert not refused.successful and "read at start-up only" in refused.reason
+    assert not refused.successful and "read-only parameter: checkpoint" in refused.reason   # rclpy's own refusal
     assert g.node.get_parameter("checkpoint").value != str(tmp_path / "other.pt")
     out_of_range = _set_parameters(g, score_threshold=1.5)[0]
     assert not out_of_range.successful
@@ -318,6 +318,7 @@ def test_start_up_parameters_and_values_out_of_range_are_refused_with_a_reason(g
     assert (threshold.floating_point_range[0].from_value, threshold.floating_point_range[0].to_value) == (0.0, 1.0)
     assert candidates.integer_range[0].to_value == 100 and "live" in threshold.description
     assert not checkpoint.floating_point_range and "live" not in checkpoint.description
+    assert checkpoint.read_only and not threshold.read_only
 
 
 def test_scorer_weight_changes_the_ranking_live(graph, tmp_path):
@@ -510,7 +511,7 @@ def test_a_compressed_camera_is_heard_on_its_compressed_topic(graph):
     from sensor_msgs.msg import CompressedImage
     from rclpy.qos import qos_profile_sensor_data
     g = graph(image_transport="compressed", publish_debug_image=False)
-    assert g.node._inputs["image"].topic.endswith("/image/compressed")
+    assert g.node.image_input.topic.endswith("/image/compressed")
     publisher = g.peer.create_publisher(CompressedImage, "image/compressed", qos_profile_sensor_data)
     assert spin_until(g.executor, lambda: publisher.get_subscription_count() > 0)
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(scene(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -569,17 +570,17 @@ def test_image_reliability_auto_follows_the_publishers(graph):
     g = graph()   # the peer's camera publishers are best-effort (sensor data QoS)
     node = g.node
     assert node.params["image_reliability"] == "auto"
-    assert spin_until(g.executor, lambda: node._inputs["image"].reliability == ReliabilityPolicy.BEST_EFFORT)
+    assert spin_until(g.executor, lambda: node.image_input.reliability == ReliabilityPolicy.BEST_EFFORT)
     # Only reliable publishers: reliable, so that lost fragments are resent.
     g.peer.destroy_publisher(g.image_pub)
     g.image_pub = g.peer.create_publisher(Image, "image", QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
-    assert spin_until(g.executor, lambda: node._inputs["image"].reliability == ReliabilityPolicy.RELIABLE, timeout=10)
+    assert spin_until(g.executor, lambda: node.image_input.reliability == ReliabilityPolicy.RELIABLE, timeout=10)
     g.send(image_message(scene(), stamp_sec=31))
     assert spin_until(g.executor, lambda: g.best and g.best[-1].header.stamp.sec == 31, timeout=20)
     # A best-effort camera joins: best-effort again, or nothing of it would arrive.
     from rclpy.qos import qos_profile_sensor_data
     other = g.peer.create_publisher(Image, "image", qos_profile_sensor_data)
-    assert spin_until(g.executor, lambda: node._inputs["image"].reliability == ReliabilityPolicy.BEST_EFFORT,
+    assert spin_until(g.executor, lambda: node.image_input.reliability == ReliabilityPolicy.BEST_EFFORT,
                       timeout=10)
     for _ in range(20):
         other.publish(image_message(scene(), stamp_sec=32))

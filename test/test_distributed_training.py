@@ -22,17 +22,10 @@ from grasp_scorer_ros.datasets.prepared_cache import CachedGraspDataset, prepare
 from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset
 from grasp_scorer_ros.network.checkpoint import load_checkpoint
 from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
-from grasp_scorer_ros.synthetic import write_dataset
 from grasp_scorer_ros.training import train
 from grasp_scorer_ros.training.distributed import batch_part, init_distributed_mode
 from grasp_scorer_ros.training.mixed_precision import grad_scaler, resolve_amp
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic")
-    write_dataset(root, count=24, seed=3, object_sets=6, write_masks=False, progress=False)
-    return root
+from test_train import dataset  # noqa: F401 (the same small synthetic set, a fixture)
 
 
 def args_for(dataset, out, iterations, *extra):

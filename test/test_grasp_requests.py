@@ -1,5 +1,5 @@
 """Grasps on request (``grasp/detect``): the first frame taken at or after a given time, or a clear
-error. The matching rules alone (nodes/frame_requests.py), then the detection node over a real graph."""
+error. The matching rules alone (pipeline/frame_requests.py), then the detection node over a real graph."""
 import threading
 import time
 
@@ -34,7 +34,7 @@ def _until(condition, timeout=5.0):
 
 
 def test_a_request_takes_the_first_frame_not_older_than_its_time():
-    from grasp_scorer_ros.nodes.frame_requests import FrameRequests
+    from grasp_scorer_ros.pipeline.frame_requests import FrameRequests
     requests = FrameRequests()
     thread, out = _wait_in_thread(requests, 100 * S, 3, 5.0)
     assert requests.wanted() == 3
@@ -47,7 +47,7 @@ def test_a_request_takes_the_first_frame_not_older_than_its_time():
 
 
 def test_requests_with_different_times_are_served_by_their_own_frames():
-    from grasp_scorer_ros.nodes.frame_requests import FrameRequests
+    from grasp_scorer_ros.pipeline.frame_requests import FrameRequests
     requests = FrameRequests()
     early, early_out = _wait_in_thread(requests, 10 * S, 1, 5.0)
     late, late_out = _wait_in_thread(requests, 20 * S, 1, 5.0)
@@ -66,7 +66,7 @@ def test_requests_with_different_times_are_served_by_their_own_frames():
     ([("fail", 12)], "the last one was refused: bad encoding"),
 ])
 def test_a_request_that_no_usable_frame_reaches_says_why(frames, words):
-    from grasp_scorer_ros.nodes.frame_requests import FrameRequests, RequestTimeout
+    from grasp_scorer_ros.pipeline.frame_requests import FrameRequests, RequestTimeout
     requests = FrameRequests()
     thread, out = _wait_in_thread(requests, 10 * S, 1, 0.2)
     for kind, second in frames:
@@ -78,6 +78,33 @@ def test_a_request_that_no_usable_frame_reaches_says_why(frames, words):
     assert isinstance(out.get("error"), RequestTimeout), out
     assert words in str(out["error"])
     assert requests.wanted() == 0      # a timed-out request leaves nothing behind
+
+
+def test_a_frame_still_being_ranked_at_the_timeout_is_waited_for_and_named():
+    from grasp_scorer_ros.pipeline.frame_requests import FrameRequests, RequestTimeout
+    requests = FrameRequests()
+    thread, out = _wait_in_thread(requests, 10 * S, 50, 0.3)
+    requests.begin(11 * S, 50)                 # a new enough frame, ranked for enough grasps
+    time.sleep(0.4)                            # past the timeout: the request still waits for it
+    assert thread.is_alive()
+    requests.serve(11 * S, 50, lambda count: ("late", count))
+    thread.join(5)
+    assert out == {"result": ("late", 50)}
+    # one that does not finish within the timeout once more fails, and says the camera is fine
+    thread, out = _wait_in_thread(requests, 20 * S, 50, 0.2)
+    requests.begin(21 * S, 50)
+    thread.join(5)
+    assert isinstance(out.get("error"), RequestTimeout)
+    assert "still being ranked for 50 grasps" in str(out["error"]) and "camera is fine" in str(out["error"])
+    # a frame being ranked for fewer grasps, or taken too early, is not waited for
+    requests.serve(21 * S, 50, lambda count: None)
+    for stamp, ranked in ((31, 5), (29, 50)):
+        started = time.monotonic()
+        thread, out = _wait_in_thread(requests, 30 * S, 50, 0.2)
+        requests.begin(stamp * S, ranked)
+        thread.join(5)
+        assert time.monotonic() - started < 0.39 and "still being ranked" not in str(out["error"])
+        requests.serve(stamp * S, ranked, lambda count: None)
 
 
 # -- the detection node's service -----------------------------------------------------------------------

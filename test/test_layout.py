@@ -3,8 +3,9 @@
 Every module of grasp_scorer_ros/ is parsed with ``ast`` (nothing is imported), its package-internal
 imports become a graph, and the graph is checked against the layers the README draws:
 
-    nodes -> {camera, fanuc, network} -> shared primitives (grasp, rotations, visualize, bundled)
-    nodes -> sim -> {camera, fanuc, network, synthetic} (the simulated controller and world; the
+    nodes -> pipeline -> {camera, network} -> shared primitives (grasp, rotations, visualize, bundled)
+    nodes -> {fanuc}
+    nodes -> sim -> {pipeline, camera, fanuc, network, synthetic} (the simulated controller and world; the
                     real robot side never imports sim)
     training -> {network, datasets, synthetic} -> shared primitives (the look study reruns the generator)
 
@@ -34,9 +35,12 @@ ALLOWED = {
     "synthetic": {"primitives"},
     "datasets": {"primitives", f"{PACKAGE}.network.image_transform"},   # the letterbox
     "training": {"primitives", "network", "datasets", "synthetic"},  # look_study reruns the generator
+    # from a frame to gripper poses, what the node and the trials share
+    "pipeline": {"primitives", "network", "camera"},
     # the stand-ins for the controller and the world: nothing that runs on a real cell imports them
-    "sim": {"primitives", "network", "camera", "fanuc", "synthetic", f"{PACKAGE}.training.paired_statistics"},
-    "nodes": {"primitives", "network", "camera", "fanuc", "sim"},
+    "sim": {"primitives", "network", "camera", "fanuc", "synthetic", "pipeline",
+            f"{PACKAGE}.training.paired_statistics"},
+    "nodes": {"primitives", "network", "camera", "fanuc", "pipeline", "sim"},
     "app": {"primitives", "network", "camera", "fanuc", "datasets"},  # names the nodes as strings, never imports them; reads the demo scenes' ground truth
 }
 # Where rclpy, message packages and the launch system may be imported.

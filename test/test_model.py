@@ -6,7 +6,7 @@ import torch
 import torchvision
 
 from grasp_scorer_ros.network import box_coder
-from grasp_scorer_ros.network.model import (BACKBONES, GraspScorerNet, ModelConfig,
+from grasp_scorer_ros.network.model import (RESNETS, GraspScorerNet, ModelConfig,
                                             build_resnet_trunk, imagenet_weight_candidates)
 from grasp_scorer_ros.network.scorer import (Scorer, delta_slot_vectors, gather_neighbourhoods,
                                              score_all_per_grasp)
@@ -47,7 +47,7 @@ def test_selectable_backbones(backbone):
     trunk = build_resnet_trunk(backbone, pretrained=False, warn_random_init=False).eval()
     with torch.no_grad():
         features = trunk(torch.rand(1, 3, 64, 64))
-    assert features.shape == (1, BACKBONES[backbone][2], 4, 4)
+    assert features.shape == (1, RESNETS[backbone][2], 4, 4)
 
 
 def test_missing_imagenet_weights_is_a_clear_error_not_a_download():

@@ -27,7 +27,6 @@ from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
 from grasp_scorer_ros.sim.cell_scene import CellObject, CellScene, convex_pieces, image_to_table, make_cell_scene
 from grasp_scorer_ros.sim.pick_trial import MISSED, REFUSED, SUCCESS, run_pick
 from grasp_scorer_ros.sim.physics_cell import ensure_gl
-from grasp_scorer_ros.sim.trials import choose_grasp
 
 ensure_gl()                  # before MuJoCo is imported: headless EGL rendering
 pytest.importorskip("mujoco")
@@ -183,15 +182,6 @@ def test_save_and_restore_state_replays_the_same_pick():
     assert np.allclose(cell.object_positions(), first, atol=1e-6)
 
 
-def test_choose_grasp_is_the_nodes_rule():
-    scores = np.array([0.4, 0.9, 0.8])
-    pose = lambda *have: (lambda i: have[i])  # noqa: E731
-    assert choose_grasp(scores, pose(True, True, True), 0.5) == 1
-    assert choose_grasp(scores, pose(True, False, True), 0.5) == 2      # the best with a pose
-    assert choose_grasp(scores, pose(True, False, False), 0.5) is None  # which is under the threshold
-    assert choose_grasp(scores, pose(True, True, True), 0.95) is None
-
-
 def test_the_trial_runner_console_script_runs_real_picks(tmp_path):
     """Two seeded trials through ``grasp-scorer-trials`` (the installed console script): a summary
     whose last line is the success rate, per-trial results, and a montage."""
@@ -261,18 +251,24 @@ def test_the_summary_counts_causes_and_judges_the_metric_only_on_tried_picks():
 
 
 def test_the_trials_use_the_settings_a_user_gets():
-    """The runner's threshold and height offset are the launch defaults (config/ files), so its
-    figures are those of `ros2 launch grasp_scorer_ros detect.launch.py`."""
+    """The runner's settings are the launch defaults, read from the config/ files (not copied), and
+    it gives the pipeline the cell's depth, so its figures are those of `ros2 launch grasp_scorer_ros
+    detect.launch.py world:=physics`."""
     import yaml
     from pathlib import Path
-    from grasp_scorer_ros.sim.trials import DEFAULT_SCORE_THRESHOLD, get_args_parser
+    from grasp_scorer_ros.sim.trials import get_args_parser, trial_settings
     config = Path(__file__).resolve().parents[1] / "config"
     detection = yaml.safe_load((config / "detection.yaml").read_text())["/**"]["ros__parameters"]
     bridge = yaml.safe_load((config / "fanuc_bridge.yaml").read_text())["/**"]["ros__parameters"]
     args = get_args_parser().parse_args([])
-    assert args.score_threshold == DEFAULT_SCORE_THRESHOLD == detection["score_threshold"]
+    assert args.detection_config.resolve() == (config / "detection.yaml").resolve() and args.depth
+    settings = trial_settings(args)
+    assert settings.score_threshold == detection["score_threshold"]
+    assert (settings.grasp_depth, settings.reference_yaw) == (detection["grasp_depth"], detection["reference_yaw"])
+    assert settings.depth.finger_length == detection["finger_length"]
     assert args.grasp_height_offset == bridge["grasp_height_offset"]
-    assert (detection["grasp_depth"], detection["reference_yaw"]) == (0.0, 0.0)   # as the runner casts poses
+    assert trial_settings(get_args_parser().parse_args(["--score-threshold", "0.7"])).score_threshold == 0.7
+    assert not get_args_parser().parse_args(["--no-depth"]).depth
 
 
 def test_depth_is_metric_along_the_optical_axis():

@@ -141,6 +141,8 @@ def test_arming_does_not_pass_to_a_session_the_worker_has_not_noticed(make_cell,
     assert cell.status().armed
     with cell._lock:                # the worker cannot look in between
         cell.client.close()
+        # the controller frees the session on its own thread; a connect before that is refused (RMIT-026)
+        assert wait(lambda: not sim.connected)
         cell.client.connect(attempts=1)
         assert cell.client.connected and cell._session_up, "to the worker, nothing happened"
         assert not cell.status().armed, cell.status()
@@ -312,3 +314,84 @@ def test_requests_from_many_threads_keep_one_pick_at_a_time(make_cell, sim):
     jobs = [r for r in results if not isinstance(r, str)]
     assert len(jobs) == 1 and cell.grasps_ignored == 4
     assert jobs[0].done.wait(10) and jobs[0].success
+
+
+# -- verified picks (a part-present input) ----------------------------------------------------------
+VERIFIED = PickConfig(speed_mm_s=500.0, approach_speed_mm_s=250.0, gripper_settle_s=0.01,
+                      place_position_m=(0.40, -0.30, 0.05), part_present_port=3, part_present_wait_s=0.2)
+
+
+@pytest.fixture
+def verified_cell(sim):
+    sim.part_present_port = 3     # the stand-in sensor: holding while the jaws are closed
+    cells = []
+
+    def make(**settings):
+        values = dict(robot_ip="127.0.0.1", rmi_port=sim.port, armed=True, reply_timeout=2.0, stall_timeout=3.0,
+                      status_poll_period=0.0, grasp_height_offset=0.02)
+        values.update(settings)
+        cells.append(PickCell(CellConfig(**values), VERIFIED).start())
+        return connected(cells[-1], sim)
+    yield make
+    for cell in cells:
+        cell.close()
+
+
+def visited_place(sim, since=0):
+    return any((m["Position"]["X"], m["Position"]["Y"]) == pytest.approx(PLACE_MM[:2], abs=1e-3)
+               for m in motions(sim)[since:])
+
+
+def test_a_verified_pick_that_holds_nothing_opens_moves_up_and_never_visits_the_place(verified_cell, sim):
+    cell = verified_cell()
+    sim.miss_next(1)
+    job = pick(cell)
+    assert not job.success and job.outcome == "missed at close", job.message
+    assert "part-present input read empty after the jaws closed" in job.message
+    assert not visited_place(sim)
+    reads = [p for p in sim.received("Command") if name(p) == "FRC_ReadDIN"]
+    assert len(reads) > 1 and {p["PortNumber"] for p in reads} == {3}   # polled for part_present_wait_s
+    last = motions(sim)[-1]["Position"]
+    grasp_z = motions(sim)[1]["Position"]["Z"]                        # the descend's target
+    assert last["Z"] == pytest.approx(grasp_z + 100.0, abs=1e-3)      # straight up by the approach height
+    assert sim.dout_events[-1].on is False and cell.status().gripper == "open"
+    s = cell.status()
+    assert (s.armed, s.picks_verified, s.last_outcome, s.picks_missed, s.consecutive_misses, s.picks_failed) == \
+        (True, True, "missed at close", 1, 1, 0)
+    # the next pick holds its part: picked, verified twice, and the count of misses in a row starts again
+    before, read_before = len(motions(sim)), len(sim.received("Command"))
+    job = pick(cell)
+    assert job.success and job.outcome == "picked" and visited_place(sim, before), job.message
+    reads = [p for p in sim.received("Command")[read_before:] if name(p) == "FRC_ReadDIN"]
+    assert len(reads) == 2                                            # holding at once after the close, and after the lift
+    assert cell.status().consecutive_misses == 0 and cell.status().picks_completed == 1
+    steps = []
+    while not job.progress.empty():
+        steps.append(job.progress.get_nowait()[2])
+    assert steps[3:7] == ["close-gripper", "check-held", "lift", "check-still-held"]
+
+
+def test_a_part_lost_in_the_lift_is_a_drop_and_misses_in_a_row_disarm(verified_cell, sim):
+    cell = verified_cell(max_consecutive_misses=2)
+    sim.drop_next(1)
+    job = pick(cell)
+    assert job.outcome == "dropped in lift" and not visited_place(sim), job.message
+    assert cell.status().armed and cell.status().picks_dropped == 1
+    sim.miss_next(1)
+    job = pick(cell)
+    assert job.outcome == "missed at close"
+    s = cell.status()
+    assert not s.armed and s.consecutive_misses == 2
+    assert "2 misses in a row" in job.message and "a gripper that never holds is a fault" in s.last_error
+    assert isinstance(cell.submit(request()), str)                    # nothing more until armed again
+    assert cell.arm(True).success and pick(cell).success
+
+
+def test_unverified_picks_say_so(make_cell, sim):
+    cell = connected(make_cell(), sim)
+    job = pick(cell)
+    assert job.success and job.outcome == "picked" and job.message == "picked and placed (unverified)"
+    assert not cell.status().picks_verified and cell.status().last_outcome == "picked"
+    assert not [p for p in sim.received("Command") if name(p) == "FRC_ReadDIN"]
+    job = cell.submit(request(frame="camera"))
+    assert job.done.wait(5) and job.outcome == "refused" and cell.status().picks_refused == 1

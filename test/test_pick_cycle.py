@@ -12,7 +12,7 @@ import pytest
 
 from ros_helpers import spin_until
 from test_detection_node import calibration_file  # noqa: F401 (a fixture)
-from test_pick_cell import connected, make_cell, request, sim_speed_scale, wait  # noqa: F401 (fixtures)
+from test_pick_cell import connected, make_cell, request, sim_speed_scale, verified_cell, wait  # noqa: F401
 
 S = 1_000_000_000
 
@@ -88,6 +88,31 @@ def test_a_disarmed_cell_asks_for_nothing(sim, make_cell):
         assert detector.calls == []
         assert cell.arm(True).success
         assert wait(lambda: cycle.history and cycle.history[0][2] is not None, 10)
+    finally:
+        cycle.stop()
+
+
+def test_after_a_miss_the_cycle_asks_for_a_fresh_frame_and_too_many_misses_disarm(sim, verified_cell):
+    cell = verified_cell(max_consecutive_misses=3)
+    sim.miss_next(1)
+    detector = Detector(cell)
+    cycle = run_cycle(cell, detector, lambda c: len(c.history) >= 2 and c.history[1][2] is not None)
+    (_, _, missed_at), (asked_after, frame, _) = cycle.history[:2]
+    assert asked_after >= missed_at and frame >= asked_after     # the retry's frame was taken after the miss
+    assert cell.status().picks_missed == 1 and cell.status().picks_completed >= 1 and cell.status().armed
+    # a gripper that never holds: three misses in a row, then the cell disarms and the cycle stops asking
+    from grasp_scorer_ros.fanuc.pick_cycle import CycleConfig, PickCycle
+    sim.miss_next(10)
+    detector = Detector(cell)
+    cycle = PickCycle(cell, detector, clock, CycleConfig(retry_delay=0.02)).start()
+    try:
+        assert wait(lambda: not cell.status().armed, 20)
+        assert cell.status().consecutive_misses == 3 and cell.status().picks_missed == 4
+        assert "3 misses in a row" in cell.status().last_error
+        time.sleep(0.2)
+        calls = len(detector.calls)
+        time.sleep(0.5)                 # still running, but a disarmed cell is asked for nothing
+        assert len(detector.calls) == calls == 3
     finally:
         cycle.stop()
 

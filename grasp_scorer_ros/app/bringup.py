@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from grasp_scorer_ros.fanuc.pick_planner import SIMULATED_PART_PRESENT_PORT
+
 PACKAGE = "grasp_scorer_ros"
 
 # The launch file's arguments: name, default, description, choices (None: free text).
@@ -273,7 +275,10 @@ def node_specs(options: BringupOptions) -> list[NodeSpec]:
             "fanuc_bridge", f"{PACKAGE}.nodes.fanuc_bridge_node", "fanuc_bridge",
             parameter_files=[str(config / "fanuc_bridge.yaml")],
             parameters={"robot_ip": host, "rmi_port": sim_port if options.robot == "sim" else options.rmi_port,
-                        "armed": options.armed, "dry_run": options.dry_run}, env=env))
+                        "armed": options.armed, "dry_run": options.dry_run,
+                        # a simulated cell has a part-present sensor: its picks are verified
+                        **({"pick.part_present_port": SIMULATED_PART_PRESENT_PORT} if simulated else {})},
+            env=env))
     for spec in specs:
         spec.namespace = options.namespace
     return specs

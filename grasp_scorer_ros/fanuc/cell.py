@@ -22,6 +22,13 @@ its methods. The rules:
 * **The jaws are tracked** (``"unknown"`` until first switched, ``"closed"`` from the moment a close
   is sent, ``"open"`` once an opening is acknowledged). After a pick that failed with them closed,
   the next pick first goes straight up, delivers the part at the place pose and only then opens.
+* **Every pick has an outcome** (:data:`OUTCOMES`: picked, missed at close, dropped in lift,
+  refused, aborted, failed), counted since start. With a part-present input (``PickConfig``'s
+  ``part_present_port``) a pick is verified after the close and after the lift, and one that holds
+  nothing is a miss: the jaws open, the arm goes up, nothing goes to the place pose; the cell stays
+  armed for the next try. ``max_consecutive_misses`` misses in a row disarm it: a gripper that
+  never holds is a fault, not bad luck. Without the input the picks are unverified, and the status
+  says so.
 
 Threads: the caller's (arm, abort, reset, submit: they never wait behind a running pick), one worker
 that owns connecting, idle status polls and picks, the watchdog, and the client's reader.
@@ -40,8 +47,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Union
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
-from grasp_scorer_ros.fanuc.pick_executor import (PickAborted, PickExecutionError, execute_pick,
-                                                  prepare_controller)
+from grasp_scorer_ros.fanuc.pick_executor import (DROPPED_IN_LIFT, MISSED_AT_CLOSE, PickAborted,
+                                                  PickExecutionError, PickMissed, execute_pick, prepare_controller)
 from grasp_scorer_ros.fanuc.pick_planner import PickConfig, PickRejected, PickStep, plan_pick
 from grasp_scorer_ros.fanuc.rmi_client import (ControllerStatus, RMIClient, RMIConnectionLost, RMIError,
                                                RMIException, RMIFault, RMITimeout)
@@ -52,6 +59,10 @@ logger = logging.getLogger(__name__)
 _FAILURE_KINDS = ((RMIConnectionLost, "connection lost"), (RMITimeout, "controller did not answer: timeout"),
                   (RMIFault, "controller fault"), (RMIError, "refused by the controller"))
 _IGNORED_LOG_PERIOD_S = 2.0     # "grasp ignored" is logged at most this often
+PICKED, REFUSED, ABORTED, FAILED = "picked", "refused", "aborted", "failed"
+# What a pick can end as, in the operator's words (BridgeStatus counts each, PickGrasp's result names it).
+OUTCOMES = (PICKED, MISSED_AT_CLOSE, DROPPED_IN_LIFT, REFUSED, ABORTED, FAILED)
+MISSES = (MISSED_AT_CLOSE, DROPPED_IN_LIFT)
 _SHUTDOWN_ABORT_S = 0.3         # on close, how long a running pick gets to stop the arm itself
 
 
@@ -71,6 +82,7 @@ class CellConfig:
     reconnect_backoff_min: float = 0.5
     reconnect_backoff_max: float = 10.0
     status_poll_period: float = 1.0      # FRC_GetStatus while idle; 0: after connecting and picks only
+    max_consecutive_misses: int = 3      # verified picks that held nothing, in a row, before disarming
 
     def __post_init__(self) -> None:
         for name in ("reply_timeout", "motion_timeout_factor", "stall_timeout", "reconnect_backoff_min"):
@@ -80,6 +92,8 @@ class CellConfig:
             raise ValueError("reconnect_backoff_max must not be below reconnect_backoff_min")
         if self.status_poll_period < 0:
             raise ValueError(f"status_poll_period must not be negative, got {self.status_poll_period}")
+        if self.max_consecutive_misses < 1:
+            raise ValueError(f"max_consecutive_misses must be at least 1, got {self.max_consecutive_misses}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,13 @@ class CellStatus:
     picks_completed: int
     picks_failed: int
     gripper: str                         # "unknown", "open" or "closed" (may hold a part)
+    picks_verified: bool                 # a part-present input checks every pick
+    last_outcome: str                    # of the last pick: one of OUTCOMES ("" before the first)
+    picks_missed: int                    # verified empty after the close
+    picks_dropped: int                   # verified empty after the lift
+    picks_refused: int                   # rejected before anything moved (frame, limits)
+    picks_aborted: int                   # stopped by a disarm, an abort or a shutdown
+    consecutive_misses: int              # misses since the last pick that held something
 
 
 @dataclass(frozen=True)
@@ -132,6 +153,7 @@ class PickJob:
     started: bool = False
     success: bool = False
     message: str = ""
+    outcome: str = ""                    # one of OUTCOMES once done
 
 
 class PickCell:
@@ -169,6 +191,9 @@ class PickCell:
         self._last_ignored_log = -math.inf
         self.picks_completed = 0
         self.picks_failed = 0
+        self.outcomes = {outcome: 0 for outcome in OUTCOMES}
+        self.last_outcome = ""
+        self.consecutive_misses = 0
         self.grasps_ignored = 0
         self._threads: list[threading.Thread] = []
 
@@ -225,7 +250,11 @@ class PickCell:
                 program_status=c.program_status if c is not None else -1, armed=self._armed(),
                 busy=self._job is not None, dry_run=self.config.dry_run, pick_step=self._pick_step,
                 last_sequence_id=self.client.last_acknowledged_sequence_id, last_error=self._last_error,
-                picks_completed=self.picks_completed, picks_failed=self.picks_failed, gripper=self._gripper)
+                picks_completed=self.picks_completed, picks_failed=self.picks_failed, gripper=self._gripper,
+                picks_verified=self.pick.verified, last_outcome=self.last_outcome,
+                picks_missed=self.outcomes[MISSED_AT_CLOSE], picks_dropped=self.outcomes[DROPPED_IN_LIFT],
+                picks_refused=self.outcomes[REFUSED], picks_aborted=self.outcomes[ABORTED],
+                consecutive_misses=self.consecutive_misses)
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -500,15 +529,28 @@ class PickCell:
     def _run(self, job: PickJob) -> None:
         started = time.monotonic()
         try:
-            success, message, disarm = self._pick(job)
+            outcome, message, disarm = self._pick(job)
         except Exception as error:  # a bug must not leave the cell busy forever
             logger.exception("pick crashed")
-            success, message, disarm = False, f"pick failed: internal error: {error}", True
+            outcome, message, disarm = FAILED, f"pick failed: internal error: {error}", True
+        success = outcome == PICKED
         with self._wake:
-            job.success, job.message = success, message
+            job.success, job.message, job.outcome = success, message, outcome
             stopping = self._stopping
+            self.outcomes[outcome] += 1
+            self.last_outcome = outcome
             if success:
                 self.picks_completed += 1
+                self.consecutive_misses = 0
+            elif outcome in MISSES:
+                self.consecutive_misses += 1
+                limit = self.config.max_consecutive_misses
+                if self.consecutive_misses >= limit and not stopping and self._disarm("too many misses"):
+                    message = job.message = (
+                        f"{message}; {self.consecutive_misses} misses in a row (max_consecutive_misses {limit}): "
+                        f"disarmed, a gripper that never holds is a fault: check the gripper, its air and the "
+                        f"part-present sensor, then call {self._names['arm']}")
+                    self._last_error = message
             else:
                 self.picks_failed += 1
                 if stopping:     # the bridge stops it: an expected end, not a fault of the cell
@@ -523,28 +565,31 @@ class PickCell:
                 self._next_poll = 0.0
             self._wake.notify_all()
         if success:
-            logger.info(f"pick completed in {time.monotonic() - started:.1f} s")
+            logger.info(f"pick completed in {time.monotonic() - started:.1f} s"
+                        + ("" if self.pick.verified else " (unverified: no part-present input)"))
+        elif outcome in MISSES:
+            (logger.error if self._last_error == message else logger.warning)(message)
         else:
             (logger.warning if stopping else logger.error)(message)
         self._changed()
         job.done.set()
 
-    def _pick(self, job: PickJob) -> tuple[bool, str, bool]:
-        """``(success, message, disarm)`` of one pick."""
+    def _pick(self, job: PickJob) -> tuple[str, str, bool]:
+        """``(outcome, message, disarm)`` of one pick."""
         request = job.request
         with self._lock:
             refused = job.abort.is_set() or not self._armed() or self._fault is not None
         if refused:
-            return False, "pick aborted before it started", False
+            return ABORTED, "pick aborted before it started", False
         if request.frame_id != self.config.base_frame:
-            return False, (f"grasp rejected: it is in frame '{request.frame_id}', the cell expects "
-                           f"'{self.config.base_frame}' (parameter base_frame); nothing sent"), False
+            return REFUSED, (f"grasp rejected: it is in frame '{request.frame_id}', the cell expects "
+                             f"'{self.config.base_frame}' (parameter base_frame); nothing sent"), False
         x, y, z = request.position_m
         try:
             steps = plan_pick((x, y, z + self.config.grasp_height_offset), request.quaternion_xyzw,
                               request.opening_width_m, self.pick)
         except PickRejected as error:
-            return False, f"grasp rejected ({error.limit} limit): {error}; nothing sent", False
+            return REFUSED, f"grasp rejected ({error.limit} limit): {error}; nothing sent", False
         logger.info(f"pick ({request.source}): grasp at ({x:.3f}, {y:.3f}, {z:.3f}) m, opening "
                     f"{request.opening_width_m * 1000:.0f} mm, score {request.score:.2f}")
 
@@ -566,11 +611,13 @@ class PickCell:
             execute_pick(self.client, steps, on_step=on_step, should_abort=job.abort.is_set, config=self.pick,
                          on_gripper=self._set_gripper,
                          unload_first=self._gripper == "closed" and not self.config.dry_run)
+        except PickMissed as miss:
+            return miss.outcome, str(miss), False
         except PickAborted as error:
-            return False, f"pick aborted: {error}", True
+            return ABORTED, f"pick aborted: {error}", True
         except PickExecutionError as error:
             if job.abort.is_set():
-                return False, f"pick aborted: {error}", True
+                return ABORTED, f"pick aborted: {error}", True
             kind = next((k for t, k in _FAILURE_KINDS if isinstance(error.__cause__, t)), None)
-            return False, f"{error} ({kind})" if kind else str(error), True
-        return True, "picked and placed", False
+            return FAILED, f"{error} ({kind})" if kind else str(error), True
+        return PICKED, "picked and placed" + ("" if self.pick.verified else " (unverified)"), False

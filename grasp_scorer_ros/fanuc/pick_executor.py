@@ -14,6 +14,13 @@ place pose before the pick (:func:`~grasp_scorer_ros.fanuc.pick_planner.plan_unl
 On any failure the arm is stopped (``FRC_Abort``; if the controller no longer answers, the
 connection is closed, which stops RMI_MOVE too) and :class:`PickExecutionError` names the step.
 The gripper is left as it is: opening it mid-air would drop the part. Nothing resumes on its own.
+
+A ``check`` step (a part-present input, see :mod:`~grasp_scorer_ros.fanuc.pick_planner`) reads the
+input once every move before it has been executed. When it reads "empty" the pick is a miss, not a
+failure: the jaws open where they are and the arm goes straight up
+(:func:`~grasp_scorer_ros.fanuc.pick_planner.plan_miss_recovery`), then :class:`PickMissed` says
+at which stage; the place pose is never visited with empty jaws. A dry run has no input to read:
+its checks pass, and say so in the log.
 """
 from __future__ import annotations
 
@@ -23,8 +30,8 @@ import time
 from typing import Callable, Optional, Sequence
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
-from grasp_scorer_ros.fanuc.pick_planner import (PickConfig, PickRejected, PickStep,
-                                                 check_start_position, plan_unload)
+from grasp_scorer_ros.fanuc.pick_planner import (PickConfig, PickRejected, PickStep, check_start_position,
+                                                 plan_miss_recovery, plan_unload)
 from grasp_scorer_ros.fanuc.rmi_client import (ControllerStatus, InstructionHandle, RMIClient,
                                                RMIConnectionLost, RMIError, RMIException, RMITimeout)
 
@@ -48,6 +55,23 @@ class PickExecutionError(RuntimeError):
 
 class PickAborted(PickExecutionError):
     """The pick was cancelled (``should_abort`` returned true); the arm was stopped."""
+
+
+MISSED_AT_CLOSE = "missed at close"
+DROPPED_IN_LIFT = "dropped in lift"
+
+
+class PickMissed(Exception):
+    """The part-present input read "empty" at ``stage`` (``"close"`` or ``"lift"``); the jaws were
+    opened and the arm went straight up. ``outcome``: :data:`MISSED_AT_CLOSE` or :data:`DROPPED_IN_LIFT`."""
+
+    def __init__(self, stage: str, step: str):
+        self.stage = stage
+        self.step = step
+        self.outcome = MISSED_AT_CLOSE if stage == "close" else DROPPED_IN_LIFT
+        where = "after the jaws closed" if stage == "close" else "after the lift"
+        super().__init__(f"{self.outcome}: the part-present input read empty {where} (step '{step}'); "
+                         f"jaws opened, arm moved up, nothing carried to the place pose")
 
 
 def prepare_controller(client: RMIClient, config: PickConfig) -> ControllerStatus:
@@ -85,9 +109,13 @@ def execute_pick(client: RMIClient, steps: Sequence[PickStep], *,
     _check_plan(steps)
     if unload_first and config is None:
         raise ValueError("unload_first needs the pick's config (the place pose)")
+    if config is None and any(step.check is not None for step in steps):
+        raise ValueError("a plan with part-present checks needs the pick's config (the recovery after a miss)")
     run = _PickRun(client, list(steps), on_step, should_abort, poll_s, on_gripper)
     try:
         run.execute(config, unload_first)
+    except PickMissed:
+        raise                    # the recovery ran: the arm is up, the jaws open, nothing to stop
     except PickExecutionError:
         run.stop_arm()
         raise
@@ -105,10 +133,10 @@ def execute_pick(client: RMIClient, steps: Sequence[PickStep], *,
 
 
 def _check_plan(steps: Sequence[PickStep]) -> None:
-    """A move right before a gripper action, and the last move, must stop there (FINE): a CNT
-    move waits for the next move and would never be acknowledged."""
+    """A move right before a gripper action or a check, and the last move, must stop there (FINE):
+    a CNT move waits for the next move and would never be acknowledged."""
     for step, following in zip(steps, list(steps[1:]) + [None]):
-        if step.move is not None and (following is None or following.gripper is not None):
+        if step.move is not None and (following is None or following.move is None):
             if step.move.term_type != "FINE":
                 raise ValueError(f"step {step.name!r} must be FINE: it precedes a gripper action or ends the pick")
 
@@ -159,6 +187,12 @@ class _PickRun:
                 if not self._in_flight:
                     self._started(index, step)
                 self._in_flight.append((index, step, handle))
+            elif step.check is not None:
+                self._drain()           # the input is read where the arm is: after the moves before it
+                self._started(index, step)
+                self.failed_step = (index, step.name)
+                if not self._holding(step):
+                    self._recover(index, step, configuration, config)
             else:
                 self._drain()
                 self._started(index, step)
@@ -170,6 +204,42 @@ class _PickRun:
                     self._gripper(False)
                 self._settle(step.gripper.settle_s)
         self._drain()
+
+    def _holding(self, step: PickStep) -> bool:
+        if self.client.dry_run:
+            logger.info("dry run: part-present input %d not read (assumed holding)", step.check.port)
+            return True
+        deadline = time.monotonic() + step.check.wait_s
+        while True:     # a closing gripper's switch comes on when the fingers stop on the part
+            value = self.client.read_din(step.check.port)
+            if value == step.check.holding or time.monotonic() >= deadline:
+                break
+            self._check_abort()
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        logger.info("part-present input %d: %s (%s)", step.check.port, "ON" if value else "OFF",
+                    "holding" if value == step.check.holding else "empty")
+        return value == step.check.holding
+
+    def _recover(self, index: int, step: PickStep, configuration, config: PickConfig) -> None:
+        """Nothing in the jaws: open them, go straight up, and report the miss."""
+        logger.warning("pick step %d/%d: %s read empty: opening the jaws and moving up", index,
+                       len(self.steps), step.name)
+        _, position = self.client.read_cartesian_position()
+        recovery = plan_miss_recovery(position, config)
+        self.steps = self.steps[:index] + recovery      # the rest of the plan is not run
+        for extra, move in enumerate(recovery, start=index + 1):
+            self._started(extra, move)
+            self.failed_step = (extra, move.name)
+            if move.gripper is not None:
+                self.client.write_dout(move.gripper.port, move.gripper.on)
+                self._gripper(False)
+                self._settle(move.gripper.settle_s)
+            else:
+                self._in_flight.append((extra, move, self.client.linear_motion(
+                    move.move.position, configuration, move.move.speed_mm_s, move.move.term_type,
+                    move.move.term_value)))
+                self._drain()
+        raise PickMissed(step.check.stage, step.name)
 
     def _gripper(self, closed: bool) -> None:
         self.gripper_closed = closed

@@ -28,6 +28,11 @@ a limit raises :class:`PickRejected` naming the limit; it is never clipped into 
 When the jaws may still hold a part (a pick failed after closing them), :func:`plan_unload` gives
 the steps that deliver it first: straight up from where the arm stopped, then to the place pose,
 where the jaws open; never open over the scene.
+
+With a part-present input (``part_present_port``: a proximity or finger-position switch wired to a
+digital input), the plan checks it after the jaws close and again after the lift (``check`` steps,
+read with ``FRC_ReadDIN``). A check that reads "empty" makes the pick a miss: the executor opens the
+jaws and goes straight up (:func:`plan_miss_recovery`), never to the place pose with empty jaws.
 """
 from __future__ import annotations
 
@@ -50,7 +55,9 @@ OPEN_GRIPPER = "open-gripper"
 APPROACH = "approach-above"
 DESCEND = "descend"
 CLOSE_GRIPPER = "close-gripper"
+CHECK_HELD = "check-held"                 # the part-present input, after the close
 LIFT = "lift"
+CHECK_STILL_HELD = "check-still-held"     # and after the lift
 PLACE_ABOVE = "place-above"
 PLACE_DESCEND = "place-descend"
 RELEASE = "release"
@@ -61,6 +68,9 @@ UNLOAD_ABOVE = "unload-above"
 UNLOAD_DESCEND = "unload-descend"
 UNLOAD_RELEASE = "unload-release"
 UNLOAD_RETREAT = "unload-retreat"
+MISS_RELEASE = "miss-release"             # after a check read empty: open the jaws where they are
+MISS_RETREAT = "miss-retreat"             # then straight up
+SIMULATED_PART_PRESENT_PORT = 1           # where the simulated cells wire their part-present sensor
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,6 +112,11 @@ class PickConfig:
     gripper_close_on: bool = True           # polarity: the DO value that closes the jaws
     gripper_max_opening_m: float = 0.10     # widest jaw travel
     gripper_settle_s: float = 0.5           # wait after switching the jaws before moving
+    # Part-present input (a sensor that says whether the jaws hold something); port 0: none, the
+    # picks are unverified.
+    part_present_port: int = 0
+    part_present_on: bool = True            # polarity: the DI value that means "holding"
+    part_present_wait_s: float = 1.0        # after the close, how long the input may take to say "holding"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "PickConfig":
@@ -126,6 +141,15 @@ class PickConfig:
                 raise ValueError(f"{name} must be positive")
         if self.tool_offset_m < 0 or self.min_clearance_m < 0 or self.gripper_settle_s < 0:
             raise ValueError("tool_offset_m, min_clearance_m and gripper_settle_s must not be negative")
+        if self.part_present_wait_s < 0:
+            raise ValueError(f"part_present_wait_s must not be negative, got {self.part_present_wait_s}")
+        if self.part_present_port < 0:
+            raise ValueError(f"part_present_port must be 0 (none) or a port number, got {self.part_present_port}")
+
+    @property
+    def verified(self) -> bool:
+        """Whether picks are checked with a part-present input."""
+        return self.part_present_port > 0
 
     def motion_limits(self) -> MotionLimits:
         """The envelope every move of a pick must stay in (also checked by the RMI client)."""
@@ -161,16 +185,28 @@ class GripperAction:
 
 
 @dataclass(frozen=True)
+class PartCheck:
+    """Read the part-present input (``FRC_ReadDIN``); ``holding`` is the value that means a part is
+    in the jaws. ``stage``: ``"close"`` (right after closing) or ``"lift"`` (after the lift)."""
+
+    port: int
+    holding: bool
+    stage: str
+    wait_s: float = 0.0          # how long the input may take to say "holding" (polled)
+
+
+@dataclass(frozen=True)
 class PickStep:
-    """One step of a pick: either a linear move or a gripper action."""
+    """One step of a pick: a linear move, a gripper action, or a check of the part-present input."""
 
     name: str
     move: Optional[LinearMove] = None
     gripper: Optional[GripperAction] = None
+    check: Optional[PartCheck] = None
 
     def __post_init__(self) -> None:
-        if (self.move is None) == (self.gripper is None):
-            raise ValueError(f"step {self.name!r} needs exactly one of move, gripper")
+        if sum(x is not None for x in (self.move, self.gripper, self.check)) != 1:
+            raise ValueError(f"step {self.name!r} needs exactly one of move, gripper, check")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,12 +237,15 @@ def plan_pick(grasp_position_m: Sequence[float], quaternion_xyzw: Sequence[float
             raise PickRejected(f"{name}: {error}", "speed") from None
 
     fast, slow = config.speed_mm_s, config.approach_speed_mm_s
+    checks = config.verified
     steps = [
         PickStep(OPEN_GRIPPER, gripper=_gripper(config, close=False)),
         _move(APPROACH, p - config.approach_height_m * tool_z, rot, fast, config),
         _move(DESCEND, p, rot, slow, config),
         PickStep(CLOSE_GRIPPER, gripper=_gripper(config, close=True)),
+        *([PickStep(CHECK_HELD, check=_check(config, "close"))] if checks else []),
         _move(LIFT, p + config.lift_height_m * _UP, rot, slow, config),
+        *([PickStep(CHECK_STILL_HELD, check=_check(config, "lift"))] if checks else []),
         *_place(config, (PLACE_ABOVE, PLACE_DESCEND, RELEASE, RETREAT)),
     ]
     logger.debug("planned pick: %s", steps)
@@ -229,7 +268,25 @@ def plan_unload(start: Position, config: PickConfig) -> list[PickStep]:
     return steps + _place(config, (UNLOAD_ABOVE, UNLOAD_DESCEND, UNLOAD_RELEASE, UNLOAD_RETREAT))
 
 
+def plan_miss_recovery(start: Position, config: PickConfig) -> list[PickStep]:
+    """After a check read "empty": open the jaws where they are (nothing is held, so nothing drops),
+    then straight up by ``approach_height_m`` (capped by the workspace's top), away from the scene.
+    ``start``: the arm's commanded point now (mm, deg)."""
+    limits = config.motion_limits()
+    tcp, _, rot = limits.tcp_of(start)
+    top = config.workspace_max_m[2] - 1e-3
+    up = np.array([tcp[0], tcp[1], min(tcp[2] + config.approach_height_m, top)])
+    return [PickStep(MISS_RELEASE, gripper=_gripper(config, close=False)),
+            _move(MISS_RETREAT, up, rot, config.approach_speed_mm_s, config)]
+
+
 _UP = np.array([0.0, 0.0, 1.0])
+
+
+def _check(config: PickConfig, stage: str) -> PartCheck:
+    # After the close the jaws may still be travelling: the input gets part_present_wait_s to say so.
+    return PartCheck(config.part_present_port, config.part_present_on, stage,
+                     config.part_present_wait_s if stage == "close" else 0.0)
 
 
 def _gripper(config: PickConfig, close: bool) -> GripperAction:

@@ -675,6 +675,14 @@ class RMIClient:
         """``FRC_WriteDOUT``: acts at once, not after the queued motion."""
         self._command(rmi.write_dout_packet(port, on))
 
+    def read_din(self, port: int) -> bool:
+        """``FRC_ReadDIN``: the digital input's value now (True: ON)."""
+        reply = self._command(rmi.read_din_packet(port))
+        value = reply.get("PortValue")
+        if value not in ("ON", "OFF"):
+            raise RMIException(f"FRC_ReadDIN of port {port} answered PortValue {value!r}, not ON or OFF")
+        return value == "ON"
+
     # -- instructions --------------------------------------------------------------------------
     def linear_motion(self, position: Position, configuration: Configuration, speed_mm_s: float,
                       term_type: str = "FINE", term_value: int = 0) -> InstructionHandle:

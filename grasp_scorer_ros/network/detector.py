@@ -17,6 +17,7 @@ import torch
 
 from grasp_scorer_ros.network import box_coder
 from grasp_scorer_ros.network.checkpoint import load_model
+from grasp_scorer_ros.network.cpu_threads import ThreadPolicy
 from grasp_scorer_ros.network.image_transform import invert_affine, network_input, transform_grasps
 from grasp_scorer_ros.network.model import GRASP, GraspScorerNet, ModelConfig, final_scores
 from grasp_scorer_ros.network.engines import TorchEngine, choose_engine, make_engine
@@ -45,7 +46,9 @@ class GraspDetector:
     """Runs a trained :class:`GraspScorerNet` on ``HxWx3`` uint8 RGB images.
 
     ``dtype="bfloat16"`` casts the model's weights to bfloat16; ``channels_last`` stores them in
-    that memory format. ``num_threads`` sets torch's (process-wide) intra-op thread count.
+    that memory format. ``num_threads``: torch's intra-op threads, fixed; ``None`` (the default):
+    before every call, the cores other processes leave free
+    (:class:`~grasp_scorer_ros.network.cpu_threads.ThreadPolicy`).
     ``scorer_weight`` replaces the checkpoint's :attr:`ModelConfig.scorer_weight` (how far the
     final score leans on the scorer rather than the primary score). ``scorer_pruning`` (default):
     with a ``top_k``, run the scorer only on the grasps that can still be among the ``top_k``
@@ -65,8 +68,8 @@ class GraspDetector:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if (checkpoint_path is None) == (model is None):
             raise ValueError("give exactly one of checkpoint_path and model")
-        if num_threads is not None:
-            torch.set_num_threads(int(num_threads))
+        self.threads = ThreadPolicy(int(num_threads) if num_threads else None)
+        self.threads.before_inference()
         self.device = torch.device(device)
         if model is None:
             model = load_model(checkpoint_path, map_location="cpu")
@@ -99,6 +102,10 @@ class GraspDetector:
         return cls(model=model, **kwargs)
 
     @property
+    def threads_description(self) -> str:
+        return self.threads.describe()
+
+    @property
     def config(self) -> ModelConfig:
         return self.model.config
 
@@ -118,6 +125,7 @@ class GraspDetector:
             raise ValueError("detect expects an HxWx3 uint8 RGB array, got "
                              f"{getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', type(rgb).__name__)}")
         timings = {}
+        self.threads.before_inference()
         clock = time.perf_counter()
         network_image, matrix = network_input(rgb, self.config.input_size, self.pad_value)  # (1, 3, S, S)
         images = torch.from_numpy(network_image).to(self.device)

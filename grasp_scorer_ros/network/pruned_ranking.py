@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-from grasp_scorer_ros.network.model import ModelConfig, weighted_product
+from grasp_scorer_ros.network.model import ModelConfig, calibrated, weighted_product
 
 DEFAULT_START = 64   # the scorer's training population T: the bound usually holds there
 
@@ -56,7 +56,7 @@ def top_grasps(primary: torch.Tensor, score: Callable[[torch.Tensor], torch.Tens
         # as final_scores: the T candidates by scorer (ties by primary), then the rest by primary at 0
         ranked = torch.argsort(scorer, descending=True, stable=True)
         order = torch.cat([by_primary[:t][ranked], by_primary[t:]])[:k]
-        final = torch.cat([scorer[ranked], torch.zeros(count - t, dtype=scorer.dtype)])[:k]
+        final = calibrated(torch.cat([scorer[ranked], torch.zeros(count - t, dtype=scorer.dtype)])[:k], config)
         scorer = torch.cat([scorer[ranked], torch.full((count - t,), float("nan"), dtype=scorer.dtype)])[:k]
         return TopGrasps(order, final, scorer, t)
 
@@ -73,4 +73,4 @@ def top_grasps(primary: torch.Tensor, score: Callable[[torch.Tensor], torch.Tens
         n = grown
     # by_primary order + stable sort: ties go to the higher primary score, as in final_scores
     ranked = torch.argsort(final, descending=True, stable=True)[:k]
-    return TopGrasps(by_primary[:n][ranked], final[ranked], scorer[ranked], n)
+    return TopGrasps(by_primary[:n][ranked], calibrated(final[ranked], config), scorer[ranked], n)

@@ -20,7 +20,7 @@ from grasp_scorer_ros.network.image_transform import network_input
 from grasp_scorer_ros.network.onnx_export import INPUT_NAME, read_metadata, write_metadata
 
 
-def quantize_int8(float_model, out, calibration_rgb: Iterable[np.ndarray]) -> Path:
+def quantize_int8(float_model, out, calibration_rgb: Iterable[np.ndarray], reduce_range: bool = True) -> Path:
     """Write the int8 version of the float32 graph ``float_model`` to ``out``; ``calibration_rgb``:
     ``HxWx3`` uint8 RGB images (a few dozen are enough for min-max ranges)."""
     try:
@@ -54,7 +54,7 @@ def quantize_int8(float_model, out, calibration_rgb: Iterable[np.ndarray]) -> Pa
         quant_pre_process(str(float_model), prepared)   # shape inference and folding, as ORT advises
         quantize_static(prepared, quantized, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.MinMax, reduce_range=reduce_range)
         graph = onnx.load_model(quantized)
         write_metadata(graph, metadata["config"], metadata["checkpoint_sha256"], "int8")
         onnx.save_model(graph, quantized)

@@ -26,7 +26,6 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from builtin_interfaces.msg import Time
 from std_srvs.srv import SetBool, Trigger
 
 from grasp_scorer_ros.fanuc.cell import CellConfig, GraspRequest, PickCell
@@ -38,6 +37,7 @@ from grasp_scorer_ros.srv import DetectGrasps
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
 from grasp_scorer_ros.nodes.parameters import ParameterSpec, declare_parameters
 from grasp_scorer_ros.nodes.runner import run_node
+from grasp_scorer_ros.nodes.stamps import ns_to_stamp, stamp_to_ns
 
 # The descriptions of the parameters; their defaults come from CellConfig and PickConfig (one source:
 # config/fanuc_bridge.yaml repeats them for the launch file, a test checks they agree).
@@ -60,6 +60,8 @@ CELL_DESCRIPTIONS = {
     "reconnect_backoff_max": "Longest wait between reconnection attempts (the wait doubles after each failure)",
     "status_poll_period": "Seconds between FRC_GetStatus polls while idle; 0: only after connecting and after "
                           "picks",
+    "max_consecutive_misses": "Verified picks in a row that held nothing (missed at close, dropped in lift) "
+                              "before the cell disarms: a gripper that never holds is a fault",
 }
 GRASP_SOURCES = ("request", "topic")
 NODE_PARAMETERS: ParameterSpec = {
@@ -101,6 +103,13 @@ PICK_DESCRIPTIONS = {
     "gripper_close_on": "Polarity: the output value that closes the jaws",
     "gripper_max_opening_m": "Widest jaw travel; wider grasps are rejected",
     "gripper_settle_s": "Seconds to wait after switching the jaws before moving",
+    "part_present_port": "Digital input of a part-present sensor (a proximity or finger-position switch), read "
+                         "with FRC_ReadDIN after the jaws close and after the lift: a pick that holds nothing "
+                         "opens the jaws, moves up and never goes to the place pose; 0: none (picks are "
+                         "unverified)",
+    "part_present_on": "Polarity: the input value that means a part is between the jaws",
+    "part_present_wait_s": "After the jaws close, seconds the part-present input may take to say 'holding' (polled "
+                           "every 50 ms: the fingers may still be travelling)",
 }
 PICK_PREFIX = "pick."
 ANSWER_MARGIN_S = 2.0      # on top of request_timeout: the detector's answer on its way back
@@ -233,7 +242,7 @@ class FanucBridgeNode(Node):
                             grasp.opening_width, grasp.score, source)
 
     def _on_grasp(self, grasp: GraspPose) -> None:
-        stamp = grasp.header.stamp.sec * 1_000_000_000 + grasp.header.stamp.nanosec
+        stamp = stamp_to_ns(grasp.header.stamp)
         if stamp and stamp < self._pick_ended_ns + self._settle_ns:    # unstamped (0): cannot tell
             self.stale_grasps += 1
             if self.stale_grasps == 1 or self.stale_grasps % 100 == 0:
@@ -256,9 +265,7 @@ class FanucBridgeNode(Node):
                     raise FetchError(f"the detector's service {self._detect_client.srv_name} is not available "
                                      f"(is the detection node running?)")
         self._detector_seen = True
-        request = DetectGrasps.Request(timeout=float(timeout), count=1,
-                                       not_before=Time(sec=not_before_ns // 1_000_000_000,
-                                                       nanosec=not_before_ns % 1_000_000_000))
+        request = DetectGrasps.Request(timeout=float(timeout), count=1, not_before=ns_to_stamp(not_before_ns))
         done = threading.Event()
         future = self._detect_client.call_async(request)
         future.add_done_callback(lambda _: done.set())
@@ -274,9 +281,8 @@ class FanucBridgeNode(Node):
         response = future.result()
         if not response.success:
             raise FetchError(response.message)
-        stamp = response.header.stamp
-        return Fetched([self._request(g, "request") for g in response.grasps],
-                       stamp.sec * 1_000_000_000 + stamp.nanosec, response.message)
+        return Fetched([self._request(g, "request") for g in response.grasps], stamp_to_ns(response.header.stamp),
+                       response.message)
 
     def _on_goal(self, goal_request) -> GoalResponse:
         reason = self.cell.refusal()
@@ -289,7 +295,7 @@ class FanucBridgeNode(Node):
         job = self.cell.submit(self._request(goal_handle.request.grasp, "action"))
         if isinstance(job, str):        # taken by a grasp from the topic since the goal was accepted
             goal_handle.abort()
-            return PickGrasp.Result(success=False, message=f"not started: {job}")
+            return PickGrasp.Result(success=False, message=f"not started: {job}", outcome="refused")
         while not job.done.wait(0.02):
             self._forward_progress(job, goal_handle)
             if (goal_handle.is_cancel_requested or not self.context.ok()) and not job.abort.is_set():
@@ -302,7 +308,7 @@ class FanucBridgeNode(Node):
             goal_handle.canceled()
         else:
             goal_handle.abort()
-        return PickGrasp.Result(success=job.success, message=job.message)
+        return PickGrasp.Result(success=job.success, message=job.message, outcome=job.outcome)
 
     @staticmethod
     def _forward_progress(job, goal_handle) -> None:

@@ -16,9 +16,11 @@ from rclpy.node import Node
 ParameterSpec = dict[str, tuple]   # name: (default, description) or (default, description, (low, high))
 
 
-def descriptor(default: Any, description: str, value_range: tuple | None = None) -> ParameterDescriptor:
-    """The descriptor of one spec entry: its description, and its range for a number."""
-    result = ParameterDescriptor(description=description)
+def descriptor(default: Any, description: str, value_range: tuple | None = None,
+               read_only: bool = False) -> ParameterDescriptor:
+    """The descriptor of one spec entry: its description, its range for a number, and whether it is
+    read-only (rclpy then refuses any change after start-up, with its own reason)."""
+    result = ParameterDescriptor(description=description, read_only=read_only)
     if value_range is not None:
         low, high = value_range
         if isinstance(default, bool) or not isinstance(default, (int, float)):
@@ -30,16 +32,19 @@ def descriptor(default: Any, description: str, value_range: tuple | None = None)
     return result
 
 
-def declare_parameters(node: Node, spec: ParameterSpec) -> dict[str, Any]:
-    """Declare every parameter of ``spec`` on ``node``; return their values, by name.
+def declare_parameters(node: Node, spec: ParameterSpec, live: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Declare every parameter of ``spec`` on ``node``; return their values, by name. With ``live``,
+    every other parameter is declared read-only: set at start-up (a parameter file, ``-p``) and
+    refused by rclpy afterwards.
 
     A value of the wrong type (from a parameter file or ``-p``) raises ``ValueError`` naming the
     parameter: a start-up error that :func:`~grasp_scorer_ros.nodes.runner.run_node` reports in one
     line.
     """
     try:
-        for name, (default, *rest) in spec.items():
-            node.declare_parameter(name, default, descriptor(default, *rest))
+        for name, (default, description, *value_range) in spec.items():
+            read_only = live is not None and name not in live
+            node.declare_parameter(name, default, descriptor(default, description, *value_range, read_only=read_only))
     except ParameterException as error:
         raise ValueError(f"parameter {error}") from None
     return {name: node.get_parameter(name).value for name in spec}

@@ -25,6 +25,7 @@ from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml, load
 from grasp_scorer_ros.camera.depth import depth_to_image_fields
 from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
+from grasp_scorer_ros.fanuc.pick_planner import SIMULATED_PART_PRESENT_PORT
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
 from grasp_scorer_ros.nodes.camera_replay_node import camera_info_message
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
@@ -50,6 +51,8 @@ PARAMETERS: ParameterSpec = {
     "publish_depth": (True, "Publish the camera's depth on depth (32FC1, metres), registered to image"),
     "client_grace": (CLIENT_GRACE_S, "On stopping, seconds a connected client (the bridge) gets to end its session "
                                      "first, as with a real controller that outlives it", (0.0, 10.0)),
+    "part_present_port": (SIMULATED_PART_PRESENT_PORT, "Digital input of the cell's part-present sensor: ON while the closed jaws touch an "
+                             "object (the physics'); 0: none"),
 }
 
 
@@ -72,7 +75,8 @@ class PhysicsWorldNode(Node):
             return PhysicsCell(scene, calibration, intrinsics, renderer_cache=self._renderers)
 
         self.sim = SimulatedController(host=p["host"], port=p["port"], speed_scale=p["speed_scale"],
-                                       start_position=Position(500.0, 0.0, 400.0, 180.0, 0.0, 0.0))
+                                       start_position=Position(500.0, 0.0, 400.0, 180.0, 0.0, 0.0),
+                                       part_present_port=p["part_present_port"])
         self.world = PhysicsWorld(self.sim, make_cell)
         try:
             self.sim.start()

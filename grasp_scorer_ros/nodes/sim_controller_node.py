@@ -17,6 +17,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
+from grasp_scorer_ros.fanuc.pick_planner import SIMULATED_PART_PRESENT_PORT
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
 from grasp_scorer_ros.sim.sim_controller import CLIENT_GRACE_S, SimulatedController
 from grasp_scorer_ros.nodes.log_forwarding import LogForwarding, stop_log_forwarding
@@ -38,6 +39,9 @@ PARAMETERS: ParameterSpec = {
     "base_frame": ("base_link", "Frame of ~/tool_pose (the controller's user frame)"),
     "client_grace": (CLIENT_GRACE_S, "On stopping, seconds a connected client (the bridge) gets to end its session "
                                      "first, as with a real controller that outlives it", (0.0, 10.0)),
+    "part_present_port": (SIMULATED_PART_PRESENT_PORT, "Digital input of a stand-in part-present sensor: ON while the gripper output "
+                             "(gripper_port) is closed, as if every close held a part; 0: none"),
+    "gripper_port": (1, "Digital output of the gripper, which the stand-in sensor follows"),
 }
 JOINT_NAMES = tuple(f"joint_{i}" for i in range(1, 7))   # as FANUC's URDFs (fanuc_description) name them
 
@@ -54,7 +58,8 @@ class SimControllerNode(Node):
             host=p["host"], port=p["port"], handoff_port=p["handoff_port"], speed_scale=p["speed_scale"],
             workspace_reach_mm=p["workspace_reach_mm"],
             floor_z_mm=None if math.isnan(p["floor_z_mm"]) else p["floor_z_mm"],
-            start_position=Position(*(float(v) for v in p["start_position"])))
+            start_position=Position(*(float(v) for v in p["start_position"])),
+            part_present_port=p["part_present_port"], gripper_port=p["gripper_port"])
         try:
             self.sim.start()
         except OSError as error:     # e.g. the port is taken: a start-up error for main() to report

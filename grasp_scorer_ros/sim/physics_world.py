@@ -6,9 +6,14 @@ the controller's tool position (user frame 0 and tool frame 1, both the identity
 defaults assume: base frame and TCP) and the jaws on its gripper output. Each close-then-open of
 the jaws is one pick; its outcome (an object lifted with the jaws and let go again, or not) is
 returned by :meth:`sync` as it happens, and a new scene is drawn once a pick has succeeded.
+
+The controller's part-present input follows the physics: it reads "holding" while the jaws are
+closed with an object touching a pad, as of the last :meth:`sync` (the bridge reads it after the
+jaws have settled), so the bridge's verdict on each pick and this world's outcome can be compared.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -20,6 +25,7 @@ from grasp_scorer_ros.sim.physics_cell import PhysicsCell
 from grasp_scorer_ros.sim.sim_controller import SimulatedController
 
 LIFTED_M = 0.05        # an object this far above where it lay when the jaws closed: lifted
+SENSOR_WAIT_S = 2.0     # how long (wall clock) a part-present reading may wait for the physics to catch up
 
 
 @dataclass
@@ -45,6 +51,11 @@ class PhysicsWorld:
         self._lifted_seen: set = set()
         self._next_scene_at: Optional[float] = None
         self._last_pose: Optional[tuple] = None
+        self.holding = False               # jaws closed on something, as of the last sync
+        self._closed_for = 0.0             # physics seconds the jaws have been closed
+        self._closed_since: Optional[float] = None   # wall clock when the world first saw them closed
+        self._synced = threading.Condition()
+        controller.holding = self.part_present
 
     def _controller_pose(self) -> tuple[np.ndarray, np.ndarray]:
         p = self.controller.tool_position
@@ -81,10 +92,26 @@ class PhysicsWorld:
         if self._closed_at is not None:
             risen = self.cell.object_positions()[:, 2] - self._closed_at[:, 2]
             self._lifted_seen |= {int(i) for i in np.nonzero(risen > LIFTED_M)[0]}
+        with self._synced:
+            self._closed_for = self._closed_for + steps * dt if closed else 0.0
+            self._closed_since = (self._closed_since or now) if closed else None
+            self.holding = closed and bool(self.cell.objects_touching_pads())
+            self._synced.notify_all()
         self._clock0 = now - self.cell.time            # never run behind: a slow machine slows the world
         if self._next_scene_at is not None and now >= self._next_scene_at:
             self._next_scene()
         return event
+
+    def part_present(self) -> bool:
+        """The part-present input: jaws closed on an object. On a machine too slow for the wall
+        clock the world falls behind the controller; so that the input reads what a real one would
+        at this moment, the reading waits (at most ``SENSOR_WAIT_S``) until the physics has had the
+        jaws closed as long as the wall clock has since the world saw them close."""
+        asked = time.monotonic()
+        with self._synced:
+            self._synced.wait_for(lambda: not self.jaws_closed() or self._closed_since is not None and
+                                  self._closed_for >= asked - self._closed_since - 0.05, SENSOR_WAIT_S)
+            return self.holding
 
     def _pick_ended(self) -> PickEvent:
         self.picks += 1

@@ -9,6 +9,8 @@ takes as long as the CPU needs, not the wall clock.
 
 Causes of failure, in the order they are checked:
 
+* ``no grasp over the threshold``, ``no grasp passed the checks`` (the depth or workspace checks, or
+  no pose): nothing was published for the frame (decided by the frame pipeline, before any pick)
 * ``refused by the limits``: the planner rejected the grasp (too wide, outside the workspace, ...)
 * ``jaws missed``: after the lift no object has risen, and none ever rose more than 2 cm
 * ``slipped in lift``: an object rose with the jaws but fell back before the lift ended
@@ -17,6 +19,11 @@ Causes of failure, in the order they are checked:
   they opened there
 * ``collision with another object``: replaces the three causes above when the jaws, on their way
   down or closing, moved an object other than the one under the grasp by more than 1 cm
+
+With a part-present input in the pick's config (``part_present_port``, as the simulated cells have)
+the plan's checks read the cell's pads (the input the physics world gives the controller): a check
+that reads empty runs the bridge's recovery (jaws open, arm up) and ends the pick as ``jaws missed``
+or ``slipped in lift`` with ``verified`` set: the bridge knows, and its pick cycle tries again.
 """
 from __future__ import annotations
 
@@ -27,19 +34,21 @@ import numpy as np
 from shapely.geometry import Point
 
 from grasp_scorer_ros.fanuc.pick_planner import (CLOSE_GRIPPER, DESCEND, LIFT, PLACE_DESCEND, PickConfig,
-                                                 PickRejected, PickStep, plan_pick)
-from grasp_scorer_ros.rotations import wpr_to_matrix
+                                                 PickRejected, PickStep, plan_miss_recovery, plan_pick)
+from grasp_scorer_ros.fanuc.rmi_protocol import Position
+from grasp_scorer_ros.rotations import matrix_to_wpr, wpr_to_matrix
 from grasp_scorer_ros.sim.physics_cell import PhysicsCell
 
 SUCCESS = "success"
 NO_GRASP = "no grasp over the threshold"
+NOT_PASSED = "no grasp passed the checks"
 REFUSED = "refused by the limits"
 MISSED = "jaws missed"
 SLIPPED_LIFT = "slipped in lift"
 SLIPPED_TRANSFER = "slipped in transfer"
 NOT_RELEASED = "not released at the place"
 COLLISION = "collision with another object"
-CAUSES = (SUCCESS, NO_GRASP, MISSED, SLIPPED_LIFT, SLIPPED_TRANSFER, NOT_RELEASED, COLLISION, REFUSED)
+CAUSES = (SUCCESS, NO_GRASP, NOT_PASSED, MISSED, SLIPPED_LIFT, SLIPPED_TRANSFER, NOT_RELEASED, COLLISION, REFUSED)
 
 LIFTED_FRACTION = 0.5        # an object counts as lifted once it rose half the lift height
 DISTURBED_M = 0.01           # another object moved this far on the way down: a collision
@@ -53,6 +62,7 @@ class PickOutcome:
     disturbed: List[int] = field(default_factory=list)
     rise_m: float = 0.0                   # how high the target rose above where it lay
     detail: str = ""
+    verified: bool = False                # a part-present check found the jaws empty (the bridge knows)
 
     @property
     def success(self) -> bool:
@@ -80,6 +90,23 @@ def run_pick(cell: PhysicsCell, grasp_position_m: Sequence[float], quaternion_xy
     return run_steps(cell, steps, pick, (x, y), after_release_s, on_step)
 
 
+def _commanded(cell: PhysicsCell) -> Position:
+    """Where the arm is, as the controller reports it (mm, deg)."""
+    position, rotation = cell.tcp()
+    x, y, z = (np.asarray(position) * 1000.0).tolist()
+    return Position(x, y, z, *matrix_to_wpr(rotation))
+
+
+def _run_step(cell: PhysicsCell, step: PickStep) -> None:
+    if step.gripper is not None:
+        cell.set_jaws(step.gripper.close)
+        cell.step(step.gripper.settle_s)
+        return
+    m = step.move
+    cell.move_tcp(np.array([m.position.x, m.position.y, m.position.z]) / 1000.0,
+                  wpr_to_matrix(m.position.w, m.position.p, m.position.r), m.speed_mm_s / 1000.0)
+
+
 def run_steps(cell: PhysicsCell, steps: List[PickStep], pick: PickConfig, grasp_xy,
               after_release_s: float = 1.0, on_step=None) -> PickOutcome:
     start = cell.object_positions()
@@ -97,6 +124,26 @@ def run_steps(cell: PhysicsCell, steps: List[PickStep], pick: PickConfig, grasp_
     lifted: List[int] = []
     carried: List[int] = []
     for step in steps:
+        if step.check is not None:
+            waited = 0.0      # the bridge polls the input for up to wait_s while the jaws close
+            while not cell.objects_touching_pads() and waited < step.check.wait_s:
+                cell.step(0.05)
+                waited += 0.05
+            if cell.objects_touching_pads():
+                continue
+            # The part-present input reads empty: the bridge opens the jaws and goes up, no further.
+            for recovery in plan_miss_recovery(_commanded(cell), pick):
+                _run_step(cell, recovery)
+            cell.step(after_release_s)
+            rise_target = float(rise[target]) if target is not None else 0.0
+            cause = MISSED if step.check.stage == "close" or float(rise.max(initial=0.0)) <= 0.02 else SLIPPED_LIFT
+            when = "after the jaws closed" if step.check.stage == "close" else "after the lift"
+            detail = f"the part-present input read empty {when}; jaws opened, arm up"
+            disturbed = [int(i) for i in np.nonzero(moved_on_the_way_down > DISTURBED_M)[0] if i != target]
+            if disturbed:
+                detail = f"{cause}; {detail}; the jaws moved object(s) {disturbed} on the way down"
+                cause = COLLISION
+            return PickOutcome(cause, target, lifted, disturbed, rise_target, detail, verified=True)
         if step.gripper is not None:
             cell.set_jaws(step.gripper.close)
             cell.step(step.gripper.settle_s, watch_down if step.name == CLOSE_GRIPPER else None)

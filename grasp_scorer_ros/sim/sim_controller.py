@@ -38,8 +38,15 @@ Implemented: the commands ``FRC_GetStatus``, ``FRC_Initialize``, ``FRC_Abort``, 
 and tool frames its ``Configuration`` names; relative moves add X, Y, Z, W, P, R (or the joints)
 to where the arm is. All frames are the identity until written.
 
+A part-present sensor on digital input ``part_present_port`` (0: none; the simulated cells put one
+on DI 1): by default the stand-in says "holding" while the gripper output is closed, so every
+close holds something; ``miss_next(n)`` makes the next ``n`` closes hold nothing, ``drop_next(n)``
+the next ``n`` closes hold a part at the first reading and lose it before the next (tests), and
+``holding`` (a function, set by the physics world) replaces the stand-in with what the physics
+says. ``part_present_on`` is the value the input takes when it holds.
+
 Knobs for failure tests: ``servo_ready``, ``teach_pendant_enabled``, ``stop_answering`` (packets are
-read, never answered), ``digital_inputs``, ``drop_connection()``, ``raise_fault()``
+read, never answered), ``digital_inputs``, ``miss_next()``, ``drop_connection()``, ``raise_fault()``
 (``FRC_SystemFault``, motion stops), ``send_terminate()``, ``place_arm()``. Logs for assertions:
 ``received_packets``, ``sent_packets``, ``dout_events``, ``digital_outputs``, ``tool_position``,
 ``joint_angles``, ``max_unacknowledged``.
@@ -177,7 +184,9 @@ class SimulatedController:
                  speed_scale: float = 1.0, workspace_reach_mm: float = 1800.0,
                  floor_z_mm: Optional[float] = None,
                  start_position: Position = Position(500.0, 0.0, 400.0, 180.0, 0.0, 0.0),
-                 arm_configuration: Configuration = Configuration(), arm: SimArm = SimArm()):
+                 arm_configuration: Configuration = Configuration(), arm: SimArm = SimArm(),
+                 part_present_port: int = 0, part_present_on: bool = True, gripper_port: int = 1,
+                 gripper_close_on: bool = True):
         self.host = host
         self._requested_ports = (int(port), int(handoff_port))
         self.speed_scale = float(speed_scale)
@@ -190,6 +199,14 @@ class SimulatedController:
         self.teach_pendant_enabled = False
         self.stop_answering = False
         self.digital_inputs: dict[int, bool] = {}
+        # The part-present sensor (see the module docstring).
+        self.part_present_port, self.part_present_on = int(part_present_port), bool(part_present_on)
+        self.gripper_port, self.gripper_close_on = int(gripper_port), bool(gripper_close_on)
+        self.holding: Optional[Callable[[], bool]] = None
+        self._ahead: collections.deque[str] = collections.deque()   # "miss" / "drop" for the next closes
+        self._sensed_part: Optional[bool] = None                     # holding()'s answer for this ReadDIN
+        self._this_close = "hold"
+        self._part_reads = 0                                          # readings since this close
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -578,7 +595,12 @@ class SimulatedController:
 
     def _handle_command(self, name: str, packet: dict) -> dict:
         reply: dict[str, Any] = {rmi.COMMAND: name, "ErrorID": 0}
+        # The physics' part-present reading may wait for the world to catch up, which reads this
+        # controller: ask it before taking the lock.
+        sensed = self.holding() if (name == "FRC_ReadDIN" and self.holding is not None and self.part_present_port
+                                    and packet.get("PortNumber") == self.part_present_port) else None
         with self._changed:
+            self._sensed_part = sensed
             if name in self._GROUP_COMMANDS:
                 group = _int_or_default(packet, "Group", 1, range(1, 2))   # omitted: group 1
                 if group is None:
@@ -736,6 +758,9 @@ class SimulatedController:
         if value not in ("ON", "OFF"):
             return rmi.RMIT_INVALID_VALUE
         on = value == "ON"
+        if port == self.gripper_port and on == self.gripper_close_on and not self.jaws_closed():
+            self._this_close = self._ahead.popleft() if self._ahead else "hold"     # a new close
+            self._part_reads = 0
         self.digital_outputs[port] = on
         self.dout_events.append(DoutEvent(port, on, self._current_position(),
                                           arm_moving=self._executing is not None,
@@ -746,8 +771,38 @@ class SimulatedController:
         port = _int(packet, "PortNumber", _PORTS)
         if port is None:
             return rmi.RMIT_INVALID_PORT_NUMBER
-        reply.update(PortNumber=port, PortValue="ON" if self.digital_inputs.get(port, False) else "OFF")
+        if port == self.part_present_port and port > 0:
+            value = self.part_present_on if self.holds_part() else not self.part_present_on
+            self._part_reads += 1
+        else:
+            value = self.digital_inputs.get(port, False)
+        reply.update(PortNumber=port, PortValue="ON" if value else "OFF")
         return 0
+
+    # -- the part-present sensor ----------------------------------------------------------------------
+    def jaws_closed(self) -> bool:
+        return self.digital_outputs.get(self.gripper_port, not self.gripper_close_on) == self.gripper_close_on
+
+    def holds_part(self) -> bool:
+        """What the part-present sensor says now: the physics' answer when there is one, else the
+        stand-in's (closed jaws hold something, but for the closes :meth:`miss_next` marked)."""
+        if self.holding is not None:
+            sensed, self._sensed_part = self._sensed_part, None
+            return bool(self.holding() if sensed is None else sensed)
+        with self._lock:
+            if not self.jaws_closed() or self._this_close == "miss":
+                return False
+            return self._this_close == "hold" or self._part_reads == 0     # a drop: held at the first reading
+
+    def miss_next(self, closes: int = 1) -> None:
+        """The next ``closes`` closes of the jaws hold nothing (the stand-in's misses)."""
+        with self._lock:
+            self._ahead.extend(["miss"] * int(closes))
+
+    def drop_next(self, closes: int = 1) -> None:
+        """The next ``closes`` closes hold a part at the first reading, and not at the next (a drop)."""
+        with self._lock:
+            self._ahead.extend(["drop"] * int(closes))
 
     def _stop_program(self, program_status: int) -> None:
         """Abort RMI_MOVE: the arm stops where it is, queued instructions are never answered."""

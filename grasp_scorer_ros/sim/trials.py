@@ -1,13 +1,18 @@
 """``grasp-scorer-trials``: pick trials in the physics cell, from the camera image to a placed object.
 
 Each trial draws a seeded cell scene (objects and tables the model never trained on, by default),
-renders the calibrated overhead camera, and runs what the node and the bridge run on that frame:
-:class:`~grasp_scorer_ros.network.detector.GraspDetector`, the node's choice of the best grasp (the
-highest-ranked one with a pose on the table, published only at or over ``score_threshold``),
-:func:`~grasp_scorer_ros.camera.pixel_to_pose.grasp_to_gripper_pose` with the launch defaults, the
-bridge's ``grasp_height_offset`` and its pick plan; then the physics, stepped as fast as the CPU
-allows. One attempt per trial and ranking, every ranking from the same settled scene. Scored as
-in :mod:`.pick_trial`.
+renders the calibrated overhead camera and its depth, and runs what the launched node and bridge
+run on that frame: the detection node's frame pipeline
+(:class:`~grasp_scorer_ros.pipeline.frame_pipeline.FramePipeline`: the detector, the depth checks
+and heights, the pose, the best grasp only at or over ``score_threshold``), with the settings of
+``config/detection.yaml`` (the launch file's), then the bridge's ``grasp_height_offset`` and pick
+plan; then the physics, stepped as fast as the CPU allows. ``--no-depth`` runs the pipeline
+without depth (grasps on the table plane), as a node launched without a depth topic would. Every
+ranking starts from the same settled scene. Scored as in :mod:`.pick_trial`, two ways: the first
+attempt (the paper's robot test), and within ``--attempts`` attempts as the bridge's pick cycle
+makes them: the simulated cell's part-present input verifies each pick, and after a verified miss
+(nothing between the pads after the close or after the lift: jaws opened, arm up) a fresh frame of
+the scene as the miss left it is ranked and picked again.
 
 Writes ``results.json`` (every trial, every ranking; ``trials.jsonl`` line by line as they end),
 ``summary.txt``, the camera frame (with the
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -32,26 +38,48 @@ from tqdm import tqdm
 from grasp_scorer_ros import bundled
 from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml, load_intrinsics_yaml
 from grasp_scorer_ros.camera.models import CalibrationError
-from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
 from grasp_scorer_ros.fanuc.cell import CellConfig
-from grasp_scorer_ros.fanuc.pick_planner import LIFT, PickConfig
+from grasp_scorer_ros.fanuc.pick_planner import LIFT, SIMULATED_PART_PRESENT_PORT, PickConfig
+from grasp_scorer_ros.network.detector import Detections
 from grasp_scorer_ros.network.metric import match_grasps
+from grasp_scorer_ros.pipeline.frame_pipeline import FramePipeline, FrameResult, FrameSettings
 from grasp_scorer_ros.sim.cell_scene import SCENE_FAMILIES, make_cell_scene
-from grasp_scorer_ros.sim.pick_trial import CAUSES, NO_GRASP, REFUSED, SUCCESS, PickOutcome, run_pick
+from grasp_scorer_ros.sim.pick_trial import (CAUSES, NO_GRASP, NOT_PASSED, REFUSED, SUCCESS, PickOutcome,
+                                             run_pick)
 from grasp_scorer_ros.training.paired_statistics import compare_paired, wilson_interval
 from grasp_scorer_ros.visualize import draw_grasps
 
 RANKINGS = ("final", "primary", "ground-truth")
-DEFAULT_SCORE_THRESHOLD = 0.5     # the detection node's default (config/detection.yaml)
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
-def choose_grasp(scores: np.ndarray, has_pose, threshold: float) -> Optional[int]:
-    """The node's rule: the highest-scoring grasp that has a pose (``has_pose(i)``, asked in score
-    order only until one has), if it scores at least ``threshold``."""
-    for i in np.argsort(-np.asarray(scores), kind="stable"):
-        if has_pose(int(i)):
-            return int(i) if scores[i] >= threshold else None
-    return None
+def default_detection_config() -> Optional[Path]:
+    """The launch file's detection settings: config/detection.yaml of the checkout, else of the
+    installed package (``share/grasp_scorer_ros/config`` under a prefix of ``AMENT_PREFIX_PATH``,
+    where colcon installs it); None when neither is found."""
+    candidates = [CONFIG_DIR] + [Path(prefix) / "share" / "grasp_scorer_ros" / "config"
+                                 for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if prefix]
+    return next((c / "detection.yaml" for c in candidates if (c / "detection.yaml").is_file()), None)
+
+
+def trial_settings(args) -> FrameSettings:
+    """The frame pipeline's settings: detection.yaml's, --score-threshold over its threshold."""
+    settings = FrameSettings.from_yaml(args.detection_config) if args.detection_config else FrameSettings()
+    if args.score_threshold is not None:
+        settings = settings.replace(score_threshold=args.score_threshold)
+    return settings
+
+
+def outcome_without_pick(result: FrameResult, ranking: str) -> PickOutcome:
+    """Why nothing was picked from a frame whose pipeline gave no best grasp."""
+    if result.problem:
+        return PickOutcome(NOT_PASSED, detail=f"{result.problem[0]}: {result.problem[1]}")
+    placed = result.placed
+    if placed:
+        return PickOutcome(NO_GRASP, detail=f"best {ranking} score {placed[0].score:.3f} < {result.threshold}")
+    reasons = Counter(reason for _, reason in result.refusals)
+    return PickOutcome(NOT_PASSED, detail="; ".join(f"{reason} x{n}" for reason, n in reasons.most_common(3))
+                       or "no grasp has a pose")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -71,8 +99,19 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="the generator's look of objects and tables (default: heldout, never trained on)")
     parser.add_argument("--families", nargs="+", choices=sorted(SCENE_FAMILIES), default=None,
                         help="scene families to draw (default: all, with their shares)")
-    parser.add_argument("--score-threshold", type=float, default=DEFAULT_SCORE_THRESHOLD,
-                        help="the node's score_threshold: no pick below it (default: 0.5, the launch default)")
+    parser.add_argument("--detection-config", type=Path, default=default_detection_config(),
+                        help="the detection node's parameter file whose settings the trials use (score_threshold, "
+                             "num_candidates, grasp_depth, the depth settings, ...; default: the launch file's, "
+                             "config/detection.yaml)")
+    parser.add_argument("--score-threshold", type=float, default=None,
+                        help="the node's score_threshold: no pick below it (default: the detection config's, 0.5)")
+    parser.add_argument("--attempts", type=int, default=CellConfig().max_consecutive_misses,
+                        help="attempts per scene counted by 'success within N attempts': after a miss the "
+                             "part-present input saw, the bridge's pick cycle asks for a fresh frame and picks "
+                             "again (default: the bridge's max_consecutive_misses, 3)")
+    parser.add_argument("--no-depth", dest="depth", action="store_false",
+                        help="no depth: grasps on the table plane, as a node launched without a depth topic (the "
+                             "default: the cell's rendered depth, as world:=physics gives the node)")
     parser.add_argument("--grasp-height-offset", type=float, default=CellConfig().grasp_height_offset,
                         help="the bridge's grasp_height_offset: the fingertips stop this far above the table "
                              "(default: the bridge's, 0.015 m)")
@@ -146,13 +185,20 @@ def summarize(records: List[dict], rankings: Sequence[str]) -> List[str]:
         causes = Counter(rec[r]["cause"] for rec in records)
         lines.append(f"{r}: {k}/{n} = {100 * k / max(n, 1):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]; "
                      + ", ".join(f"{c}: {causes[c]}" for c in CAUSES if c != SUCCESS and causes[c]))
+        if all("success_within" in rec[r] for rec in records):
+            k_within = sum(rec[r]["success_within"] for rec in records)
+            lo_w, hi_w = wilson_interval(k_within, n)
+            retried = sum(len(rec[r]["attempts"]) > 1 for rec in records)
+            lines.append(f"  within {max(len(rec[r]['attempts']) for rec in records)} attempt(s), the bridge "
+                         f"retrying after a miss it saw: {k_within}/{n} = {100 * k_within / max(n, 1):.1f}% "
+                         f"[{100 * lo_w:.1f}, {100 * hi_w:.1f}] ({retried} scene(s) retried)")
         families = sorted({rec["family"] for rec in records})
         lines.append("  by family: " + ", ".join(
             f"{f} {sum(s for s, rec in zip(success[r], records) if rec['family'] == f)}/"
             f"{sum(rec['family'] == f for rec in records)}" for f in families))
         # Only grasps the physics tried: not those under the threshold or refused by the limits.
         judged = [(rec[r]["metric_correct"], rec[r]["cause"] == SUCCESS) for rec in records
-                  if rec[r].get("metric_correct") is not None and rec[r]["cause"] not in (NO_GRASP, REFUSED)]
+                  if rec[r].get("metric_correct") is not None and rec[r]["cause"] not in (NO_GRASP, NOT_PASSED, REFUSED)]
         if judged:
             table = Counter(judged)
             agree = table[(True, True)] + table[(False, False)]
@@ -176,12 +222,17 @@ def run_trials(args) -> int:
     try:
         calibration = load_calibration_yaml(args.calibration)
         intrinsics = load_intrinsics_yaml(args.camera_info)
-    except CalibrationError as error:
+        settings = trial_settings(args)
+    except (CalibrationError, OSError, ValueError) as error:
         print(f"grasp-scorer-trials: {error}", file=sys.stderr)
         return 2
     detector = _load_detector(args) if set(args.ranking) & {"final", "primary"} else None
+    pipeline = FramePipeline(detector, calibration.camera_pose, calibration.surface, settings)
+    print(f"settings: score_threshold {settings.score_threshold:g}, num_candidates {settings.num_candidates}, "
+          f"{'depth from the cell' if args.depth else 'no depth (grasps on the table plane)'}, bridge "
+          f"grasp_height_offset {args.grasp_height_offset:g} m", flush=True)
     from grasp_scorer_ros.sim.physics_cell import PhysicsCell   # MuJoCo only once the arguments are good
-    pick = PickConfig()
+    pick = PickConfig(part_present_port=SIMULATED_PART_PRESENT_PORT)    # the simulated cell's sensor
     records, montage = [], []
     renderers: dict = {}
     started = time.monotonic()
@@ -193,52 +244,60 @@ def run_trials(args) -> int:
         cell = PhysicsCell(scene, calibration, intrinsics, renderer_cache=renderers)
         state = cell.save_state()
         rgb = cell.render_rgb()
+        depth = cell.render_depth() if args.depth else None
         record = {"index": index, "family": scene.family, "object_id": scene.object_id,
                   "objects": [{"kind": o.kind, "height_m": round(o.height, 4), "mass_kg": round(o.mass, 4)}
                               for o in scene.objects]}
-        detections = detector.detect(rgb) if detector is not None else None
-        poses = {}
-
-        def has_pose(i: int) -> bool:
-            if i not in poses:
-                try:
-                    poses[i] = grasp_to_gripper_pose(detections.grasps[i], intrinsics, calibration.camera_pose,
-                                                     calibration.surface, 0.0, 0.0)
-                except CalibrationError:
-                    poses[i] = None
-            return poses[i] is not None
+        every_first = detector.detect(rgb) if "primary" in args.ranking else None   # every grasp, for re-ranking
 
         for ranking in args.ranking:
             cell.restore_state(state)
-            chosen, score, grasp = None, None, None
-            if ranking == "ground-truth":
-                rng = np.random.default_rng([args.seed, 9001, index])
-                grasp = scene.grasps_px[rng.integers(len(scene.grasps_px))]
-                chosen = 0
-            else:
-                scores = detections.scores if ranking == "final" else detections.primary_scores
-                chosen = choose_grasp(scores, has_pose, args.score_threshold)
-                if chosen is not None:
-                    grasp, score = detections.grasps[chosen], float(scores[chosen])
+            attempts, side = [], {}
+            frame_rgb, frame_depth = rgb, depth
+            while True:
+                if ranking == "final":      # exactly what the node does with this frame
+                    result = pipeline.process(frame_rgb, intrinsics, frame_depth)
+                elif ranking == "primary":
+                    every = detector.detect(frame_rgb) if attempts else every_first   # every grasp, re-ranked
+                    result = pipeline.place(every, frame_rgb.shape, intrinsics, frame_depth, ranking="primary")
+                else:                       # one of the generator's grasps, placed as the node would place it
+                    rng = np.random.default_rng([args.seed, 9001, index])
+                    truth = scene.grasps_px[rng.integers(len(scene.grasps_px))]
+                    one = Detections(grasps=truth[None].astype(np.float32), scores=np.ones(1, np.float32),
+                                     primary_scores=np.ones(1, np.float32))
+                    result = pipeline.place(one, frame_rgb.shape, intrinsics, frame_depth, wanted=1)
+                best = result.best
+                if best is None:
+                    outcome = outcome_without_pick(result, ranking)
                 else:
-                    best = int(np.argmax(scores))
-                    grasp, score = detections.grasps[best], float(scores[best])
-            side = {}
-            if chosen is None:
-                outcome = PickOutcome(NO_GRASP, detail=f"best {ranking} score {score:.3f} < {args.score_threshold}")
-            else:
-                pose = poses.get(chosen) if ranking != "ground-truth" else grasp_to_gripper_pose(
-                    grasp, intrinsics, calibration.camera_pose, calibration.surface, 0.0, 0.0)
-                outcome = run_pick(cell, pose.position, pose.quaternion, pose.opening_width_m, pick,
-                                   args.grasp_height_offset,
-                                   on_step=lambda name, c: side.update(
-                                       {name: c.render_rgb("side", True, (320, 240))}) if name == LIFT else None)
+                    pose = best.pose
+                    outcome = run_pick(cell, pose.position, pose.quaternion, pose.opening_width_m, pick,
+                                       args.grasp_height_offset,
+                                       on_step=lambda name, c: side.update(
+                                           {name: c.render_rgb("side", True, (320, 240))})
+                                       if name == LIFT and not side else None)
+                attempts.append(outcome.cause)
+                if len(attempts) == 1:
+                    first, first_best, first_result = outcome, best, result
+                # The bridge tries again only after a miss it saw; a ground-truth grasp is one draw.
+                if not outcome.verified or ranking == "ground-truth" or len(attempts) >= args.attempts:
+                    break
+                frame_rgb = cell.render_rgb()
+                frame_depth = cell.render_depth() if args.depth else None
+            outcome, best, result = first, first_best, first_result
+            shown = best or (result.placed[0] if result.placed else None)
+            grasp = None if shown is None else shown.grasp_px
+            if grasp is None and ranking == "ground-truth":
+                grasp = one.grasps[0]
+            score = None if shown is None or ranking == "ground-truth" else shown.score
             metric = None if grasp is None or ranking == "ground-truth" else \
                 bool(match_grasps(grasp[None], scene.grasps_px)[0])
             record[ranking] = {"cause": outcome.cause, "detail": outcome.detail, "score": score,
                                "grasp_px": None if grasp is None else [round(float(v), 2) for v in grasp],
+                               "z_m": None if best is None else round(float(best.pose.position[2]), 4),
                                "target": outcome.target, "lifted": outcome.lifted, "disturbed": outcome.disturbed,
-                               "rise_m": round(outcome.rise_m, 4), "metric_correct": metric}
+                               "rise_m": round(outcome.rise_m, 4), "metric_correct": metric,
+                               "attempts": attempts, "success_within": SUCCESS in attempts}
             keep = args.save == "all" or (args.save == "failures" and not outcome.success)
             label = f"{index} {ranking}: {outcome.cause}"
             picture = _frame(rgb, grasp, label, outcome.success)
@@ -257,9 +316,11 @@ def run_trials(args) -> int:
     stream.close()
     elapsed = time.monotonic() - started
     lines = summarize(records, args.ranking)
-    lines.insert(0, f"{args.trials} trials (seed {args.seed}, look {args.look}) in {elapsed:.0f} s: "
+    lines.insert(0, f"{args.trials} trials (seed {args.seed}, look {args.look}, "
+                    f"{'depth' if args.depth else 'no depth'}) in {elapsed:.0f} s: "
                     f"{60 * args.trials / elapsed:.1f} trials/minute, {len(args.ranking)} pick(s) each")
-    (out / "results.json").write_text(json.dumps({"arguments": vars(args), "trials": records,
+    arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    (out / "results.json").write_text(json.dumps({"arguments": arguments, "trials": records,
                                                    "summary": lines}, indent=1))
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     if montage:

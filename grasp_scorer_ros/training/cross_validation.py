@@ -160,19 +160,11 @@ def shared_argv(args: argparse.Namespace) -> list[str]:
             "--folds", str(args.folds), "--split-seed", str(args.split_seed)]
 
 
-def _plain(value):
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def recorded_options(args: argparse.Namespace, training: argparse.Namespace) -> dict:
     """What a cross-validation's results depend on, as crossval.json stores it."""
-    cross_validation = {name: _plain(getattr(args, name)) for name in (*SHARED, *EVALUATION)}
+    cross_validation = {name: train.plain_argument(getattr(args, name)) for name in (*SHARED, *EVALUATION)}
     cross_validation["data_root"] = str(Path(args.data_root).resolve())
-    training_options = {k: _plain(v) for k, v in sorted(vars(training).items())
+    training_options = {k: train.plain_argument(v) for k, v in sorted(vars(training).items())
                         if k not in SHARED and k not in PER_FOLD and k not in HOW_NOT_WHAT}
     return {"cross_validation": cross_validation, "training": training_options}
 
@@ -185,7 +177,7 @@ def differing_options(stored: dict, now: dict) -> list[str]:
     for section, parser in parsers.items():
         old, new = stored.get(section, {}), now[section]
         for name in sorted(set(old) | set(new)):
-            default = _plain(parser.get_default(name))
+            default = train.plain_argument(parser.get_default(name))
             before, after = old.get(name, default), new.get(name, default)
             if json.loads(json.dumps(before)) != json.loads(json.dumps(after)):
                 lines.append(f"{_option(parser, name)}: {before!r} -> {after!r}")

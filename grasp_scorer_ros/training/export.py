@@ -63,8 +63,8 @@ def dataset_images(root: Path, count: int):
 
 def check_samples(spec: str, limit: int):
     """``NAME=DIR[:foldK]`` -> (name, samples), the look study's convention."""
-    from grasp_scorer_ros.training.look_study import _samples
-    name, _, samples = _samples(spec, limit)
+    from grasp_scorer_ros.datasets.named_sets import load_named_set
+    name, _, samples = load_named_set(spec, limit)
     return name, samples
 
 

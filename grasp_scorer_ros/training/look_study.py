@@ -12,7 +12,8 @@ and grasp, and measures from them:
   primary score on the same images;
 * **calibration**: the reliability of each ranking's top-1 score (binned score against the share of
   correct top grasps), its expected calibration error, and the share of images whose top grasp
-  clears the node's ``score_threshold``;
+  clears the node's ``score_threshold``; for a checkpoint with a score calibration
+  (:mod:`~grasp_scorer_ros.training.score_calibration`), the final score as the node reports it too;
 * **where the scorer was trained**: the scorer's and the primary score's AUC (correct against wrong
   grasps) among the T grasps with the best primary score, the population the scorer is trained on,
   and among the next ones (ranks T+1 to 256), which it never sees in training;
@@ -40,9 +41,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from grasp_scorer_ros.datasets.named_sets import load_named_set
 from grasp_scorer_ros.grasp import angle_difference
 from grasp_scorer_ros.network.metric import match_grasps
 from grasp_scorer_ros.training.paired_statistics import compare_paired, wilson_interval
+from grasp_scorer_ros.training.score_calibration import logit, platt, reliability
 
 SCORE_THRESHOLD = 0.5      # the detection node's default (config/detection.yaml)
 SAME_CENTRE_PX, SAME_ANGLE_DEG, SAME_SIZE = 2.0, 5.0, 0.10
@@ -202,30 +205,15 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def _logit(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x.astype(np.float64), 1e-6, 1 - 1e-6)
-    return np.log(x / (1 - x))
-
-
-def reliability(scores: np.ndarray, correct: np.ndarray, bins: int = 10) -> dict:
-    """Binned score against the share correct, and the expected calibration error."""
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(scores, edges) - 1, 0, bins - 1)
-    table, ece = [], 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            mean, share = float(scores[inside].mean()), float(correct[inside].mean())
-            table.append({"bin": [float(edges[b]), float(edges[b + 1])], "count": int(inside.sum()),
-                          "mean_score": mean, "share_correct": share})
-            ece += inside.mean() * abs(mean - share)
-    return {"bins": table, "ece": float(ece)}
+CALIBRATED = "final, calibrated"
 
 
 def analyse(look: LookOutputs, rules: Dict[str, Callable] = RULES, threshold: float = SCORE_THRESHOLD,
-            shipped: Optional[str] = None) -> dict:
+            shipped: Optional[str] = None, score_calibration: tuple = (1.0, 0.0)) -> dict:
     """Every figure of the module docstring for one look; ``shipped`` names the rule the model's
-    final score is (marked in the report)."""
+    final score is (marked in the report). With a ``score_calibration`` other than the identity,
+    the ranking :data:`CALIBRATED` is the shipped rule's top grasp with the score the node reports
+    (Platt scaling; the same grasps, so the same accuracy: only its calibration differs)."""
     n = look.primary.shape[1]
     has_scorer = look.scorer is not None
     names = list(rules) + ["scorer, top T"] if has_scorer else ["primary"]
@@ -259,10 +247,15 @@ def analyse(look: LookOutputs, rules: Dict[str, Callable] = RULES, threshold: fl
             auc_rows.append((labels, p[ranked], s[ranked]))
             # The same 256 anchors under brightness x1.2 (outputs are in anchor order).
             for key, values in (("primary", look.primary), ("scorer", look.scorer)):
-                base, moved = _logit(values[0, i, ranked]), _logit(values[2, i, ranked])
+                base, moved = logit(values[0, i, ranked]), logit(values[2, i, ranked])
                 sensitivity[key].append(float(np.mean(np.abs(moved - base)) / max(np.std(base), 1e-6)))
         else:
             top_score["primary"][i] = look.primary[0, i, choice["primary"][0, i]]
+    if shipped in choice and tuple(score_calibration) != (1.0, 0.0):
+        names.append(CALIBRATED)
+        choice[CALIBRATED] = choice[shipped]
+        top_score[CALIBRATED] = platt(top_score[shipped], *score_calibration)
+        shipped = CALIBRATED
 
     result = {"look": look.name, "images": n, "rankings": {}, "shipped": shipped}
     correct_by = {}
@@ -389,21 +382,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _samples(spec: str, limit: int):
-    from grasp_scorer_ros.datasets import load_jacquard
-    from grasp_scorer_ros.datasets.splits import fold_assignment
-    name, _, where = spec.partition("=")
-    root, _, fold = where.partition(":")
-    samples = load_jacquard(root)
-    if fold:
-        k = int(fold.removeprefix("fold"))
-        samples = [s for s, f in zip(samples, fold_assignment(samples, by="object")) if f == k]
-    if limit and len(samples) > limit:
-        keep = np.sort(np.random.default_rng(0).choice(len(samples), limit, replace=False))
-        samples = [samples[i] for i in keep]
-    return name, Path(root), samples
-
-
 def save_outputs(look: LookOutputs, path: Path) -> None:
     np.savez(path, primary=look.primary, scorer=look.scorer if look.scorer is not None else np.zeros(0),
              grasps=look.grasps, images=np.array(look.images),
@@ -451,11 +429,11 @@ def run(args: argparse.Namespace, quiet: bool = False) -> List[dict]:
                 detector = GraspDetector(checkpoint, num_threads=args.threads or None, dtype=dtype,
                                          channels_last=dtype == "bfloat16")
                 print(f"model {checkpoint}, {dtype} ({why}), final score {shipped}", flush=True)
-            name, root, samples = _samples(spec, args.limit)
+            name, root, samples = load_named_set(spec, args.limit)
             look = collect(detector, samples, name, root,
                            progress=lambda it: tqdm(it, desc=name, unit="image", mininterval=5, disable=quiet))
             save_outputs(look, cached)
-        result = analyse(look, rules, shipped=shipped)
+        result = analyse(look, rules, shipped=shipped, score_calibration=config.score_calibration)
         results.append(result)
         if not quiet:
             print("\n".join(format_report([result])), flush=True)

