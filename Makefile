@@ -3,13 +3,18 @@
 SHELL := /bin/bash
 RUN := source ./env.sh &&
 
-.PHONY: setup test demo demo-physics trials benchmark train-default clean
+.PHONY: setup test test-avx2 demo demo-physics trials benchmark train-default clean
 
 setup:
 	@bash tools/setup_env.sh
 
 test: setup
 	@$(RUN) GRASP_SCORER_REQUIRE_ROS=1 python -m pytest -q test
+
+# the suite as an AVX2-only CPU runs it: torch's kernels and oneDNN held to AVX2 (so precision auto takes
+# float32); ONNX Runtime keeps its own dispatch (its int8 is exact on every CPU: network/quantization.py)
+test-avx2: setup
+	@$(RUN) ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 GRASP_SCORER_REQUIRE_ROS=1 python -m pytest -q test
 
 demo: setup
 	@$(RUN) python -m grasp_scorer_ros.app.demo

@@ -61,7 +61,7 @@ FE_SWEEP = (
 
 
 def bundled_training_args(backbone: str, *extra: str) -> argparse.Namespace:
-    """``grasp-scorer-train``'s arguments for the bundled model's recipe (its default, README)."""
+    """``grasp-scorer-train``'s arguments for the bundled model's recipe (its default, docs/training.md)."""
     return apply_recipe(get_args_parser().parse_args(
         ["--dataset", "jacquard", "--data-root", ".", "--backbone", backbone, *extra]))
 

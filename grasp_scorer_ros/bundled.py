@@ -12,7 +12,7 @@ DEMO_SCENES_DIR = PACKAGE_DIR / "data" / "demo_scenes"
 
 
 def default_checkpoint_path() -> Path:
-    """The model trained by ``make train-default`` (command and seed in its metadata and README)."""
+    """The model trained by ``make train-default`` (command and seed in its metadata and docs/training.md)."""
     return DEFAULT_CHECKPOINT
 
 

@@ -1,7 +1,7 @@
-"""Rotations in 3D: quaternions, rotation matrices and FANUC W, P, R angles (numpy only).
+"""Rotations in 3D: quaternions, rotation matrices, FANUC W, P, R angles and angle wrapping (numpy only).
 
-The one home of this maths for the package: the camera calibration (camera pose, gripper pose) and
-the FANUC pick planner both use it.
+The one home of this maths for the package: the camera calibration (camera pose, gripper pose), the
+FANUC pick planner and RMI client, and the simulated controller and its arm all use it.
 
 * Quaternions are ``[x, y, z, w]`` (ROS order) everywhere; functions that return one return it
   with ``w >= 0``.
@@ -10,6 +10,9 @@ the FANUC pick planner both use it.
 * FANUC **W, P, R** (degrees) are rotations about the *fixed* X, then Y, then Z axes,
   ``R = Rz(R) Ry(P) Rx(W)``: ROS's roll, pitch, yaw. A top-down tool with yaw ``a`` on a horizontal
   table is ``W, P, R = 180, 0, a``.
+* Angles of a full turn are wrapped with :func:`wrap_degrees` (to ``[-180, 180)``),
+  :func:`angle_difference_degrees` and :func:`wrap_radians`. (A grasp's angle, with its 180-degree
+  symmetry, is another convention: :func:`grasp_scorer_ros.grasp.normalize_angle`.)
 
 Invalid input raises :class:`RotationError` (a ``ValueError``).
 """
@@ -137,7 +140,7 @@ def matrix_to_wpr(rotation) -> tuple[float, float, float]:
     else:
         w = 0.0
         r = math.atan2(-m[0, 1], m[1, 1])
-    return _wrap_deg(math.degrees(w)), math.degrees(p) + 0.0, _wrap_deg(math.degrees(r))
+    return _wpr_degrees(math.degrees(w)), math.degrees(p) + 0.0, _wpr_degrees(math.degrees(r))
 
 
 def quaternion_to_wpr(quaternion_xyzw: Sequence[float]) -> tuple[float, float, float]:
@@ -150,7 +153,25 @@ def wpr_to_quaternion(w_deg: float, p_deg: float, r_deg: float) -> np.ndarray:
     return matrix_to_quaternion(wpr_to_matrix(w_deg, p_deg, r_deg))
 
 
-def _wrap_deg(a: float) -> float:
-    """Angle in (-180, 180] (so a top-down tool reads W = 180, not -180)."""
-    a = (a + 180.0) % 360.0 - 180.0
+def _wpr_degrees(a: float) -> float:
+    """Angle in (-180, 180] (so a top-down tool reads W = 180, not -180), without a negative zero."""
+    a = wrap_degrees(a)
     return 180.0 if a <= -180.0 + 1e-9 else a + 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Angle wrapping
+# ---------------------------------------------------------------------------------------------
+def wrap_degrees(a):
+    """``a`` (degrees; a number or an array) wrapped to ``[-180, 180)``."""
+    return (a + 180.0) % 360.0 - 180.0
+
+
+def angle_difference_degrees(a, b):
+    """``a - b`` (degrees) wrapped to ``[-180, 180)``: the signed shortest turn from ``b`` to ``a``."""
+    return wrap_degrees(a - b)
+
+
+def wrap_radians(a):
+    """``a`` (radians; a number or an array) wrapped to ``[-pi, pi)``."""
+    return (a + math.pi) % (2 * math.pi) - math.pi

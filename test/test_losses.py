@@ -219,14 +219,14 @@ def test_clean_negatives_never_include_a_good_grasp():
     good_anchor = anchors[0, 1, 5]                                  # (24, 8) at 75 deg: 8.5 px along the axis
     assert is_good_box(good_anchor, gt)
     flat = 1 * 6 + 5
-    from grasp_scorer_ros.network.losses import _good_grasp_test
+    from grasp_scorer_ros.network.losses import good_grasp_test
     for clean in (False, True):
         config = model.config.__class__(**{**model.config.to_dict(), "clean_negatives": clean,
                                            "negative_ratio": 40})
         matched = angle_matching(gt, anchors, 16, 15.0).reshape(-1)
         probability = torch.full((96,), 0.5)
         probability[flat] = 0.99
-        is_good = _good_grasp_test(anchors.reshape(-1, 5), outputs["deltas"][0].reshape(-1, 5).detach(),
+        is_good = good_grasp_test(anchors.reshape(-1, 5), outputs["deltas"][0].reshape(-1, 5).detach(),
                                    gt, config) if clean else None
         index, labels = sample_primary_targets(matched, probability, config.negative_ratio, "hardest", is_good)
         negatives = set(index[labels == 0].tolist())

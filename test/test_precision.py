@@ -1,7 +1,14 @@
 """precision: auto takes bfloat16 only where the device computes it natively, detected, never assumed."""
 import pytest
 
+from grasp_scorer_ros.network import precision
 from grasp_scorer_ros.network.precision import native_bfloat16, resolve_precision
+
+
+@pytest.fixture
+def avx512_torch(monkeypatch):
+    """torch's kernels as on a CPU with AVX-512, whatever this machine runs (the flags decide alone)."""
+    monkeypatch.setattr(precision, "torch_cpu_capability", lambda: "AVX512")
 
 
 def cpuinfo(tmp_path, flags):
@@ -17,13 +24,21 @@ def cpuinfo(tmp_path, flags):
     ("avx512f avx512_vnni", False),                 # AVX-512 without BF16
     ("", False),                                    # AVX2 only
 ])
-def test_cpu_native_bfloat16_comes_from_the_cpu_flags(tmp_path, flags, native):
+def test_cpu_native_bfloat16_comes_from_the_cpu_flags(tmp_path, flags, native, avx512_torch):
     found, reason = native_bfloat16("cpu", cpuinfo=cpuinfo(tmp_path, flags))
     assert found is native
     assert ("avx512_bf16" in reason or "amx_bf16" in reason)
     dtype, why = resolve_precision("auto", "cpu", cpuinfo=cpuinfo(tmp_path, flags))
     assert dtype == ("bfloat16" if native else "float32")
     assert why.startswith("auto: ")
+
+
+def test_torch_told_to_use_avx2_kernels_means_float32(tmp_path, monkeypatch):
+    """ATEN_CPU_CAPABILITY=avx2 (an AVX2 machine's kernels on this one): no native bfloat16 then."""
+    monkeypatch.setattr(precision, "torch_cpu_capability", lambda: "AVX2")
+    found, reason = native_bfloat16("cpu", cpuinfo=cpuinfo(tmp_path, "avx512f avx512_bf16"))
+    assert not found and "AVX2 kernels" in reason
+    assert resolve_precision("auto", "cpu", cpuinfo=cpuinfo(tmp_path, "avx512_bf16"))[0] == "float32"
 
 
 def test_unreadable_cpuinfo_means_float32(tmp_path):
@@ -54,5 +69,6 @@ def test_this_machine_is_detected_not_assumed():
     from pathlib import Path
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    expected = bool({"avx512_bf16", "amx_bf16"} & set(flags))
+    expected = bool({"avx512_bf16", "amx_bf16"} & set(flags)) and \
+        precision.torch_cpu_capability() not in precision.TORCH_WITHOUT_BF16
     assert native_bfloat16()[0] is expected

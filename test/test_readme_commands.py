@@ -1,10 +1,11 @@
-"""Every command the README shows works as written after the README's set-up (`make setup`, then
-`source env.sh`): each package command answers `--help` and knows every option the README gives
-it; `make` targets, launch arguments and `ros2 run` executables exist.
+"""Every command the README and the pages of docs/ show works as written after the README's set-up
+(`make setup`, then `source env.sh`): each package command answers `--help` and knows every option
+the documents give it; `make` targets, launch arguments and `ros2 run` executables exist.
 
-The commands are read from the README itself (its code blocks, and inline code that starts like a
-command), so the test follows the README. A command this test does not know fails it: add it to
-EXTERNAL (a tool of the reader's machine) or teach the test how to check it.
+The commands are read from the documents themselves (README.md and every docs/*.md: their code
+blocks, and inline code that starts like a command), so the test follows them. A command this test
+does not know fails it: add it to EXTERNAL (a tool of the reader's machine) or teach the test how to
+check it.
 """
 import os
 import re
@@ -16,6 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+# The documents whose commands are checked: the README and every page of docs/.
+DOCUMENTS = [README] + sorted((ROOT / "docs").glob("*.md"))
 ENV_SH = ROOT / "env.sh"
 
 # Programs of the reader's machine or of a ROS installation: not this package's to check.
@@ -84,7 +87,8 @@ def in_environment(command: str, timeout: float = 120) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
-COMMANDS = readme_commands(README.read_text())
+README_COMMANDS = readme_commands(README.read_text())
+COMMANDS = [command for document in DOCUMENTS for command in readme_commands(document.read_text())]
 HELP_RUNS, CHECKS, UNKNOWN = classify(COMMANDS)
 
 
@@ -92,7 +96,17 @@ def test_the_readme_shows_the_package_commands():
     programs = set(HELP_RUNS)
     for expected in ("grasp-scorer-train", "grasp-scorer-evaluate", "grasp-scorer-synth"):
         assert expected in programs
-    assert not UNKNOWN, f"README commands this test cannot check: {UNKNOWN}"
+    assert not UNKNOWN, f"README or docs/ commands this test cannot check: {UNKNOWN}"
+    readme_programs = set(classify(README_COMMANDS)[0])
+    for expected in ("grasp-scorer-train", "grasp-scorer-evaluate", "grasp-scorer-synth"):
+        assert expected in readme_programs, f"the README itself no longer shows {expected}"
+
+
+def test_the_docs_pages_are_read_too():
+    pages = {document.name for document in DOCUMENTS[1:]}
+    assert {"detection_node.md", "fanuc_bridge.md", "physics_trials.md", "training.md", "paper_claims.md",
+            "speed.md"} <= pages
+    assert set(README_COMMANDS) < set(COMMANDS), "the docs pages add commands of their own"
 
 
 def test_reading_the_readme_finds_blocks_inline_commands_and_continuations():
@@ -119,7 +133,8 @@ def test_each_documented_command_answers_help_and_knows_its_options(set_up, prog
     assert result.returncode == 0, f"`{program} --help` failed after source env.sh:\n{result.stderr[-2000:]}"
     assert "usage" in result.stdout.lower()
     missing = {option for option in HELP_RUNS[program] if option not in result.stdout}
-    assert not missing, f"the README gives {program} options its --help does not know: {sorted(missing)}"
+    assert not missing, (f"the README or docs/ give {program} options its --help does not know: "
+                         f"{sorted(missing)}")
 
 
 def test_make_targets_launch_arguments_and_ros2_run_executables_exist(set_up):
@@ -127,7 +142,7 @@ def test_make_targets_launch_arguments_and_ros2_run_executables_exist(set_up):
     targets = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), flags=re.M))
     arguments = {name for name, *_ in LAUNCH_ARGUMENTS}
     executables = {p.name for p in (ROOT / "install" / "lib" / "grasp_scorer_ros").iterdir()}
-    assert CHECKS, "the README shows make, ros2 launch and ros2 run commands"
+    assert CHECKS, "the README and docs/ show make, ros2 launch and ros2 run commands"
     for kind, words in CHECKS:
         if kind == "make":
             assert {word for word in words[1:] if "=" not in word} <= targets, words

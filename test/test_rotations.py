@@ -4,9 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from grasp_scorer_ros.rotations import (RotationError, matrix_to_quaternion, matrix_to_wpr,
-                                        normalize_quaternion, pose_to_matrix, quaternion_to_matrix,
-                                        quaternion_to_wpr, wpr_to_matrix, wpr_to_quaternion)
+from grasp_scorer_ros.rotations import (RotationError, angle_difference_degrees, matrix_to_quaternion,
+                                        matrix_to_wpr, normalize_quaternion, pose_to_matrix,
+                                        quaternion_to_matrix, quaternion_to_wpr, wpr_to_matrix,
+                                        wpr_to_quaternion, wrap_degrees, wrap_radians)
 from rotation_helpers import LOOKING_DOWN, rot_x, rot_z, top_down
 
 
@@ -115,3 +116,42 @@ def test_round_trip_near_the_singularity(p, w, r):
 def test_quaternion_to_wpr_rejects_a_zero_quaternion():
     with pytest.raises(ValueError):
         quaternion_to_wpr([0, 0, 0, 0])
+
+
+# -- angle wrapping -------------------------------------------------------------------------------
+@pytest.mark.parametrize("angle, expected", [
+    (0.0, 0.0), (179.0, 179.0), (180.0, -180.0), (-180.0, -180.0), (-179.5, -179.5),
+    (190.0, -170.0), (-190.0, 170.0), (360.0, 0.0), (540.0, -180.0), (725.0, 5.0), (-725.0, -5.0),
+])
+def test_wrap_degrees_to_minus_180_up_to_180(angle, expected):
+    assert wrap_degrees(angle) == pytest.approx(expected, abs=1e-12)
+
+
+def test_wrap_degrees_of_an_array():
+    np.testing.assert_allclose(wrap_degrees(np.array([0.0, 180.0, 270.0, -270.0])), [0.0, -180.0, -90.0, 90.0])
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    (10.0, 350.0, 20.0),          # the short way round, across 0
+    (350.0, 10.0, -20.0),
+    (-170.0, 170.0, 20.0),        # across +-180
+    (180.0, -180.0, 0.0),         # the same angle
+    (90.0, -90.0, -180.0),        # half a turn either way: -180
+    (45.0, 45.0, 0.0),
+])
+def test_angle_difference_degrees_is_the_signed_shortest_turn(a, b, expected):
+    assert angle_difference_degrees(a, b) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("angle, expected", [
+    (0.0, 0.0), (math.pi, -math.pi), (-math.pi, -math.pi), (1.5 * math.pi, -0.5 * math.pi),
+    (-1.5 * math.pi, 0.5 * math.pi), (2 * math.pi + 0.25, 0.25),
+])
+def test_wrap_radians_to_minus_pi_up_to_pi(angle, expected):
+    assert wrap_radians(angle) == pytest.approx(expected, abs=1e-12)
+
+
+def test_wpr_reads_180_not_minus_180():
+    # W and R take (-180, 180]: a top-down tool reads W = 180, whichever sign the maths gives.
+    w, p, r = matrix_to_wpr(wpr_to_matrix(-180.0, 0.0, -180.0))
+    assert (w, r) == (180.0, 180.0) and p == pytest.approx(0.0, abs=1e-12)

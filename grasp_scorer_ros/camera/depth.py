@@ -30,7 +30,7 @@ from typing import Optional, Union
 import cv2
 import numpy as np
 
-from grasp_scorer_ros.camera.image_decoding import ImageFormatError, _as_byte_array, _positive_int
+from grasp_scorer_ros.camera.image_decoding import ImageFormatError, as_byte_array, positive_int
 from grasp_scorer_ros.camera.models import CalibrationError, CameraIntrinsics, CameraPose, WorkSurface
 from grasp_scorer_ros.grasp import H, THETA, W, X, Y
 
@@ -53,11 +53,11 @@ def depth_fields_to_metres(*, encoding: str, height: int, width: int, step: int,
         raise DepthFormatError(f"unsupported depth encoding {encoding!r} (supported: 16UC1 or mono16 in "
                                f"millimetres, 32FC1 in metres)")
     dtype, scale = DEPTH_ENCODINGS[encoding]
-    height, width, step = (_positive_int(v, n) for v, n in ((height, "height"), (width, "width"), (step, "step")))
+    height, width, step = (positive_int(v, n) for v, n in ((height, "height"), (width, "width"), (step, "step")))
     row_bytes = width * dtype.itemsize
     if step < row_bytes:
         raise DepthFormatError(f"step {step} is smaller than width * {dtype.itemsize} = {row_bytes} for '{encoding}'")
-    buffer = _as_byte_array(data)
+    buffer = as_byte_array(data)
     if buffer.size != step * height:
         raise DepthFormatError(f"depth data has {buffer.size} bytes, expected step * height = {step * height}")
     rows = buffer.reshape(height, step)[:, :row_bytes]

@@ -53,15 +53,15 @@ def image_fields_to_rgb(*, encoding: str, height: int, width: int, step: int, da
     """
     del is_bigendian  # no effect on 8-bit channels; accepted so a message's fields pass as-is
     channels = _channels(encoding)
-    height = _positive_int(height, "height")
-    width = _positive_int(width, "width")
-    step = _positive_int(step, "step")
+    height = positive_int(height, "height")
+    width = positive_int(width, "width")
+    step = positive_int(step, "step")
     row_bytes = width * channels
     if step < row_bytes:
         raise ImageFormatError(
             f"step {step} is smaller than width * channels = {width} * {channels} = {row_bytes} "
             f"for encoding '{encoding}'")
-    buffer = _as_byte_array(data)
+    buffer = as_byte_array(data)
     expected = step * height
     if buffer.size < expected:
         raise ImageFormatError(
@@ -97,7 +97,7 @@ def compressed_to_rgb(format: str, data) -> np.ndarray:
     """RGB image ``(H, W, 3)`` from a ``sensor_msgs/CompressedImage``'s ``format`` and ``data``
     (JPEG or PNG, as image_transport's compressed plugin writes them; OpenCV decodes, whatever
     the format string says)."""
-    buffer = _as_byte_array(data)
+    buffer = as_byte_array(data)
     if buffer.size == 0:
         raise ImageFormatError(f"compressed image ('{format}') has no data")
     bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
@@ -162,7 +162,9 @@ def _channels(encoding) -> int:
     return CHANNELS[encoding]
 
 
-def _positive_int(value, name: str) -> int:
+def positive_int(value, name: str) -> int:
+    """``value`` as an ``int`` where it is a positive integer (a Python or numpy integer, not a
+    ``bool``); else :class:`ImageFormatError` naming the field ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ImageFormatError(f"{name} must be an integer, got {value!r}")
     if value <= 0:
@@ -170,7 +172,7 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
-def _as_byte_array(data) -> np.ndarray:
+def as_byte_array(data) -> np.ndarray:
     """The message's data as a flat ``uint8`` array (a view where possible, copied later)."""
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8:

@@ -21,7 +21,7 @@ import numpy as np
 
 from grasp_scorer_ros.datasets.augment import photometric_augment, random_augmentation_matrix
 from grasp_scorer_ros.datasets.sample import load_rgb
-from grasp_scorer_ros.datasets.torch_dataset import _AUGMENTATION_TRIES  # the retries of item()
+from grasp_scorer_ros.datasets.torch_dataset import AUGMENTATION_TRIES  # the retries of item()
 from grasp_scorer_ros.network.image_transform import points_inside, transform_grasps
 
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -50,7 +50,7 @@ def replay_item_draws(dataset, index: int, rng: np.random.Generator) -> None:
     height, width = sizer(index) if sizer else image_size(str(dataset.samples[index].image_path))
     grasps = dataset.samples[index].grasps
     options = dataset.augmentation_options
-    for _ in range(_AUGMENTATION_TRIES):
+    for _ in range(AUGMENTATION_TRIES):
         matrix = random_augmentation_matrix(height, width, rng, size=dataset.size, **options)
         moved = transform_grasps(grasps, matrix)
         if points_inside(moved[:, :2], dataset.size).any() or not len(grasps):

@@ -27,7 +27,7 @@ import torch
 
 from grasp_scorer_ros.datasets.augment import photometric_augment, random_augmentation_matrix
 from grasp_scorer_ros.datasets.sample import GraspSample, ImageReadError, load_rgb
-from grasp_scorer_ros.datasets.torch_dataset import _AUGMENTATION_TRIES, GraspTorchDataset
+from grasp_scorer_ros.datasets.torch_dataset import AUGMENTATION_TRIES, GraspTorchDataset
 from grasp_scorer_ros.network.image_transform import (compose_affine, letterbox_matrix, points_inside,
                                                       transform_grasps, warp_image)
 
@@ -134,7 +134,7 @@ class CachedGraspDataset(GraspTorchDataset):
         small, (height, width) = load_entry(entry)
         grasps = self.samples[int(index)].grasps
         if self.train:
-            for _ in range(_AUGMENTATION_TRIES):   # the draws of augment() on the source image
+            for _ in range(AUGMENTATION_TRIES):   # the draws of augment() on the source image
                 matrix = random_augmentation_matrix(height, width, rng, size=self.size, **self.augmentation_options)
                 out_grasps = transform_grasps(grasps, matrix)
                 out_grasps = out_grasps[points_inside(out_grasps[:, :2], self.size)]

@@ -26,7 +26,7 @@ from grasp_scorer_ros.datasets.sample import GraspSample, ImageReadError, load_r
 logger = logging.getLogger(__name__)
 
 # Retries of an augmentation that pushed every grasp out of the image.
-_AUGMENTATION_TRIES = 10
+AUGMENTATION_TRIES = 10
 
 
 class GraspTorchDataset(Dataset):
@@ -100,7 +100,7 @@ class GraspTorchDataset(Dataset):
         index, image = self._read(int(index))
         grasps = self.samples[index].grasps
         if self.train:
-            for _ in range(_AUGMENTATION_TRIES):
+            for _ in range(AUGMENTATION_TRIES):
                 out_image, out_grasps = augment(image, grasps, rng, size=self.size,
                                                 border_value=self.border_value, **self.augmentation_options)
                 if len(out_grasps) or not len(grasps):

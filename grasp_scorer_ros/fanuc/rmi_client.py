@@ -47,6 +47,7 @@ from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.dry_run import DryRunController
 from grasp_scorer_ros.fanuc.motion_limits import MotionLimits
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
+from grasp_scorer_ros.rotations import angle_difference_degrees
 
 logger = logging.getLogger(__name__)
 
@@ -292,21 +293,17 @@ class RMIClient:
             data = rmi.encode_packet(rmi.connect_packet())
             logger.debug("-> %s", data.decode("ascii").rstrip())
             sock.sendall(data)
-            reader = rmi.PacketReader()
-            deadline = time.monotonic() + self.timeout
-            while True:
-                sock.settimeout(max(0.01, deadline - time.monotonic()))
-                try:
-                    chunk = sock.recv(4096)
-                except socket.timeout:
-                    raise RMITimeout(f"no reply to FRC_Connect within {self.timeout:.1f} s") from None
-                if not chunk:
-                    raise RMIConnectionLost("controller closed the connect port without a reply")
-                for packet in reader.feed(chunk):
+            packets = rmi.read_packets(sock, rmi.PacketReader(), deadline=time.monotonic() + self.timeout,
+                                       on_timeout="raise", on_error="raise")
+            try:
+                for packet in packets:
                     logger.debug("<- %s", packet)
                     if packet.get(rmi.COMMUNICATION) == "FRC_Connect":
                         return packet
                     logger.warning("unexpected packet before the FRC_Connect reply: %s", packet)
+            except socket.timeout:
+                raise RMITimeout(f"no reply to FRC_Connect within {self.timeout:.1f} s") from None
+            raise RMIConnectionLost("controller closed the connect port without a reply")
 
     def _start_session(self, sock: Optional[socket.socket]) -> None:
         with self._lock:
@@ -443,22 +440,13 @@ class RMIClient:
                 raise RMIConnectionLost(error) from exc
 
     def _read_loop(self, sock: socket.socket) -> None:
-        reader = rmi.PacketReader()
-        while True:
+        # an idle session retries (the socket's timeout only bounds sendall); an error ends it
+        for packet in rmi.read_packets(sock, rmi.PacketReader(), on_timeout="retry", on_error="end"):
+            logger.debug("<- %s", packet)
             try:
-                chunk = sock.recv(4096)
-            except socket.timeout:
-                continue     # idle session: the timeout only bounds sendall
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            for packet in reader.feed(chunk):
-                logger.debug("<- %s", packet)
-                try:
-                    self._dispatch(packet)
-                except Exception:  # keep reading: one bad reply must not end the session
-                    logger.exception("failed to handle packet %s", packet)
+                self._dispatch(packet)
+            except Exception:  # keep reading: one bad reply must not end the session
+                logger.exception("failed to handle packet %s", packet)
         with self._lock:
             expected = self._closing or self._sock is not sock
         if not expected:
@@ -723,7 +711,7 @@ class RMIClient:
             distance, rotation = ASSUMED_DISTANCE_MM, 180.0
         else:
             distance = start.distance_mm(target)
-            rotation = max(abs((a - b + 180.0) % 360.0 - 180.0)
+            rotation = max(abs(angle_difference_degrees(a, b))
                            for a, b in ((start.w, target.w), (start.p, target.p), (start.r, target.r)))
         speed = max(1.0, float(speed_mm_s)) * scale
         return max(distance / speed, rotation / (ASSUMED_ROTATION_DEG_S * scale))

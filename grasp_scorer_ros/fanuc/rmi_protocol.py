@@ -1,7 +1,8 @@
 """FANUC Remote Motion Interface (RMI, option R912) packets: builders, framing and error codes.
 
-Pure data, no sockets: the client and the simulated controller both speak through this module, so
-the two cannot drift apart.
+Pure data, no sockets of its own: the client and the simulated controller both speak through this
+module, so the two cannot drift apart. :func:`read_packets` is their one loop that reads packets from
+a socket the caller opened.
 
 Wire format (manual B-84184EN): every packet is one ASCII JSON object followed by ``\\r\\n``; its
 first key is ``Communication``, ``Command`` or ``Instruction``. Units on the wire are millimetres and
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator, Optional
 
 logger = logging.getLogger(__name__)
 
@@ -395,3 +398,58 @@ class PacketReader:
                 logger.warning("dropping malformed packet: %s", exc)
                 if self._on_malformed is not None:
                     self._on_malformed(line, exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading packets from a socket
+# ---------------------------------------------------------------------------------------------
+RECV_BYTES = 4096
+ON_TIMEOUT = ("retry", "end", "raise")
+ON_ERROR = ("end", "raise")
+
+
+def read_packets(sock: socket.socket, reader: PacketReader, *,
+                 keep_reading: Optional[Callable[[], bool]] = None, deadline: Optional[float] = None,
+                 on_timeout: str = "retry", on_error: str = "end") -> Iterator[dict]:
+    """The packets arriving on ``sock``, in order: ``recv()`` the bytes, feed them to ``reader``
+    (which owns the framing and the malformed lines) and yield each packet it completes.
+
+    The caller handles each packet, and may stop at any one (e.g. after the reply it waited for).
+    Before every ``recv()``:
+
+    * ``keep_reading()`` (None: always true) is asked; false ends the packets;
+    * with a ``deadline`` (``time.monotonic()`` seconds), the socket's timeout is set to the time
+      left (at least 10 ms): a ``recv()`` after the deadline still runs, and times out at once.
+
+    A ``recv()`` that times out: ``on_timeout`` ``"retry"`` (an idle session: read again, as the
+    socket's timeout only bounds the wait for the stop checks), ``"end"``, or ``"raise"`` (the
+    ``socket.timeout``). Any other ``OSError``: ``on_error`` ``"end"`` or ``"raise"``. The packets
+    end too when the peer closes the connection (``recv()`` returns nothing).
+    """
+    if on_timeout not in ON_TIMEOUT:
+        raise ValueError(f"on_timeout {on_timeout!r} is not one of {ON_TIMEOUT}")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error {on_error!r} is not one of {ON_ERROR}")
+    return _read_packets(sock, reader, keep_reading, deadline, on_timeout, on_error)
+
+
+def _read_packets(sock: socket.socket, reader: PacketReader, keep_reading: Optional[Callable[[], bool]],
+                  deadline: Optional[float], on_timeout: str, on_error: str) -> Iterator[dict]:
+    while keep_reading is None or keep_reading():
+        if deadline is not None:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(RECV_BYTES)
+        except socket.timeout:
+            if on_timeout == "retry":
+                continue
+            if on_timeout == "end":
+                return
+            raise
+        except OSError:
+            if on_error == "end":
+                return
+            raise
+        if not chunk:
+            return
+        yield from reader.feed(chunk)

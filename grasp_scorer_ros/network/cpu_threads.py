@@ -4,7 +4,7 @@ torch runs a CPU convolution as an OpenMP parallel region over ``torch.get_num_t
 threads, and a region ends only when its slowest thread does. With one thread per core (torch's
 default) and another process busy on one of the cores, every region waits for the thread the OS
 scheduler has put behind that process: on a 2-core machine beside one busy process, ``detect()``
-took about twice its quiet time, its worst call 15 times (README, speed). A robot's computer always
+took about twice its quiet time, its worst call 15 times (docs/speed.md). A robot's computer always
 runs other processes (the camera driver, the bridge, a browser).
 
 :class:`ThreadPolicy` with ``threads=None`` ("auto") therefore looks, before each call, at how

@@ -212,7 +212,7 @@ def compute_losses(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Ten
                                  config.positive_angle_threshold).reshape(-1)
         is_good = None
         if config.clean_negatives:
-            is_good = _good_grasp_test(flat_anchors, flat_deltas[i], ground_truths[i], config)
+            is_good = good_grasp_test(flat_anchors, flat_deltas[i], ground_truths[i], config)
         index, labels = sample_primary_targets(matched, grasp_probability[i], config.negative_ratio,
                                                config.negative_sampling, is_good)
         ce_terms.append(F.cross_entropy(flat_logits[i, index], labels, reduction="none"))
@@ -237,7 +237,7 @@ def compute_losses(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Ten
             "regression_scorer": regression_scorer, "scorer": scorer_loss, "total": total, **competence}
 
 
-def _good_grasp_test(flat_anchors, deltas, ground_truths, config: ModelConfig):
+def good_grasp_test(flat_anchors, deltas, ground_truths, config: ModelConfig):
     """``is_good(indices)`` for :func:`sample_primary_targets`: True where the anchor's own box or
     its decoded grasp passes the rectangle metric (``negative_ignore_angle`` / ``_iou``) against a
     ground truth, i.e. where calling it a negative would teach the primary score a wrong label."""

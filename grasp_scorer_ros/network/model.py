@@ -448,7 +448,7 @@ def final_scores(primary: torch.Tensor, scorer: Optional[torch.Tensor],
       score stays on one probability's scale whatever ``w``, so that a threshold of 0.5 means what
       it means for the primary score, where on the product itself it would ask for both
       probabilities near 0.7 (and silenced a quarter of the physics cell's scenes). ``w`` below
-      0.5 leans on the primary score, which generalises better to unfamiliar looks (README).
+      0.5 leans on the primary score, which generalises better to unfamiliar looks (docs/paper_claims.md).
 
     The scores returned are :func:`calibrated` (the order is that of the uncalibrated ones).
     """

@@ -20,6 +20,17 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 # /proc/cpuinfo flags of a native bfloat16 CPU (Linux names): AVX-512 BF16, AMX with BF16 tiles.
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 CPUINFO = Path("/proc/cpuinfo")
+TORCH_WITHOUT_BF16 = ("DEFAULT", "NO AVX", "AVX2", "ZVECTOR", "VSX")   # torch kernel levels below AVX-512
+
+
+def torch_cpu_capability() -> str:
+    """The vector kernels torch dispatches to here ("AVX2", "AVX512", ...): the CPU's, unless
+    ``ATEN_CPU_CAPABILITY`` lowered them."""
+    import torch
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except AttributeError:   # an older torch
+        return "unknown"
 
 
 def cpu_flags(cpuinfo: Union[str, Path] = CPUINFO) -> set[str]:
@@ -49,9 +60,13 @@ def native_bfloat16(device=None, cpuinfo: Union[str, Path] = CPUINFO) -> tuple[b
         if not flags:
             return False, f"CPU flags unreadable ({cpuinfo}): bfloat16 support unknown"
         found = [flag for flag in NATIVE_BF16_CPU_FLAGS if flag in flags]
-        if found:
-            return True, f"CPU flags {' '.join(found)}"
-        return False, f"CPU has neither {' nor '.join(NATIVE_BF16_CPU_FLAGS)} (bfloat16 would be emulated)"
+        if not found:
+            return False, f"CPU has neither {' nor '.join(NATIVE_BF16_CPU_FLAGS)} (bfloat16 would be emulated)"
+        capability = torch_cpu_capability()
+        if capability in TORCH_WITHOUT_BF16:
+            # The hardware has it, but torch was told to use older kernels (ATEN_CPU_CAPABILITY)
+            return False, f"CPU flags {' '.join(found)}, but torch runs its {capability} kernels"
+        return True, f"CPU flags {' '.join(found)}"
     if kind == "cuda":
         import torch
         if not torch.cuda.is_available():

@@ -4,7 +4,7 @@ dropped (and counted), never queued.
 
 Everything torch does happens on this one thread, the detector's construction included: once
 torch has run on one thread, its CPU kernels ran slower on another (built on the node's main
-thread, detect() took 33-34 ms; built here, 21-23 ms; README, speed). ROS-free: the detection node
+thread, detect() took 33-34 ms; built here, 21-23 ms; docs/speed.md). ROS-free: the detection node
 gives it frames and a function that processes one.
 """
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
-from grasp_scorer_ros.rotations import matrix_to_wpr, wpr_to_matrix
+from grasp_scorer_ros.rotations import matrix_to_wpr, wpr_to_matrix, wrap_degrees, wrap_radians
 
 JOINTS = ("J1", "J2", "J3", "J4", "J5", "J6")
 _EPS = 1e-9
@@ -81,7 +81,7 @@ class SimArm:
         j1 = math.degrees(math.atan2(wrist[1], wrist[0])) if abs(wrist[0]) + abs(wrist[1]) > _EPS else 0.0
         if not front:
             j1 += 180.0
-        j1 = (j1 + 180.0) % 360.0 - 180.0
+        j1 = wrap_degrees(j1)
         c1, s1 = math.cos(math.radians(j1)), math.sin(math.radians(j1))
         r = c1 * wrist[0] + s1 * wrist[1] - self.shoulder_offset      # along the arm, from J2's axis
         z = wrist[2] - self.base_height
@@ -106,8 +106,7 @@ class SimArm:
             sign = 1.0 if bend > 0 else -1.0
             j4 = math.degrees(math.atan2(sign * wrist_rotation[1, 0], -sign * wrist_rotation[2, 0]))
             j6 = math.degrees(math.atan2(sign * wrist_rotation[0, 1], sign * wrist_rotation[0, 2]))
-        return np.array([j1, (j2 + 180.0) % 360.0 - 180.0, (j3 + 180.0) % 360.0 - 180.0, j4,
-                         -math.degrees(bend), j6])
+        return np.array([j1, wrap_degrees(j2), wrap_degrees(j3), j4, -math.degrees(bend), j6])
 
     def configuration(self, joints) -> tuple[int, int, int]:
         """``(front, up, flip)`` of ``joints``, as :meth:`inverse` takes them."""
@@ -116,6 +115,6 @@ class SimArm:
         wrist = flange[:3, 3] - self.flange * flange[:3, 2]
         along = math.cos(j1) * wrist[0] + math.sin(j1) * wrist[1]
         r, z = along - self.shoulder_offset, wrist[2] - self.base_height
-        above = (math.pi / 2 - j2 - math.atan2(z, r) + math.pi) % (2 * math.pi) - math.pi
+        above = wrap_radians(math.pi / 2 - j2 - math.atan2(z, r))
         up = above >= 0.0          # the upper arm above the line from J2's axis to the wrist
         return int(along >= 0.0), int(up), int(float(joints[4]) > 0.0)

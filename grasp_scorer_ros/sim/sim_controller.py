@@ -1,11 +1,18 @@
 """A simulated FANUC controller that speaks RMI over TCP, for tests and for running without an arm.
 
 It answers the way the manual (B-84184EN) describes, and refuses what the manual does not allow,
-so that it catches a client's mistakes:
+so that it catches a client's mistakes. Its parts:
 
-* ``FRC_Connect`` on the connect port is answered with the hand-off port, then that socket is
-  closed; the session lives on the hand-off port, which takes one connection, from the address that
-  sent ``FRC_Connect``, within a few seconds; one client at a time (RMIT-026 otherwise).
+* :mod:`.rmi_server`: the connect port's ``FRC_Connect`` hand-off, the one session at a time, the
+  answer to a line that is not JSON;
+* :mod:`.packet_checks`: every packet checked field by field, each wrong field refused with the
+  alarm that names it;
+* :mod:`.arm_motion` and :mod:`.sim_arm`: the arm's motion and kinematics;
+* this module: :class:`SimulatedController`, the RMI program's state machine, the commands (the
+  table :meth:`SimulatedController._command_table`) and the instructions.
+
+What is simulated:
+
 * commands are answered at once, even while the arm moves; ``FRC_WriteDOUT`` acts at once.
 * instructions are queued and acknowledged *after* they have executed: a linear move takes
   ``distance / (speed * override) * speed_scale`` seconds, a joint move its largest joint travel at
@@ -19,14 +26,7 @@ so that it catches a client's mistakes:
   running (RMIT-009). A target the arm cannot reach (:mod:`~grasp_scorer_ros.sim.sim_arm`),
   outside a sphere of reach around the base, or below an optional floor, is refused when its turn
   comes (RMIT-036) and pauses the program, as a motion alarm does.
-* every packet is checked field by field. A field the manual gives a default for may be left
-  out (``Group`` and ``GroupMask`` 1, ``FRC_ReadError``'s ``Count`` 1, a FINE move's
-  ``TermValue`` 0), as FANUC's own driver and the PyPI client ``fanuc-rmi`` send them; a line that
-  is not JSON is answered as an unknown command (RMIT-013). A wrong field, or a missing one
-  without a default, is refused with the alarm that names it (``GroupMask`` RMIT-040, ``Group`` RMIT-039, ``SpeedType`` RMIT-030, ``Speed``
-  (an integer, as in the manual's packets) RMIT-031, ``TermType``/``TermValue`` RMIT-032/033,
-  ``Position``/``JointAngle``/``Configuration`` RMIT-023, frame numbers RMIT-003/002, ports RMIT-038,
-  ``SequenceID``/``Count``/``Time``/``Frame`` RMIT-021).
+* when the session ends, RMI_MOVE stops, as on a real controller when the remote device leaves.
 
 Implemented: the commands ``FRC_GetStatus``, ``FRC_Initialize``, ``FRC_Abort``, ``FRC_Pause``,
 ``FRC_Continue``, ``FRC_Reset``, ``FRC_ReadError``, ``FRC_SetOverRide``, ``FRC_SetUFrameUTool``,
@@ -60,7 +60,6 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
-import math
 import signal
 import socket
 import threading
@@ -72,29 +71,20 @@ import numpy as np
 
 from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
+from grasp_scorer_ros.sim.arm_motion import Motion, Pose, joint_duration_s, lerp_position, linear_duration_s
+from grasp_scorer_ros.sim.packet_checks import (INSTRUCTIONS, LINEAR_MOTIONS, MOTIONS, PORTS, POSITION_KEYS,
+                                                UFRAMES, UTOOLS, instruction_field_error, int_field,
+                                                int_field_or_default, number_fields)
+from grasp_scorer_ros.sim.rmi_server import POLL_S, RMIServer
 from grasp_scorer_ros.sim.sim_arm import JOINTS, SimArm, matrix_position, position_matrix
 
 logger = logging.getLogger(__name__)
 
-_POLL_S = 0.05                      # how often blocking loops look at the stop flag
-_ROTATION_SPEED_DEG_S = 90.0        # wrist reorientation rate of the simulated arm
-_JOINT_SPEED_DEG_S = 180.0          # every joint's speed at 100 % (and 100 % override)
-_GRANT_VALID_S = 5.0                # how long the hand-off port waits after FRC_Connect
-_LINEAR_SPEED_TYPES: dict[str, Callable[[float], float]] = {      # to mm/s
-    "mmSec": lambda v: v,
-    "InchMin": lambda v: v * 25.4 / 60.0,
-}
-_TIME_SPEED_TYPES = {"Time": 1.0, "mSec": 0.001}                  # the move takes Speed * this seconds
-_LINEAR = ("FRC_LinearMotion", "FRC_LinearRelative")
-_JOINT = ("FRC_JointMotionJRep", "FRC_JointRelativeJRep")
-_INSTRUCTIONS = _LINEAR + _JOINT + ("FRC_WaitTime", "FRC_WaitDIN", "FRC_SetUFrame", "FRC_SetUTool")
-_PORTS = range(1, 513)
-_UFRAMES, _UTOOLS = range(0, 10), range(1, 11)
-_POSITION_KEYS = ("X", "Y", "Z", "W", "P", "R")
-_FLAG_KEYS = ("Front", "Up", "Left", "Flip", "Turn4", "Turn5", "Turn6")
-
 # ProgramStatus values of FRC_GetStatus.
 PROGRAM_RUNNING, PROGRAM_PAUSED, PROGRAM_ABORTED = 0, 1, 2
+
+# A command's handler: fills the reply (beyond its name and ErrorID), returns the ErrorID (0: done).
+CommandHandler = Callable[[dict, dict], int]
 
 
 @dataclass(frozen=True)
@@ -108,73 +98,14 @@ class DoutEvent:
     unacknowledged: int         # instructions queued or executing at that moment
 
 
-@dataclass(frozen=True)
-class _Pose:
-    """Where the arm is: the TCP ``position`` in user/tool ``frames``, the arm configuration
-    ``(front, up, flip)``, and the joints when known exactly (after a joint move)."""
-
-    position: Position
-    frames: tuple[int, int]
-    flags: tuple[int, int, int]
-    joints: Optional[tuple[float, ...]] = None
-
-
-@dataclass
-class _Motion:
-    """A move in progress: linear (``start`` to ``target`` in ``frames``) or joint (``joints``)."""
-
-    start: _Pose
-    target: _Pose
-    t0: float
-    duration: float
-    joints: Optional[tuple[np.ndarray, np.ndarray]] = None
-
-    def fraction(self, t: float) -> float:
-        return 1.0 if self.duration <= 0 else min(1.0, max(0.0, (t - self.t0) / self.duration))
-
-
-def _angle_diff(a: float, b: float) -> float:
-    """``a - b`` wrapped to [-180, 180)."""
-    return (a - b + 180.0) % 360.0 - 180.0
-
-
-def _lerp(s: Position, e: Position, a: float) -> Position:
-    lerp = lambda u, v: u + (v - u) * a  # noqa: E731  (orientation lerp is enough for a sim)
-    return Position(lerp(s.x, e.x), lerp(s.y, e.y), lerp(s.z, e.z),
-                    lerp(s.w, s.w + _angle_diff(e.w, s.w)), lerp(s.p, s.p + _angle_diff(e.p, s.p)),
-                    lerp(s.r, s.r + _angle_diff(e.r, s.r)))
-
-
-# -- field checks: the value, or None when missing or mistyped ------------------------------------
-def _int(packet: dict, key: str, allowed: Optional[range] = None) -> Optional[int]:
-    value = packet.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or (allowed is not None and value not in allowed):
-        return None
-    return value
-
-
-def _int_or_default(packet: dict, key: str, default: int, allowed: Optional[range] = None) -> Optional[int]:
-    """``key``'s integer, ``default`` where the packet leaves it out (the manual's default), None
-    where it is there but not allowed."""
-    return default if key not in packet else _int(packet, key, allowed)
-
-
-def _number(packet: dict, key: str) -> Optional[float]:
-    value = packet.get(key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _numbers(packet: dict, key: str, names: tuple[str, ...]) -> Optional[tuple[float, ...]]:
-    block = packet.get(key)
-    if not isinstance(block, dict):
-        return None
-    values = tuple(_number(block, k) for k in names)
-    return None if None in values else values
-
-
 CLIENT_GRACE_S = 1.0    # on Ctrl-C, how long a connected client gets to disconnect first (stop())
+
+
+def _server_attribute(name: str, doc: str) -> property:
+    """The attribute ``name`` of the controller's :class:`~.rmi_server.RMIServer`, read and set as
+    the controller's own."""
+    return property(lambda self: getattr(self._server, name),
+                    lambda self, value: setattr(self._server, name, value), doc=doc)
 
 
 class SimulatedController:
@@ -187,17 +118,14 @@ class SimulatedController:
                  arm_configuration: Configuration = Configuration(), arm: SimArm = SimArm(),
                  part_present_port: int = 0, part_present_on: bool = True, gripper_port: int = 1,
                  gripper_close_on: bool = True):
-        self.host = host
-        self._requested_ports = (int(port), int(handoff_port))
         self.speed_scale = float(speed_scale)
         self.workspace_reach_mm = float(workspace_reach_mm)
         self.floor_z_mm = floor_z_mm
         self.arm = arm
 
-        # Failure knobs (plain attributes: set them from the test).
+        # Failure knobs (plain attributes: set them from the test; stop_answering is the server's).
         self.servo_ready = True
         self.teach_pendant_enabled = False
-        self.stop_answering = False
         self.digital_inputs: dict[int, bool] = {}
         # The part-present sensor (see the module docstring).
         self.part_present_port, self.part_present_on = int(part_present_port), bool(part_present_on)
@@ -208,16 +136,14 @@ class SimulatedController:
         self._this_close = "hold"
         self._part_reads = 0                                          # readings since this close
 
+        # One lock for the program and the session (the server holds it around its own state).
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._send_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._listeners: list[socket.socket] = []
+        self._server = RMIServer(host, port, handoff_port, self._lock,
+                                 handle_packet=self._handle_packet, session_ended=self._session_ended)
+        self._stop = self._server.stopping
         self._t_start = time.monotonic()
 
-        self._session: Optional[socket.socket] = None
-        self._grant: Optional[tuple[str, float]] = None    # FRC_Connect answered: (address, deadline)
         self._rmi_running = False
         self._program_status = PROGRAM_ABORTED
         self._hold = False
@@ -225,35 +151,26 @@ class SimulatedController:
         self._expected_sequence_id = 1
         self._queue: collections.deque[dict] = collections.deque()
         self._executing: Optional[dict] = None
-        self._motion: Optional[_Motion] = None
+        self._motion: Optional[Motion] = None
         self._abort_generation = 0
         c = arm_configuration
         self._uframe, self._utool = c.uframe_number, c.utool_number
         self._uframes: dict[int, np.ndarray] = {}       # written user frames (others: identity)
         self._utools: dict[int, np.ndarray] = {}
-        self._pose = _Pose(start_position, (self._uframe, self._utool), (c.front, c.up, c.flip))
+        self._pose = Pose(start_position, (self._uframe, self._utool), (c.front, c.up, c.flip))
         self._turns = (c.left, c.turn4, c.turn5, c.turn6)
         self._override = 100
         self._last_error_text = ""
+        self._commands = self._command_table()
 
-        self.port = 0
-        self.handoff_port = 0
-        self.received_packets: list[dict] = []
-        self.sent_packets: list[dict] = []
         self.digital_outputs: dict[int, bool] = {}
         self.dout_events: list[DoutEvent] = []
         self.max_unacknowledged = 0
-        self.sessions_opened = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> "SimulatedController":
-        connect_listener = self._listen(self._requested_ports[0])
-        handoff_listener = self._listen(self._requested_ports[1])
-        self.port = connect_listener.getsockname()[1]
-        self.handoff_port = handoff_listener.getsockname()[1]
-        self._spawn(self._accept_loop, connect_listener, self._serve_connect_port, name="sim-connect")
-        self._spawn(self._accept_loop, handoff_listener, self._open_session, name="sim-handoff")
-        self._spawn(self._motion_loop, name="sim-motion")
+        self._server.start()
+        self._server.spawn(self._motion_loop, name="sim-motion")
         logger.info("simulated controller on %s: connect port %d, hand-off port %d",
                     self.host, self.port, self.handoff_port)
         return self
@@ -276,15 +193,12 @@ class SimulatedController:
         deadline = time.monotonic() + timeout
         self._stop.set()
         try:
-            self._end_session("controller stopped")
+            self._server.end_session("controller stopped")
             with self._changed:
                 self._changed.notify_all()
-            for listener in self._listeners:
-                listener.close()
+            self._server.close_listeners()
         finally:
-            for thread in self._threads:
-                if thread is not threading.current_thread():
-                    thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            self._server.join_threads(deadline)
 
     def __enter__(self) -> "SimulatedController":
         return self.start()
@@ -292,30 +206,19 @@ class SimulatedController:
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
 
-    def _listen(self, port: int) -> socket.socket:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.host, port))
-        listener.listen(4)
-        listener.settimeout(_POLL_S)
-        self._listeners.append(listener)
-        return listener
+    # -- the server's side, for tests: its attributes, as this controller's own --------------------
+    host = _server_attribute("host", "The address the ports listen on.")
+    port = _server_attribute("port", "The connect port (0 until :meth:`start`).")
+    handoff_port = _server_attribute("handoff_port", "The session port that the FRC_Connect reply names "
+                                     "(0 until :meth:`start`).")
+    stop_answering = _server_attribute("stop_answering", "Failure knob: packets are read, never answered.")
+    received_packets = _server_attribute("received_packets", "Every packet received, in order.")
+    sent_packets = _server_attribute("sent_packets", "Every packet sent, in order.")
+    sessions_opened = _server_attribute("sessions_opened", "How many sessions the hand-off port opened.")
 
-    def _spawn(self, target: Callable, *args: Any, name: str) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self, listener: socket.socket, handle: Callable[[socket.socket, str], None]) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, address = listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            handle(conn, address[0])
+    @property
+    def connected(self) -> bool:
+        return self._server.connected
 
     # -- state for tests -------------------------------------------------------------------------
     @property
@@ -328,10 +231,6 @@ class SimulatedController:
     def joint_angles(self) -> tuple[float, ...]:
         with self._lock:
             return tuple(float(j) for j in self._current_joints())
-
-    @property
-    def connected(self) -> bool:
-        return self._session is not None
 
     @property
     def unacknowledged(self) -> int:
@@ -391,23 +290,23 @@ class SimulatedController:
         user, tool = self._frames_matrix(frames)
         return matrix_position(np.linalg.inv(user) @ self._flange(position, source) @ tool)
 
-    def _pose_now(self) -> _Pose:
+    def _pose_now(self) -> Pose:
         """The arm's pose now (in the middle of a move: interpolated)."""
         motion = self._motion
         if motion is None:
             return self._pose
         a = motion.fraction(time.monotonic())
         if motion.joints is None:
-            return _Pose(_lerp(motion.start.position, motion.target.position, a), motion.target.frames,
+            return Pose(lerp_position(motion.start.position, motion.target.position, a), motion.target.frames,
                          motion.target.flags)
         start, end = motion.joints
         joints = tuple(float(v) for v in start + (end - start) * a)
         return self._pose_at_joints(joints, motion.target.frames)
 
-    def _pose_at_joints(self, joints: tuple[float, ...], frames: tuple[int, int]) -> _Pose:
+    def _pose_at_joints(self, joints: tuple[float, ...], frames: tuple[int, int]) -> Pose:
         user, tool = self._frames_matrix(frames)
         position = matrix_position(np.linalg.inv(user) @ self.arm.forward(joints) @ tool)
-        return _Pose(position, frames, self.arm.configuration(joints), joints)
+        return Pose(position, frames, self.arm.configuration(joints), joints)
 
     def _current_position(self) -> Position:
         pose = self._pose_now()
@@ -425,13 +324,13 @@ class SimulatedController:
     def place_arm(self, position: Position) -> None:
         """Put the TCP at ``position`` (active frames) at once, as jogging by hand would."""
         with self._lock:
-            self._pose = _Pose(position, (self._uframe, self._utool), self._pose.flags)
+            self._pose = Pose(position, (self._uframe, self._utool), self._pose.flags)
 
     # -- failure knobs ---------------------------------------------------------------------------
     def drop_connection(self) -> None:
         """Close the session socket without a word, as a cut cable would."""
         logger.info("dropping the session connection")
-        self._end_session("connection dropped")
+        self._server.end_session("connection dropped")
 
     def raise_fault(self, message: str = "simulated system fault") -> None:
         """Send ``FRC_SystemFault``, stop the arm where it is and raise an alarm (needs FRC_Reset)."""
@@ -440,142 +339,30 @@ class SimulatedController:
             self._alarm = message
             self._last_error_text = message
             self._stop_program(PROGRAM_ABORTED)
-        self._send({rmi.COMMUNICATION: "FRC_SystemFault", "SequenceID": seq})
+        self._server.send({rmi.COMMUNICATION: "FRC_SystemFault", "SequenceID": seq})
 
     def send_terminate(self) -> None:
         """Send ``FRC_Terminate`` (as after the idle timeout) and close the session."""
-        self._send({rmi.COMMUNICATION: "FRC_Terminate"})
-        self._end_session("terminated by the controller")
+        self._server.send({rmi.COMMUNICATION: "FRC_Terminate"})
+        self._server.end_session("terminated by the controller")
 
-    # -- connect port ----------------------------------------------------------------------------
-    def _serve_connect_port(self, conn: socket.socket, address: str) -> None:
-        """Answer one ``FRC_Connect`` and close the socket (the controller's connect handshake)."""
-        with conn:
-            conn.settimeout(1.0)
-            packet = self._read_one(conn)
-            if packet is None:
-                return
-            with self._lock:
-                self.received_packets.append(packet)
-            if packet.get(rmi.COMMUNICATION) != "FRC_Connect":
-                logger.warning("connect port: ignoring %s", packet)
-                return
-            if self.stop_answering:
-                logger.debug("not answering (stop_answering): %s", packet)
-                return
-            with self._lock:
-                busy = self._session is not None or (self._grant is not None and time.monotonic() < self._grant[1])
-                if not busy:
-                    # This address has a few seconds to come back on the hand-off port.
-                    self._grant = (address, time.monotonic() + _GRANT_VALID_S)
-            reply = {rmi.COMMUNICATION: "FRC_Connect",
-                     "ErrorID": rmi.RMIT_ALREADY_CONNECTED if busy else 0,
-                     "PortNumber": 0 if busy else self.handoff_port,
-                     "MajorVersion": 1, "MinorVersion": 0}
-            try:
-                self._write(conn, reply)
-            except OSError as exc:
-                logger.warning("connect port: reply failed (%s)", exc)
-
-    def _read_one(self, conn: socket.socket) -> Optional[dict]:
-        reader = rmi.PacketReader()
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline and not self._stop.is_set():
-            try:
-                chunk = conn.recv(4096)
-            except (socket.timeout, OSError):
-                return None
-            if not chunk:
-                return None
-            packets = reader.feed(chunk)
-            if packets:
-                logger.debug("<- %s", packets[0])
-                return packets[0]
-        return None
-
-    # -- session ---------------------------------------------------------------------------------
-    def _open_session(self, conn: socket.socket, address: str) -> None:
-        with self._lock:
-            grant = self._grant
-            if (grant is None or grant[0] != address or time.monotonic() >= grant[1]
-                    or self._session is not None):
-                logger.warning("hand-off port: refusing %s, which was granted no session", address)
-                conn.close()
-                return
-            self._grant = None
-            self._session = conn
-            self.sessions_opened += 1
-        conn.settimeout(_POLL_S)
-        self._spawn(self._session_loop, conn, name="sim-session")
-
-    def _session_loop(self, conn: socket.socket) -> None:
-        # a line that is not JSON is answered, as an unknown command, rather than left to time out
-        reader = rmi.PacketReader(on_malformed=lambda line, error: self._send(
-            {rmi.COMMAND: "Unknown", "ErrorID": rmi.RMIT_INVALID_COMMAND}, conn))
-        while not self._stop.is_set() and self._session is conn:
-            try:
-                chunk = conn.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not chunk:
-                break
-            for packet in reader.feed(chunk):
-                logger.debug("<- %s", packet)
-                with self._lock:
-                    self.received_packets.append(packet)
-                self._handle_packet(conn, packet)
-        if self._session is conn:
-            self._end_session("the client closed the connection")
-
-    def _end_session(self, reason: str) -> None:
-        """Close the session; like a real controller, stop RMI_MOVE when the remote device leaves."""
-        with self._lock:
-            conn, self._session = self._session, None
-            if conn is None:
-                return
-            if self._rmi_running:
-                self._stop_program(PROGRAM_ABORTED)
-        logger.info("session ended: %s", reason)
-        try:
-            conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        conn.close()
-
-    def _send(self, packet: dict, conn: Optional[socket.socket] = None) -> None:
-        """Reply on the session (nothing when ``stop_answering`` or no session)."""
-        if self.stop_answering:
-            logger.debug("not answering (stop_answering): %s", packet)
-            return
-        conn = conn or self._session
-        if conn is None or conn is not self._session:
-            logger.debug("no session, reply dropped: %s", packet)
-            return
-        try:
-            self._write(conn, packet)
-        except OSError as exc:
-            logger.warning("reply failed (%s); ending the session", exc)
-            self._end_session("send failed")
-
-    def _write(self, conn: socket.socket, packet: dict) -> None:
-        with self._send_lock:
-            conn.sendall(rmi.encode_packet(packet))
-        logger.debug("-> %s", packet)
-        with self._lock:
-            self.sent_packets.append(packet)
+    # -- the session's packets ------------------------------------------------------------------
+    def _session_ended(self) -> None:
+        """The session closed (the server holds the lock): like a real controller, stop RMI_MOVE
+        when the remote device leaves."""
+        if self._rmi_running:
+            self._stop_program(PROGRAM_ABORTED)
 
     def _handle_packet(self, conn: socket.socket, packet: dict) -> None:
         try:
             kind, name = rmi.packet_kind(packet)
         except rmi.ProtocolError:
-            self._send({rmi.COMMAND: "Unknown", "ErrorID": rmi.RMIT_INVALID_COMMAND}, conn)
+            self._server.send({rmi.COMMAND: "Unknown", "ErrorID": rmi.RMIT_INVALID_COMMAND}, conn)
             return
         if kind == rmi.COMMUNICATION:
             if name == "FRC_Disconnect":
-                self._send({rmi.COMMUNICATION: "FRC_Disconnect", "ErrorID": 0}, conn)
-                self._end_session("FRC_Disconnect")
+                self._server.send({rmi.COMMUNICATION: "FRC_Disconnect", "ErrorID": 0}, conn)
+                self._server.end_session("FRC_Disconnect")
             else:
                 logger.warning("session: ignoring %s", packet)
             return
@@ -586,9 +373,33 @@ class SimulatedController:
         if reply is not None:
             if reply.get("ErrorID"):
                 self._last_error_text = rmi.describe_error(reply["ErrorID"])
-            self._send(reply, conn)
+            self._server.send(reply, conn)
 
     # -- commands --------------------------------------------------------------------------------
+    def _command_table(self) -> dict[str, CommandHandler]:
+        """The commands this controller implements: each RMI command's name and its handler (any
+        other command is refused with RMIT-013). A handler runs with the lock held."""
+        return {
+            "FRC_GetStatus": self._command_get_status,
+            "FRC_Initialize": self._command_initialize,
+            "FRC_Abort": self._command_abort,
+            "FRC_Pause": self._command_pause,
+            "FRC_Continue": self._command_continue,
+            "FRC_Reset": self._command_reset,
+            "FRC_ReadError": self._command_read_error,
+            "FRC_SetOverRide": self._command_set_override,
+            "FRC_SetUFrameUTool": self._command_set_uframe_utool,
+            "FRC_GetUFrameUTool": self._command_get_uframe_utool,
+            "FRC_ReadUFrameData": self._command_read_uframe_data,
+            "FRC_WriteUFrameData": self._command_write_uframe_data,
+            "FRC_ReadUToolData": self._command_read_utool_data,
+            "FRC_WriteUToolData": self._command_write_utool_data,
+            "FRC_ReadCartesianPosition": self._command_read_cartesian_position,
+            "FRC_ReadJointAngles": self._command_read_joint_angles,
+            "FRC_WriteDOUT": self._command_write_dout,
+            "FRC_ReadDIN": self._command_read_din,
+        }
+
     _GROUP_COMMANDS = ("FRC_SetUFrameUTool", "FRC_GetUFrameUTool", "FRC_ReadCartesianPosition",
                        "FRC_ReadJointAngles", "FRC_ReadUFrameData", "FRC_WriteUFrameData",
                        "FRC_ReadUToolData", "FRC_WriteUToolData")
@@ -602,12 +413,12 @@ class SimulatedController:
         with self._changed:
             self._sensed_part = sensed
             if name in self._GROUP_COMMANDS:
-                group = _int_or_default(packet, "Group", 1, range(1, 2))   # omitted: group 1
+                group = int_field_or_default(packet, "Group", 1, range(1, 2))   # omitted: group 1
                 if group is None:
                     reply["ErrorID"] = rmi.RMIT_INVALID_GROUP
                     return reply
                 reply["Group"] = group
-            handler = getattr(self, f"_command_{name[4:]}", None) if name.startswith("FRC_") else None
+            handler = self._commands.get(name)
             if handler is None:
                 reply["ErrorID"] = rmi.RMIT_INVALID_COMMAND
             else:
@@ -615,16 +426,16 @@ class SimulatedController:
             self._changed.notify_all()
         return reply
 
-    def _command_GetStatus(self, packet: dict, reply: dict) -> int:
+    def _command_get_status(self, packet: dict, reply: dict) -> int:
         reply.update(
             ServoReady=int(self.servo_ready), TPMode=int(self.teach_pendant_enabled),
             RMIMotionStatus=int(self._rmi_running), ProgramStatus=self._program_status,
-            SingleStepMode=0, NumberUTool=len(_UTOOLS), NumberUFrame=len(_UFRAMES) - 1,
+            SingleStepMode=0, NumberUTool=len(UTOOLS), NumberUFrame=len(UFRAMES) - 1,
             NextSequenceID=self._expected_sequence_id, Override=self._override)
         return 0
 
-    def _command_Initialize(self, packet: dict, reply: dict) -> int:
-        mask = _int_or_default(packet, "GroupMask", 1, range(1, 2))      # omitted: group 1
+    def _command_initialize(self, packet: dict, reply: dict) -> int:
+        mask = int_field_or_default(packet, "GroupMask", 1, range(1, 2))      # omitted: group 1
         if mask is None:
             return rmi.RMIT_INVALID_GROUP_MASK
         reply["GroupMask"] = mask
@@ -643,19 +454,19 @@ class SimulatedController:
         self._queue.clear()
         return 0
 
-    def _command_Abort(self, packet: dict, reply: dict) -> int:
+    def _command_abort(self, packet: dict, reply: dict) -> int:
         if not self._rmi_running:
             return rmi.RMIT_NOT_RUNNING
         self._stop_program(PROGRAM_ABORTED)
         return 0
 
-    def _command_Pause(self, packet: dict, reply: dict) -> int:
+    def _command_pause(self, packet: dict, reply: dict) -> int:
         if not self._rmi_running:
             return rmi.RMIT_NOT_RUNNING
         self._program_status = PROGRAM_PAUSED
         return 0
 
-    def _command_Continue(self, packet: dict, reply: dict) -> int:
+    def _command_continue(self, packet: dict, reply: dict) -> int:
         if not self._rmi_running:
             return rmi.RMIT_NOT_RUNNING
         if self._program_status != PROGRAM_PAUSED:
@@ -665,29 +476,29 @@ class SimulatedController:
         self._program_status = PROGRAM_RUNNING
         return 0
 
-    def _command_Reset(self, packet: dict, reply: dict) -> int:
+    def _command_reset(self, packet: dict, reply: dict) -> int:
         self._hold = False
         self._alarm = None
         return 0
 
-    def _command_ReadError(self, packet: dict, reply: dict) -> int:
-        count = _int_or_default(packet, "Count", 1)                       # omitted: the last error
+    def _command_read_error(self, packet: dict, reply: dict) -> int:
+        count = int_field_or_default(packet, "Count", 1)                       # omitted: the last error
         if count is None or count < 1:
             return rmi.RMIT_INVALID_VALUE
         reply.update(Count=1, ErrorData=self._last_error_text)
         return 0
 
-    def _command_SetOverRide(self, packet: dict, reply: dict) -> int:
-        value = _int(packet, "Value", range(1, 101))
+    def _command_set_override(self, packet: dict, reply: dict) -> int:
+        value = int_field(packet, "Value", range(1, 101))
         if value is None:
             return rmi.RMIT_INVALID_OVERRIDE
         self._override = value
         return 0
 
-    def _command_SetUFrameUTool(self, packet: dict, reply: dict) -> int:
+    def _command_set_uframe_utool(self, packet: dict, reply: dict) -> int:
         if self._executing is not None:
             return rmi.RMIT_INVALID_CONTROLLER_STATE     # not while moving
-        uframe, utool = _int(packet, "UFrameNumber", _UFRAMES), _int(packet, "UToolNumber", _UTOOLS)
+        uframe, utool = int_field(packet, "UFrameNumber", UFRAMES), int_field(packet, "UToolNumber", UTOOLS)
         if uframe is None:
             return rmi.RMIT_INVALID_UFRAME
         if utool is None:
@@ -695,20 +506,20 @@ class SimulatedController:
         self._uframe, self._utool = uframe, utool
         return 0
 
-    def _command_GetUFrameUTool(self, packet: dict, reply: dict) -> int:
+    def _command_get_uframe_utool(self, packet: dict, reply: dict) -> int:
         reply.update(UFrameNumber=self._uframe, UToolNumber=self._utool)
         return 0
 
     def _frame_data(self, packet: dict, reply: dict, key: str, frames: dict, numbers: range,
                     error: int, write: bool) -> int:
         """Read or write user frame or tool data (user frame 0, the world, reads only)."""
-        number = _int(packet, key, numbers)
+        number = int_field(packet, key, numbers)
         if number is None or (write and key == "FrameNumber" and number == 0):
             return error
         if write:
             if self._executing is not None:
                 return rmi.RMIT_INVALID_CONTROLLER_STATE
-            values = _numbers(packet, "Frame", _POSITION_KEYS)
+            values = number_fields(packet, "Frame", POSITION_KEYS)
             if values is None:
                 return rmi.RMIT_INVALID_VALUE
             frames[number] = position_matrix(Position(*values))
@@ -717,23 +528,23 @@ class SimulatedController:
             reply["Frame"] = matrix_position(frames.get(number, np.eye(4))).to_packet()
         return 0
 
-    def _command_ReadUFrameData(self, packet: dict, reply: dict) -> int:
-        return self._frame_data(packet, reply, "FrameNumber", self._uframes, _UFRAMES,
+    def _command_read_uframe_data(self, packet: dict, reply: dict) -> int:
+        return self._frame_data(packet, reply, "FrameNumber", self._uframes, UFRAMES,
                                 rmi.RMIT_INVALID_UFRAME, write=False)
 
-    def _command_WriteUFrameData(self, packet: dict, reply: dict) -> int:
-        return self._frame_data(packet, reply, "FrameNumber", self._uframes, _UFRAMES,
+    def _command_write_uframe_data(self, packet: dict, reply: dict) -> int:
+        return self._frame_data(packet, reply, "FrameNumber", self._uframes, UFRAMES,
                                 rmi.RMIT_INVALID_UFRAME, write=True)
 
-    def _command_ReadUToolData(self, packet: dict, reply: dict) -> int:
-        return self._frame_data(packet, reply, "ToolNumber", self._utools, _UTOOLS,
+    def _command_read_utool_data(self, packet: dict, reply: dict) -> int:
+        return self._frame_data(packet, reply, "ToolNumber", self._utools, UTOOLS,
                                 rmi.RMIT_INVALID_UTOOL, write=False)
 
-    def _command_WriteUToolData(self, packet: dict, reply: dict) -> int:
-        return self._frame_data(packet, reply, "ToolNumber", self._utools, _UTOOLS,
+    def _command_write_utool_data(self, packet: dict, reply: dict) -> int:
+        return self._frame_data(packet, reply, "ToolNumber", self._utools, UTOOLS,
                                 rmi.RMIT_INVALID_UTOOL, write=True)
 
-    def _command_ReadCartesianPosition(self, packet: dict, reply: dict) -> int:
+    def _command_read_cartesian_position(self, packet: dict, reply: dict) -> int:
         front, up, flip = self._pose_now().flags
         left, turn4, turn5, turn6 = self._turns
         configuration = Configuration(self._utool, self._uframe, front, up, left, flip, turn4, turn5, turn6)
@@ -741,7 +552,7 @@ class SimulatedController:
                      Configuration=configuration.to_packet(), Position=self._current_position().to_packet())
         return 0
 
-    def _command_ReadJointAngles(self, packet: dict, reply: dict) -> int:
+    def _command_read_joint_angles(self, packet: dict, reply: dict) -> int:
         try:
             joints = self._current_joints()
         except ValueError:
@@ -751,8 +562,8 @@ class SimulatedController:
                                  "J7": 0.0, "J8": 0.0, "J9": 0.0})
         return 0
 
-    def _command_WriteDOUT(self, packet: dict, reply: dict) -> int:
-        port, value = _int(packet, "PortNumber", _PORTS), packet.get("PortValue")
+    def _command_write_dout(self, packet: dict, reply: dict) -> int:
+        port, value = int_field(packet, "PortNumber", PORTS), packet.get("PortValue")
         if port is None:
             return rmi.RMIT_INVALID_PORT_NUMBER
         if value not in ("ON", "OFF"):
@@ -767,8 +578,8 @@ class SimulatedController:
                                           unacknowledged=self._unacknowledged()))
         return 0
 
-    def _command_ReadDIN(self, packet: dict, reply: dict) -> int:
-        port = _int(packet, "PortNumber", _PORTS)
+    def _command_read_din(self, packet: dict, reply: dict) -> int:
+        port = int_field(packet, "PortNumber", PORTS)
         if port is None:
             return rmi.RMIT_INVALID_PORT_NUMBER
         if port == self.part_present_port and port > 0:
@@ -830,7 +641,7 @@ class SimulatedController:
         return None
 
     def _refusal(self, name: str, packet: dict, seq: Any) -> int:
-        if name not in _INSTRUCTIONS:
+        if name not in INSTRUCTIONS:
             return rmi.RMIT_INVALID_INSTRUCTION
         if self.teach_pendant_enabled:
             return rmi.RMIT_TP_ENABLED
@@ -840,7 +651,7 @@ class SimulatedController:
             return rmi.RMIT_NOT_RUNNING
         if self._hold:
             return rmi.RMIT_HOLD
-        if _int(packet, "SequenceID") is None:
+        if int_field(packet, "SequenceID") is None:
             return rmi.RMIT_INVALID_VALUE
         if seq != self._expected_sequence_id:
             self._hold = True
@@ -848,58 +659,20 @@ class SimulatedController:
             return rmi.RMIT_INVALID_SEQUENCE_ID
         if self._unacknowledged() >= rmi.MAX_INSTRUCTIONS_IN_FLIGHT:
             return rmi.RMIT_BUFFER_FULL
-        return self._field_error(name, packet)
-
-    @staticmethod
-    def _field_error(name: str, packet: dict) -> int:
-        """The alarm of the first missing or mistyped field of an instruction (0: none)."""
-        if name == "FRC_WaitTime":
-            time_s = _number(packet, "Time")
-            return 0 if time_s is not None and time_s >= 0 else rmi.RMIT_INVALID_VALUE
-        if name == "FRC_WaitDIN":
-            if _int(packet, "PortNumber", _PORTS) is None:
-                return rmi.RMIT_INVALID_PORT_NUMBER
-            return 0 if packet.get("PortValue") in ("ON", "OFF") else rmi.RMIT_INVALID_VALUE
-        if name == "FRC_SetUFrame":
-            return 0 if _int(packet, "FrameNumber", _UFRAMES) is not None else rmi.RMIT_INVALID_UFRAME
-        if name == "FRC_SetUTool":
-            return 0 if _int(packet, "ToolNumber", _UTOOLS) is not None else rmi.RMIT_INVALID_UTOOL
-        # A motion.
-        speed_types = (*_LINEAR_SPEED_TYPES, *_TIME_SPEED_TYPES) if name in _LINEAR else ("Percent", *_TIME_SPEED_TYPES)
-        if packet.get("SpeedType") not in speed_types:
-            return rmi.RMIT_INVALID_SPEED_TYPE
-        speed = _int(packet, "Speed")
-        if speed is None or speed <= 0 or (packet["SpeedType"] == "Percent" and speed > 100):
-            return rmi.RMIT_INVALID_SPEED_VALUE
-        if packet.get("TermType") not in rmi.TERM_TYPES:
-            return rmi.RMIT_INVALID_TERM_TYPE
-        # TermValue matters to CNT (1-100) only; a FINE (or CR) move may leave it out
-        term = _int(packet, "TermValue") if packet["TermType"] == "CNT" else _int_or_default(packet, "TermValue", 0)
-        if term is None or term < 0 or (packet["TermType"] == "CNT" and not 1 <= term <= 100):
-            return rmi.RMIT_INVALID_TERM_VALUE
-        if name in _JOINT:
-            return 0 if _numbers(packet, "JointAngle", JOINTS) is not None else rmi.RMIT_INVALID_POSITION_DATA
-        configuration = packet.get("Configuration")
-        if not isinstance(configuration, dict) or any(_int(configuration, k) is None for k in _FLAG_KEYS):
-            return rmi.RMIT_INVALID_POSITION_DATA
-        if _int(configuration, "UFrameNumber", _UFRAMES) is None:
-            return rmi.RMIT_INVALID_UFRAME
-        if _int(configuration, "UToolNumber", _UTOOLS) is None:
-            return rmi.RMIT_INVALID_UTOOL
-        return 0 if _numbers(packet, "Position", _POSITION_KEYS) is not None else rmi.RMIT_INVALID_POSITION_DATA
+        return instruction_field_error(name, packet)
 
     def _ready_to_run(self) -> bool:
         """The next instruction may start: RMI_MOVE runs, and a CNT/CR move has a successor."""
         if not (self._queue and self._rmi_running and self._program_status == PROGRAM_RUNNING):
             return False
         head = self._queue[0]
-        blends = head[rmi.INSTRUCTION] in _LINEAR + _JOINT and head.get("TermType") in ("CNT", "CR")
+        blends = head[rmi.INSTRUCTION] in MOTIONS and head.get("TermType") in ("CNT", "CR")
         return not blends or len(self._queue) > 1
 
-    def _plan(self, name: str, packet: dict) -> tuple[int, Optional[_Motion]]:
+    def _plan(self, name: str, packet: dict) -> tuple[int, Optional[Motion]]:
         """``(error, motion)`` of a motion whose turn has come (RMIT-036 when unreachable)."""
         start = self._pose
-        if name in _LINEAR:
+        if name in LINEAR_MOTIONS:
             c = packet["Configuration"]
             frames = (c["UFrameNumber"], c["UToolNumber"])
             values = Position.from_packet(packet["Position"])
@@ -907,12 +680,13 @@ class SimulatedController:
                 here = self._in_frames(start.position, start.frames, frames)
                 values = Position(here.x + values.x, here.y + values.y, here.z + values.z,
                                   here.w + values.w, here.p + values.p, here.r + values.r)
-            target = _Pose(values, frames, (c["Front"], c["Up"], c["Flip"]))
+            target = Pose(values, frames, (c["Front"], c["Up"], c["Flip"]))
             flange = self._flange(values, frames)
             if self.arm.inverse(flange, *target.flags) is None or not self._reachable(flange, frames):
                 return rmi.RMIT_INVALID_DESTINATION, None
-            start = _Pose(self._in_frames(start.position, start.frames, frames), frames, start.flags)
-            return 0, _Motion(start, target, time.monotonic(), self._linear_duration_s(packet, start.position, values))
+            start = Pose(self._in_frames(start.position, start.frames, frames), frames, start.flags)
+            duration = linear_duration_s(packet, start.position, values, self._override, self.speed_scale)
+            return 0, Motion(start, target, time.monotonic(), duration)
         try:
             here = self._current_joints()
         except ValueError:      # a start position the arm cannot be at
@@ -925,7 +699,8 @@ class SimulatedController:
             return rmi.RMIT_INVALID_DESTINATION, None
         start = self._pose_at_joints(tuple(float(v) for v in here), frames)
         travel = float(np.max(np.abs(goal - here)))
-        return 0, _Motion(start, target, time.monotonic(), self._joint_duration_s(packet, travel), (here, goal))
+        duration = joint_duration_s(packet, travel, self._override, self.speed_scale)
+        return 0, Motion(start, target, time.monotonic(), duration, (here, goal))
 
     def _reachable(self, flange: np.ndarray, frames: tuple[int, int]) -> bool:
         """The TCP (world frame) inside the sphere of reach and above the floor."""
@@ -934,33 +709,18 @@ class SimulatedController:
             return False
         return self.floor_z_mm is None or tcp[2] >= self.floor_z_mm
 
-    def _linear_duration_s(self, packet: dict, start: Position, target: Position) -> float:
-        if packet["SpeedType"] in _TIME_SPEED_TYPES:       # the move takes Speed (milli)seconds
-            return packet["Speed"] * _TIME_SPEED_TYPES[packet["SpeedType"]] * self.speed_scale
-        speed = _LINEAR_SPEED_TYPES[packet["SpeedType"]](packet["Speed"]) * self._override / 100.0
-        rotation = max(abs(_angle_diff(a, b)) for a, b in
-                       ((target.w, start.w), (target.p, start.p), (target.r, start.r)))
-        rotation_rate = _ROTATION_SPEED_DEG_S * self._override / 100.0
-        return max(start.distance_mm(target) / speed, rotation / rotation_rate) * self.speed_scale
-
-    def _joint_duration_s(self, packet: dict, travel_deg: float) -> float:
-        if packet["SpeedType"] in _TIME_SPEED_TYPES:
-            return packet["Speed"] * _TIME_SPEED_TYPES[packet["SpeedType"]] * self.speed_scale
-        rate = _JOINT_SPEED_DEG_S * packet["Speed"] / 100.0 * self._override / 100.0
-        return travel_deg / rate * self.speed_scale
-
     def _motion_loop(self) -> None:
         """Execute queued instructions one by one; acknowledge each when it has finished."""
         while not self._stop.is_set():
             with self._changed:
                 if not self._ready_to_run():
-                    self._changed.wait(_POLL_S)
+                    self._changed.wait(POLL_S)
                     continue
                 packet = self._queue.popleft()
                 self._executing = packet
                 generation = self._abort_generation
                 name, seq = packet[rmi.INSTRUCTION], packet["SequenceID"]
-                error, motion = self._plan(name, packet) if name in _LINEAR + _JOINT else (0, None)
+                error, motion = self._plan(name, packet) if name in MOTIONS else (0, None)
                 if error:
                     # A motion alarm: refuse this move and pause the program, keeping the queue.
                     self._executing = None
@@ -974,19 +734,19 @@ class SimulatedController:
                     while (self._abort_generation == generation and not self._stop.is_set()
                            and (time.monotonic() < end or not self._input_matches(packet))):
                         remaining = end - time.monotonic()
-                        self._changed.wait(min(_POLL_S, remaining) if remaining > 0 else _POLL_S)
+                        self._changed.wait(min(POLL_S, remaining) if remaining > 0 else POLL_S)
                     if self._abort_generation != generation or self._stop.is_set():
                         continue    # aborted or faulted: no reply
                     self._finish(name, packet, motion)
                     self._changed.notify_all()
-            self._send({rmi.INSTRUCTION: name, "ErrorID": error, "SequenceID": seq})
+            self._server.send({rmi.INSTRUCTION: name, "ErrorID": error, "SequenceID": seq})
 
     def _input_matches(self, packet: dict) -> bool:
         if packet[rmi.INSTRUCTION] != "FRC_WaitDIN":
             return True
         return self.digital_inputs.get(packet["PortNumber"], False) == (packet["PortValue"] == "ON")
 
-    def _finish(self, name: str, packet: dict, motion: Optional[_Motion]) -> None:
+    def _finish(self, name: str, packet: dict, motion: Optional[Motion]) -> None:
         if motion is not None:
             self._pose = motion.target
         elif name == "FRC_SetUFrame":

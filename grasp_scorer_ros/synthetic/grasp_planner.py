@@ -151,7 +151,7 @@ def plan_grasps(shape: Polygon, occupied, obstacles, image_size: Tuple[int, int]
                              image_size, gripper, jaw_samples) for jaw in jaw_sizes]
     grasps = np.concatenate(found).reshape(-1, 5)
     if max_grasps is not None:
-        return _pick_diverse(grasps, rng, max_grasps)
+        return pick_diverse(grasps, rng, max_grasps)
     return grasps
 
 
@@ -249,7 +249,7 @@ def _grasps_for_jaw(jaw_size, candidates, line_points, axis, normal, edge_normal
     return np.column_stack([centres, width, np.full(len(width), float(jaw_size)), angles_deg])[ok]
 
 
-def _pick_diverse(grasps: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+def pick_diverse(grasps: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
     """Up to ``count`` grasps in random order, skipping near-duplicates of those already picked."""
     chosen = []
     for i in rng.permutation(len(grasps)):

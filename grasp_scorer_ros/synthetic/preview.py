@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from grasp_scorer_ros.visualize import draw_grasps
-from grasp_scorer_ros.synthetic.grasp_planner import _pick_diverse
+from grasp_scorer_ros.synthetic.grasp_planner import pick_diverse
 from grasp_scorer_ros.synthetic.scene import SceneConfig, generate_scene, make_object_pool
 
 CAPTIONS = {"train": "train look", "heldout": "held-out look"}
@@ -35,7 +35,7 @@ def look_grid(seed: int = 0, size: int = 320, looks: Sequence[str] = ("train", "
         tiles = [cv2.resize(s.image, (tile, tile), interpolation=cv2.INTER_AREA) for s in scenes]
         caption = CAPTIONS.get(name, f"{name} look")
         if n == 0 and grasps_drawn > 0:
-            shown = _pick_diverse(scenes[0].grasps, np.random.default_rng(seed), grasps_drawn) * (tile / size)
+            shown = pick_diverse(scenes[0].grasps, np.random.default_rng(seed), grasps_drawn) * (tile / size)
             tiles[0] = draw_grasps(tiles[0], shown, color=(0, 230, 0), jaw_color=(255, 40, 40), centre=False)
             caption += (f"  (first scene: {len(shown)} of its {len(scenes[0].grasps)} grasps drawn, "
                         f"jaws in red)")

@@ -38,7 +38,7 @@ from grasp_scorer_ros.datasets import load_dataset
 from grasp_scorer_ros.datasets.splits import kfold_splits, sample_covering_objects
 from grasp_scorer_ros.network.checkpoint import load_model
 from grasp_scorer_ros.network.engines import ENGINES, make_engine
-from grasp_scorer_ros.training.engine import RANKING_NAMES, evaluate_model
+from grasp_scorer_ros.training.evaluation import RANKING_NAMES, evaluate_model
 from grasp_scorer_ros.training.paired_statistics import PairedComparison, compare_paired, wilson_interval
 
 logger = logging.getLogger("grasp_scorer_ros.evaluate")

@@ -24,7 +24,7 @@ from typing import Dict, Sequence
 
 import torch
 
-from grasp_scorer_ros.network.losses import (_good_grasp_test, angle_matching, binary_entropy,
+from grasp_scorer_ros.network.losses import (angle_matching, binary_entropy, good_grasp_test,
                                              sample_primary_targets)
 from grasp_scorer_ros.network.model import FEATURE_STRIDE, GRASP, ModelConfig
 from grasp_scorer_ros.training.distributed import DistributedContext, all_reduce_sum
@@ -66,7 +66,7 @@ def loss_counts(outputs: Dict[str, torch.Tensor], targets: Sequence[torch.Tensor
             positives = int((matched >= 0).sum())
             positives_total += positives
             if config.clean_negatives:   # the vetting decides how many negatives remain
-                is_good = _good_grasp_test(flat_anchors, flat_deltas[i], ground_truths[i], config)
+                is_good = good_grasp_test(flat_anchors, flat_deltas[i], ground_truths[i], config)
                 index, _ = sample_primary_targets(matched, probability[i], config.negative_ratio,
                                                   config.negative_sampling, is_good)
                 ce += len(index)

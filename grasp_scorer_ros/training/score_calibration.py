@@ -2,7 +2,7 @@
 
 The scorer's probability is trained against graded targets (IoU 25% -> 0, 75% -> 1), so it measures
 a grasp's quality, not the chance that it passes the metric: the final score of the top grasp
-averaged 0.65-0.74 where 87-96% of those grasps were right (README, unfamiliar looks). A threshold
+averaged 0.65-0.74 where 87-96% of those grasps were right (docs/paper_claims.md, unfamiliar looks). A threshold
 on it then silences good scenes. This fits ``sigmoid(a * logit(final) + b)`` to whether each
 image's top grasp (as the node ranks it, in the node's precision) passes the rectangle metric, on
 validation looks, and stores ``(a, b)`` in a copy of the checkpoint (``ModelConfig.score_calibration``).

@@ -3,7 +3,7 @@
 Optimisation defaults are the paper's (sect. V-A): SGD, momentum 0.9, lr 0.001, weight decay 0.0001,
 batch 10, 100k iterations, T = 64, alpha = 2, ResNet-50 from ImageNet weights, anchors = mean
 training box. The loss and the scorer follow ``--recipe``: ``measured`` (default) takes the
-departures from the paper that measured better (README, "Learning, measured"), ``paper`` is
+departures from the paper that measured better (docs/training.md, "Where this project departs from the paper"), ``paper`` is
 Eq. 2-5 as written; any single departure flag overrides its recipe value.
 
     grasp-scorer-train --dataset jacquard --data-root /data/jacquard --fold 0 --out runs/fold0
@@ -56,7 +56,7 @@ from grasp_scorer_ros.network.model import (BACKBONES, FEATURE_TAPS, FINAL_RANKI
                                             ModelConfig)
 from grasp_scorer_ros.training import distributed
 from grasp_scorer_ros.training.batch_norm import synchronise_batch_norm
-from grasp_scorer_ros.training.engine import evaluate_model
+from grasp_scorer_ros.training.evaluation import evaluate_model
 from grasp_scorer_ros.training.freezing import BATCH_NORM_MODES, freeze_feature_extractor
 from grasp_scorer_ros.training.global_losses import global_total, global_values, loss_counts, loss_seed, rng_state
 from grasp_scorer_ros.training.mixed_precision import AMP_CHOICES, grad_scaler, resolve_amp
@@ -69,7 +69,7 @@ SHORT_NAMES = {"total": "total", "intermediate": "primary", "regression_l1": "l1
                "regression_scorer": "reg_sc", "scorer": "scorer"}
 SCORER_TERM_SCHEDULES = ("paper", "off", "warmup", "gate", "direction-gate")
 # Each recipe's value for every flag in the "recipe" group. "measured" holds the departures whose
-# benefit was measured (README, "Learning, measured"); "paper" is Eq. 2-5 and sect. IV-C as written.
+# benefit was measured (docs/training.md, "Where this project departs from the paper"); "paper" is Eq. 2-5 and sect. IV-C as written.
 RECIPES = {
     "measured": dict(negatives="hardest", clean_negatives="on", scorer_term="direction-gate",
                      scorer_jitter=2, final_ranking="product", scorer_grasp_input="anchor-indicator",
@@ -153,7 +153,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                        help="mixed precision: auto = bfloat16 where the device computes it natively, else on "
                             "CUDA float16 with a gradient scaler, else float32; off (or none) = float32")
     recipe = p.add_argument_group(
-        "recipe", "where this project departs from the paper (README, 'Learning, measured'); "
+        "recipe", "where this project departs from the paper (docs/training.md); "
         "--recipe sets them all, a flag given explicitly overrides its recipe value")
     recipe.add_argument("--recipe", choices=sorted(RECIPES), default="measured",
                         help="measured: the departures that measured better; paper: Eq. 2-5 as written")
