@@ -3,13 +3,17 @@
 SHELL := /bin/bash
 RUN := source ./env.sh &&
 
-.PHONY: setup test test-avx2 demo demo-physics trials benchmark train-default clean
+.PHONY: setup test test-fast test-avx2 demo demo-physics trials benchmark train-default clean
 
 setup:
 	@bash tools/setup_env.sh
 
 test: setup
 	@$(RUN) GRASP_SCORER_REQUIRE_ROS=1 python -m pytest -q test
+
+# the unit tests only: the suite without the system tests (test/system/) and the tests marked slow
+test-fast: setup
+	@$(RUN) GRASP_SCORER_REQUIRE_ROS=1 python -m pytest -q -m "not slow" test
 
 # the suite as an AVX2-only CPU runs it: torch's kernels and oneDNN held to AVX2 (so precision auto takes
 # float32); ONNX Runtime keeps its own dispatch (its int8 is exact on every CPU: network/quantization.py)

@@ -182,23 +182,23 @@ def modules():
 
 
 @pytest.fixture(scope="module")
-def graph(modules):
+def package_graph(modules):
     return import_graph(modules)
 
 
-def test_the_graph_sees_the_package(modules, graph):
+def test_the_graph_sees_the_package(modules, package_graph):
     assert len(modules) > 40
-    assert f"{PACKAGE}.network.model" in graph[f"{PACKAGE}.network.losses"]
-    assert f"{PACKAGE}.fanuc.rmi_protocol" in graph[f"{PACKAGE}.fanuc.pick_executor"]  # from pkg import mod
-    assert f"{PACKAGE}.bundled" in graph[f"{PACKAGE}.nodes.detection_node"]
+    assert f"{PACKAGE}.network.model" in package_graph[f"{PACKAGE}.network.losses"]
+    assert f"{PACKAGE}.fanuc.rmi_protocol" in package_graph[f"{PACKAGE}.fanuc.pick_executor"]  # from pkg import mod
+    assert f"{PACKAGE}.bundled" in package_graph[f"{PACKAGE}.nodes.detection_node"]
 
 
-def test_no_import_cycle(graph):
-    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+def test_no_import_cycle(package_graph):
+    assert find_cycle(package_graph) is None, " -> ".join(find_cycle(package_graph))
 
 
-def test_imports_point_one_way(graph):
-    assert layer_violations(graph) == []
+def test_imports_point_one_way(package_graph):
+    assert layer_violations(package_graph) == []
 
 
 def test_ros_is_imported_only_by_the_nodes_and_the_demo(modules):

@@ -34,6 +34,7 @@ WIDER_SEARCH = 4   # when too few of the best grasps pass the workspace and dept
                    # times as many (at least MIN_WIDER_SEARCH) and check them again
 MIN_WIDER_SEARCH = 20
 RANKINGS = ("final", "primary")
+CHECK_REFUSALS = ("grasp outside the workspace", "grasp refused by depth")   # camera.grasp_selection's
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,14 @@ class FramePipeline:
         detections = self.detector.detect(rgb, top_k=wanted)
         result = self._select(detections, rgb.shape, intrinsics, depth, depth_problem, wanted, settings)
         if len(result.candidates) < wanted and len(detections) == wanted and not result.problem:
-            # Too few passed: rank more (the ranking is exact for any count, so the first ones are
-            # the same) and check them all again.
-            detections = self.detector.detect(rgb, top_k=max(WIDER_SEARCH * wanted, MIN_WIDER_SEARCH))
-            result = self._select(detections, rgb.shape, intrinsics, depth, depth_problem, wanted, settings)
+            # Too few passed: rank more. The ranking is exact for any count, so the first ones are
+            # the same grasps: only the new ones are checked (the depth checks are most of the time
+            # a large request takes), unless float rounding reordered them.
+            wider = self.detector.detect(rgb, top_k=max(WIDER_SEARCH * wanted, MIN_WIDER_SEARCH))
+            same = detections.anchor_index is not None and wider.anchor_index is not None and \
+                np.array_equal(wider.anchor_index[:len(detections)], detections.anchor_index)
+            previous = result if same else None
+            result = self._select(wider, rgb.shape, intrinsics, depth, depth_problem, wanted, settings, previous)
             result.detect_calls = 2
         return result
 
@@ -181,7 +186,9 @@ class FramePipeline:
         return self._select(detections, image_shape, intrinsics, depth, depth_problem, wanted, settings)
 
     def _select(self, detections: Detections, image_shape, intrinsics, depth, depth_problem: str, wanted: int,
-                settings: FrameSettings) -> FrameResult:
+                settings: FrameSettings, previous: Optional[FrameResult] = None) -> FrameResult:
+        """``previous``: the result of the first ``len(previous.detections)`` of these same grasps,
+        whose checks are kept; only the grasps after them are checked."""
         result = FrameResult(detections, [], settings.score_threshold)
         height, width = image_shape[:2]
         no_intrinsics = "no camera intrinsics yet (no valid CameraInfo and none in the calibration file)"
@@ -199,9 +206,16 @@ class FramePipeline:
             return result
         kept, heights = list(range(min(len(detections), wanted))), {}
         if settings.workspace.active or depth is not None:   # refused grasps are never published, so never picked
-            selection = select_grasps(detections.grasps, wanted, settings.workspace, intrinsics, self.camera_pose,
-                                      self.surface, depth, settings.depth)
-            kept, heights = selection.kept, selection.heights
+            start, kept, heights = 0, [], {}
+            if previous is not None:
+                start = len(previous.detections)
+                kept = [c.index for c in previous.candidates]
+                heights = {c.index: c.height for c in previous.candidates if c.height is not None}
+                result.refusals.extend(r for r in previous.refusals if r[0] in CHECK_REFUSALS)
+            selection = select_grasps(detections.grasps[start:], wanted - len(kept), settings.workspace, intrinsics,
+                                      self.camera_pose, self.surface, depth, settings.depth)
+            kept += [start + i for i in selection.kept]
+            heights.update({start + i: h for i, h in selection.heights.items()})
             result.refusals.extend(selection.refusals)
         for i in kept:
             ranked = self._placed(detections, i, intrinsics, heights.get(i), settings)

@@ -5,13 +5,8 @@ import pytest
 
 from grasp_scorer_ros.camera.depth import (DepthFormatError, DepthSettings, depth_fields_to_metres,
                                            grasp_height)
-from grasp_scorer_ros.camera.models import CameraIntrinsics, CameraPose, WorkSurface
 from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
-
-SIZE, FX, CAMERA_HEIGHT = 96, 120.0, 0.8
-INTRINSICS = CameraIntrinsics(np.array([[FX, 0, SIZE / 2], [0, FX, SIZE / 2], [0, 0, 1]]), np.zeros(5), SIZE, SIZE)
-POSE = CameraPose([0.5, 0.1, CAMERA_HEIGHT], [0.7071068, -0.7071068, 0.0, 0.0])   # looking straight down
-TABLE = WorkSurface.horizontal(0.0)
+from overhead_scene import CAMERA_HEIGHT, FX, INTRINSICS, POSE, TABLE, table_with
 
 
 def fields(array, encoding, bigendian=False):
@@ -40,14 +35,6 @@ def test_bad_depth_is_refused_with_a_reason(change, words):
     good = fields(np.full((4, 6), 800, dtype=np.uint16), "16UC1")
     with pytest.raises(DepthFormatError, match=words.replace("*", r"\*").replace("(", r"\(")):
         depth_fields_to_metres(**{**good, **change})
-
-
-def table_with(*boxes):
-    """Depth of the table, with boxes (x0, y0, x1, y1, height m) standing on it."""
-    depth = np.full((SIZE, SIZE), CAMERA_HEIGHT, dtype=np.float32)
-    for x0, y0, x1, y1, height in boxes:
-        depth[y0:y1, x0:x1] = CAMERA_HEIGHT - height
-    return depth
 
 
 @pytest.mark.parametrize("box_height, grasp_at", [(0.05, 0.01), (0.03, 0.0), (0.10, 0.06)])
@@ -94,90 +81,3 @@ def test_missing_depth_where_it_matters_refuses_the_grasp():
     assert "where a finger lands" in grasp_height(grasp, landing, INTRINSICS, POSE, TABLE)
     edge = [4.0, 48.0, 10.0, 10.0, 0.0]
     assert "outside the depth image" in grasp_height(edge, depth, INTRINSICS, POSE, TABLE)
-
-
-# -- the detection node with a depth topic, over a real rclpy graph --------------------------------------
-from ros_helpers import spin_until  # noqa: E402
-from test_detection_node import calibration_file, checkpoint, graph, image_message, scene  # noqa: E402,F401
-
-
-def depth_message(depth, stamp_sec, encoding="32FC1"):
-    from sensor_msgs.msg import Image
-    values = (depth * 1000).astype("<u2") if encoding == "16UC1" else depth.astype("<f4")
-    message = Image(height=depth.shape[0], width=depth.shape[1], encoding=encoding, is_bigendian=0,
-                    step=depth.shape[1] * values.dtype.itemsize, data=values.tobytes())
-    message.header.stamp.sec = stamp_sec
-    return message
-
-
-def bar_depth():
-    """The depth of test_detection_node's scene: its bar (x 20-76, y 40-56) stands 5 cm tall."""
-    return table_with((20, 40, 77, 57, 0.05))
-
-
-def send_pair(g, depth, stamp, **depth_options):
-    from sensor_msgs.msg import Image
-    publisher = g.depth_pub if hasattr(g, "depth_pub") else None
-    if publisher is None:
-        g.depth_pub = publisher = g.peer.create_publisher(Image, "depth", 10)
-        assert spin_until(g.executor, lambda: publisher.get_subscription_count() > 0, timeout=10)
-    if depth is not None:
-        publisher.publish(depth_message(depth, stamp, **depth_options))
-        g.executor.spin_once(timeout_sec=0.05)
-    processed = g.node.stats["processed"]
-    g.deliver(image_message(scene(), stamp_sec=stamp))
-    assert spin_until(g.executor, lambda: g.node.stats["processed"] > processed, timeout=20)
-    assert spin_until(g.executor, lambda: any(c.header.stamp.sec == stamp for c in g.candidates), timeout=10)
-    return next(c for c in g.candidates if c.header.stamp.sec == stamp).candidates
-
-
-@pytest.mark.parametrize("encoding", ["32FC1", "16UC1"])
-def test_published_grasps_stand_on_what_the_depth_shows(graph, encoding):
-    g = graph(depth_topic="depth", num_candidates=8)
-    candidates = send_pair(g, bar_depth(), 5, encoding=encoding)
-    assert candidates
-    tops = []
-    for c in candidates:
-        ig = c.image_grasp
-        grasp = [ig.center_x, ig.center_y, ig.opening_width, ig.jaw_size, np.degrees(ig.angle)]
-        expected = grasp_height(grasp, bar_depth(), INTRINSICS, POSE, TABLE)
-        assert not isinstance(expected, str), expected        # refused ones never get out
-        assert c.pose.position.z == pytest.approx(expected.height, abs=2e-3)
-        tops.append(expected.top)
-    assert max(tops) == pytest.approx(0.05, abs=2e-3)         # some grasps are on the bar
-    assert g.best and g.best[-1].pose.position.z == pytest.approx(candidates[0].pose.position.z)
-
-
-def test_grasps_whose_fingers_would_land_on_something_are_refused(graph):
-    import cv2
-    g = graph(depth_topic="depth", num_candidates=8)
-    first = send_pair(g, bar_depth(), 5)[0].image_grasp
-    # A 20 cm post where the first grasp's right finger lands (just past its rectangle's end).
-    axis = np.array([np.cos(first.angle), np.sin(first.angle)])
-    spot = np.array([first.center_x, first.center_y]) + (first.opening_width / 2 + 1.5) * axis
-    depth = bar_depth()
-    post = np.zeros_like(depth, dtype=np.uint8)
-    cv2.circle(post, tuple(int(round(v)) for v in spot), 3, 1, -1)
-    depth[post.astype(bool)] = CAMERA_HEIGHT - 0.20
-    again = send_pair(g, depth, 6)
-    same = [c for c in again if abs(c.image_grasp.center_x - first.center_x) < 1e-6
-            and abs(c.image_grasp.center_y - first.center_y) < 1e-6 and abs(c.image_grasp.angle - first.angle) < 1e-6]
-    assert again and not same          # the same image ranks the same grasps: that one is refused now
-    assert any(reason.startswith("grasp refused by depth: a finger's landing zone is not clear")
-               for reason in g.node.rejections), g.node.rejections
-
-
-def test_bad_or_missing_depth_refuses_the_frames_grasps_with_a_reason(graph):
-    g = graph(depth_topic="depth")
-    assert send_pair(g, None, 7) == []                    # no depth frame yet
-    assert send_pair(g, bar_depth()[:48, :48], 8) == []   # another size than the colour image
-    nan = np.full((SIZE, SIZE), np.nan, dtype=np.float32)
-    assert send_pair(g, nan, 9) == []
-    assert send_pair(g, bar_depth(), 15, ) != []          # and the good one that follows is used
-    reasons = " | ".join(g.node.rejections)
-    assert "no depth: no depth frame received on /depth" in reasons
-    assert "no depth: depth rejected" in reasons
-    assert not any(b.header.stamp.sec in (7, 8, 9) for b in g.best)
-    # A depth frame too far in time from the image is not paired with it.
-    assert send_pair(g, None, 30) == []
-    assert any(r.startswith("no depth: no depth frame within depth_max_age") for r in g.node.rejections)

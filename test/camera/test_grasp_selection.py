@@ -3,7 +3,7 @@ import numpy as np
 
 from grasp_scorer_ros.camera.grasp_selection import select_grasps
 from grasp_scorer_ros.camera.workspace import Workspace
-from test_depth import INTRINSICS, POSE, TABLE, table_with
+from overhead_scene import INTRINSICS, POSE, TABLE, table_with
 
 
 def test_the_best_that_pass_are_kept_and_every_refusal_says_why():

@@ -1,5 +1,6 @@
 """Tests of grasp_scorer_ros.camera (types, calibration files, pixel to pose) with synthetic
-cameras whose answers are known.
+cameras whose answers are known. Covers camera/models.py, camera/calibration_file.py and, mostly,
+camera/pixel_to_pose.py (one file: the three parts share their cameras and constants).
 
 Ground truth comes from the other direction: known 3D points on the surface are projected with
 cv2.projectPoints (distortion included), the pixel grasp is built from those pixels, and the
@@ -18,7 +19,7 @@ from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose, pixels_
 from grasp_scorer_ros.rotations import matrix_to_quaternion
 from rotation_helpers import LOOKING_DOWN, rot_x, rot_z
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "calibration.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "calibration.yaml"
 
 K = np.array([[910.0, 0.0, 640.0], [0.0, 905.0, 360.0], [0.0, 0.0, 1.0]])
 DISTORTION = np.array([-0.12, 0.05, 0.0008, -0.0005, -0.01])  # a typical mild barrel lens

@@ -1,4 +1,7 @@
-"""Loaders in the native Cornell and Jacquard formats, on small files written here, awkward ones included."""
+"""Loaders in the native Cornell and Jacquard formats, on small files written here, awkward ones included.
+
+Covers the package's loaders (datasets/__init__.py: load_dataset), datasets/jacquard.py, datasets/cornell.py,
+datasets/sample.py and datasets/torch_dataset.py (one file: they share the image and grasp writers)."""
 import logging
 from pathlib import Path
 

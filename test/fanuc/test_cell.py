@@ -4,21 +4,18 @@ Every rule of :mod:`grasp_scorer_ros.fanuc.cell` has its test here: arming and w
 (a reconnect, a fault, a failed pick, a disarm), disarm and abort mid-pick, fault and reset, the
 stall watchdog, the limits, the gripper's state and the unload before the next pick, and a bounded
 close. The simulated controller records every packet, so the tests check what a real controller
-would have seen.
+would have seen. The cells come from the ``make_cell`` and ``verified_cell`` fixtures (fanuc/conftest.py).
 """
 import threading
 import time
 
 import pytest
 
-from grasp_scorer_ros.fanuc.cell import CellConfig, GraspRequest, PickCell
-from grasp_scorer_ros.fanuc.pick_planner import PickConfig, PickRejected
+from grasp_scorer_ros.fanuc.pick_planner import PickRejected
 from grasp_scorer_ros.fanuc.rmi_protocol import Configuration, Position
 from grasp_scorer_ros.sim.sim_controller import SimulatedController
-from rotation_helpers import top_down
+from pick_cell_helpers import connected, request, wait
 
-PICK = PickConfig(speed_mm_s=500.0, approach_speed_mm_s=250.0, gripper_settle_s=0.01,
-                  place_position_m=(0.40, -0.30, 0.05))
 PLACE_MM = (400.0, -300.0, 50.0)
 
 
@@ -27,43 +24,12 @@ def sim_speed_scale():
     return 0.02
 
 
-def request(x=0.6, y=0.1, yaw_deg=30.0, width=0.04, frame="base_link"):
-    return GraspRequest(frame, (x, y, 0.0), tuple(top_down(yaw_deg)), width, 0.9, "test")
-
-
-def wait(predicate, timeout=5.0):
-    return SimulatedController.wait_until(predicate, timeout)
-
-
 def name(packet):
     return next(iter(packet.values()))
 
 
 def motions(sim):
     return sim.received("Instruction")
-
-
-@pytest.fixture
-def make_cell(sim):
-    cells = []
-
-    def make(port=None, **settings):
-        values = dict(robot_ip="127.0.0.1", rmi_port=sim.port if port is None else port, armed=True,
-                      reply_timeout=2.0, stall_timeout=3.0, reconnect_backoff_min=0.1, reconnect_backoff_max=0.4,
-                      status_poll_period=0.0, grasp_height_offset=0.02)
-        values.update(settings)
-        cells.append(PickCell(CellConfig(**values), PICK).start())
-        return cells[-1]
-    yield make
-    for cell in cells:
-        cell.close()
-
-
-def connected(cell, sim):
-    # Both ends: the simulator takes its side of the session on its own thread, which on a loaded
-    # machine may run after the client already counts itself connected.
-    assert wait(lambda: cell.status().connected and sim.connected), "the cell never connected"
-    return cell
 
 
 def pick(cell, **grasp):
@@ -210,6 +176,7 @@ def test_a_fault_disarms_and_arming_waits_for_reset(make_cell, sim):
 
 
 # -- a controller that stops answering ------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_stall_during_a_pick_is_found_within_about_a_second(make_cell, sim):
     cell = connected(make_cell(reply_timeout=3.0, stall_timeout=1.0), sim)
     job, stalled = first_motion_then(cell, sim, lambda: (setattr(sim, "stop_answering", True), time.monotonic())[1])
@@ -249,6 +216,7 @@ def test_no_caller_can_send_a_move_outside_the_limits(make_cell, sim):
 
 
 # -- the gripper ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_jaws_are_tracked_and_a_held_part_is_delivered_first(make_cell, sim):
     cell = connected(make_cell(), sim)
     assert cell.status().gripper == "unknown"
@@ -317,26 +285,6 @@ def test_requests_from_many_threads_keep_one_pick_at_a_time(make_cell, sim):
 
 
 # -- verified picks (a part-present input) ----------------------------------------------------------
-VERIFIED = PickConfig(speed_mm_s=500.0, approach_speed_mm_s=250.0, gripper_settle_s=0.01,
-                      place_position_m=(0.40, -0.30, 0.05), part_present_port=3, part_present_wait_s=0.2)
-
-
-@pytest.fixture
-def verified_cell(sim):
-    sim.part_present_port = 3     # the stand-in sensor: holding while the jaws are closed
-    cells = []
-
-    def make(**settings):
-        values = dict(robot_ip="127.0.0.1", rmi_port=sim.port, armed=True, reply_timeout=2.0, stall_timeout=3.0,
-                      status_poll_period=0.0, grasp_height_offset=0.02)
-        values.update(settings)
-        cells.append(PickCell(CellConfig(**values), VERIFIED).start())
-        return connected(cells[-1], sim)
-    yield make
-    for cell in cells:
-        cell.close()
-
-
 def visited_place(sim, since=0):
     return any((m["Position"]["X"], m["Position"]["Y"]) == pytest.approx(PLACE_MM[:2], abs=1e-3)
                for m in motions(sim)[since:])

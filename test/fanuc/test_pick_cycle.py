@@ -1,20 +1,23 @@
 """The bridge's pick cycle: every pick from a frame taken after the previous pick ended.
 
-First the cycle alone around a real PickCell and the simulated controller, with the detector's
-answer written by the test; then the whole chain over a real rclpy graph: camera frames -> the
-detection node's grasp/detect -> the bridge (grasp_source request) -> RMI -> the simulator."""
+The cycle alone around a real PickCell (``make_cell``, ``verified_cell``: fanuc/conftest.py) and the
+simulated controller, with the detector's answer written by the test. The whole chain over a real rclpy
+graph (camera frames -> the detection node's grasp/detect -> the bridge, grasp_source request -> RMI ->
+the simulator) is in test/nodes/test_fanuc_bridge_node.py."""
 import logging
 import threading
 import time
 
-import numpy as np
 import pytest
 
-from ros_helpers import spin_until
-from test_detection_node import calibration_file  # noqa: F401 (a fixture)
-from test_pick_cell import connected, make_cell, request, sim_speed_scale, verified_cell, wait  # noqa: F401
+from pick_cell_helpers import connected, request, wait
 
 S = 1_000_000_000
+
+
+@pytest.fixture
+def sim_speed_scale():
+    return 0.02
 
 
 class Detector:
@@ -92,6 +95,7 @@ def test_a_disarmed_cell_asks_for_nothing(sim, make_cell):
         cycle.stop()
 
 
+@pytest.mark.slow
 def test_after_a_miss_the_cycle_asks_for_a_fresh_frame_and_too_many_misses_disarm(sim, verified_cell):
     cell = verified_cell(max_consecutive_misses=3)
     sim.miss_next(1)
@@ -123,74 +127,3 @@ def test_bad_cycle_settings_are_refused():
         CycleConfig(request_timeout=0.0)
     with pytest.raises(ValueError, match="settle_time"):
         CycleConfig(settle_time=-1.0)
-
-
-# -- the whole chain over ROS ----------------------------------------------------------------------------
-@pytest.fixture
-def chain(ros, sim, tmp_path, calibration_file):
-    """Detection node (tiny model), bridge in request mode, a camera peer publishing frames stamped now."""
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
-    from sensor_msgs.msg import CameraInfo, Image
-    from grasp_scorer_ros.msg import BridgeStatus
-    from grasp_scorer_ros.network.checkpoint import save_checkpoint
-    from grasp_scorer_ros.nodes.detection_node import GraspDetectionNode
-    from grasp_scorer_ros.nodes.fanuc_bridge_node import FanucBridgeNode
-    from test_detection_node import camera_info, image_message, scene
-    from test_fanuc_bridge_node import FAST
-    from tiny_model import tiny_model
-
-    checkpoint = tmp_path / "tiny.pt"
-    save_checkpoint(str(checkpoint), tiny_model(seed=3))
-    detector = GraspDetectionNode(context=ros, parameter_overrides=[
-        Parameter("checkpoint", value=str(checkpoint)), Parameter("calibration_file", value=str(calibration_file)),
-        Parameter("score_threshold", value=0.0)])
-    values = {**FAST, "grasp_source": "request", "robot_ip": "127.0.0.1", "rmi_port": sim.port, "armed": True,
-              "base_frame": "robot_base", "request_timeout": 3.0, "retry_delay": 0.05,
-              "pick.gripper_max_opening_m": 0.5}
-    bridge = FanucBridgeNode(context=ros, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-    camera = rclpy.create_node("camera", context=ros)
-    image_pub = camera.create_publisher(Image, "image", 10)
-    info_pub = camera.create_publisher(CameraInfo, "camera_info", 10)
-    statuses = []
-    camera.create_subscription(BridgeStatus, "/fanuc_bridge/status", statuses.append, 100)
-    executor = MultiThreadedExecutor(num_threads=6, context=ros)
-    for node in (detector, bridge, camera):
-        executor.add_node(node)
-    published = []      # stamps (ns) and the cell's busy flag when each frame went out
-
-    def publish():
-        now = camera.get_clock().now()
-        message = image_message(scene(len(published) % 5), stamp_sec=0)
-        message.header.stamp = now.to_msg()
-        info = camera_info()
-        info.header.stamp = message.header.stamp
-        info_pub.publish(info)
-        image_pub.publish(message)
-        published.append((now.nanoseconds, bridge.cell.status().busy))
-    camera.create_timer(0.1, publish)
-    try:
-        yield {"executor": executor, "bridge": bridge, "detector": detector, "published": published,
-               "statuses": statuses}
-    finally:
-        executor.shutdown()
-        bridge.destroy_node()
-        detector.destroy_node()
-        camera.destroy_node()
-
-
-def test_the_bridge_picks_only_from_frames_taken_after_its_previous_pick(chain, sim):
-    bridge, executor = chain["bridge"], chain["executor"]
-    assert spin_until(executor, lambda: len(bridge.cycle.history) >= 3 and bridge.cycle.history[2][2] is not None,
-                      timeout=60), f"history {bridge.cycle.history}, status {chain['statuses'][-1:]}"
-    history = bridge.cycle.history
-    stamps = np.array([stamp for stamp, _ in chain["published"]])
-    for (_, _, ended), (not_before, frame, _) in zip(history, history[1:]):
-        assert frame >= not_before >= ended
-        assert frame in stamps          # the stamp of a frame the camera really sent
-    # Frames were sent while the arm was busy, and none of them was picked from.
-    busy_frames = {stamp for stamp, busy in chain["published"] if busy}
-    assert busy_frames and not busy_frames & {frame for _, frame, _ in history}
-    status = bridge.cell.status()
-    assert status.picks_completed + status.picks_failed >= 3

@@ -1,4 +1,6 @@
-"""Pick planning (pure) and execution against the simulated controller over real sockets."""
+"""Pick planning (pure) and execution against the simulated controller over real sockets.
+
+Covers fanuc/pick_planner.py and fanuc/pick_executor.py (their tests share one configuration and grasp)."""
 import dataclasses
 import socket
 import threading
@@ -114,7 +116,7 @@ def sim_speed_scale():
 
 
 @pytest.fixture
-def client(sim):
+def prepared_client(sim):
     c = RMIClient("127.0.0.1", sim.port, timeout=1.0)
     c.connect()
     prepare_controller(c, CONFIG)
@@ -130,9 +132,9 @@ class Progress:
         self.steps.append((index, count, step.name))
 
 
-def test_pick_becomes_the_right_packet_sequence(sim, client):
+def test_pick_becomes_the_right_packet_sequence(sim, prepared_client):
     progress = Progress()
-    execute_pick(client, plan_pick(GRASP, top_down(30), 0.04, CONFIG), on_step=progress, config=CONFIG)
+    execute_pick(prepared_client, plan_pick(GRASP, top_down(30), 0.04, CONFIG), on_step=progress, config=CONFIG)
 
     sent = [p for p in sim.received() if "Communication" not in p]
     assert [(next(iter(p.values())), p.get("SequenceID", p.get("PortValue"))) for p in sent] == [
@@ -166,11 +168,11 @@ def test_pick_becomes_the_right_packet_sequence(sim, client):
          "place-descend", "release", "retreat"], start=1)]
 
 
-def test_unreachable_target_stops_the_pick_and_names_the_step(sim, client):
+def test_unreachable_target_stops_the_pick_and_names_the_step(sim, prepared_client):
     sim.workspace_reach_mm = 650.0          # the grasp is within reach, (400, -550, 150) is not
     config = dataclasses.replace(CONFIG, place_position_m=(0.4, -0.55, 0.05))
     with pytest.raises(PickExecutionError) as info:
-        execute_pick(client, plan_pick(GRASP, top_down(0), 0.04, config), config=config)
+        execute_pick(prepared_client, plan_pick(GRASP, top_down(0), 0.04, config), config=config)
     error = info.value
     assert error.step == "place-above" and error.step_index == 6
     assert isinstance(error.__cause__, RMIError) and error.__cause__.error_id == rmi.RMIT_INVALID_DESTINATION
@@ -180,14 +182,14 @@ def test_unreachable_target_stops_the_pick_and_names_the_step(sim, client):
     assert [e.on for e in sim.dout_events] == [False, True]       # never released mid-air
 
 
-def test_pick_refused_when_the_arm_starts_outside_the_workspace(sim, client):
+def test_pick_refused_when_the_arm_starts_outside_the_workspace(sim, prepared_client):
     sim.place_arm(Position(1000.0, 0.0, 400.0, 180.0, 0.0, 0.0))
     with pytest.raises(PickExecutionError, match="start.*workspace"):
-        execute_pick(client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), config=CONFIG)
+        execute_pick(prepared_client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), config=CONFIG)
     assert not sim.received("Instruction") and not sim.dout_events
 
 
-def test_cancel_stops_the_arm(sim, client):
+def test_cancel_stops_the_arm(sim, prepared_client):
     sim.speed_scale = 0.05
     progress = Progress()
     cancel = threading.Event()
@@ -198,7 +200,7 @@ def test_cancel_stops_the_arm(sim, client):
             cancel.set()
 
     with pytest.raises(PickAborted) as info:
-        execute_pick(client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), on_step=on_step,
+        execute_pick(prepared_client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), on_step=on_step,
                      should_abort=cancel.is_set, config=CONFIG)
     assert info.value.step == "descend"
     assert sim.received("Command")[-1] == {"Command": "FRC_Abort"}
@@ -206,7 +208,7 @@ def test_cancel_stops_the_arm(sim, client):
     assert sim.unacknowledged == 0
 
 
-def test_fault_during_descend_never_closes_the_gripper(sim, client):
+def test_fault_during_descend_never_closes_the_gripper(sim, prepared_client):
     sim.speed_scale = 0.05
 
     def on_step(index, count, step):
@@ -214,13 +216,14 @@ def test_fault_during_descend_never_closes_the_gripper(sim, client):
             sim.raise_fault()
 
     with pytest.raises(PickExecutionError) as info:
-        execute_pick(client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), on_step=on_step, config=CONFIG)
+        execute_pick(prepared_client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), on_step=on_step, config=CONFIG)
     assert info.value.step == "descend" and isinstance(info.value.__cause__, RMIFault)
     assert [e.on for e in sim.dout_events] == [False]
-    assert client.fault is not None
+    assert prepared_client.fault is not None
 
 
-def test_controller_that_stops_answering_ends_in_a_closed_session(sim, client):
+@pytest.mark.slow
+def test_controller_that_stops_answering_ends_in_a_closed_session(sim, prepared_client):
     def on_step(index, count, step):
         if step.name == "lift":
             sim.stop_answering = True
@@ -228,21 +231,21 @@ def test_controller_that_stops_answering_ends_in_a_closed_session(sim, client):
     # Fast moves keep the lift's deadline short: 150 mm at 500 mm/s, times 1.5, plus 1 s.
     fast = PickConfig(speed_mm_s=500, approach_speed_mm_s=500, gripper_settle_s=0.01)
     with pytest.raises(PickExecutionError) as info:
-        execute_pick(client, plan_pick(GRASP, top_down(0), 0.04, fast), on_step=on_step, config=fast)
+        execute_pick(prepared_client, plan_pick(GRASP, top_down(0), 0.04, fast), on_step=on_step, config=fast)
     assert info.value.step == "lift" and isinstance(info.value.__cause__, RMITimeout)
-    assert not client.connected                       # FRC_Abort went unanswered: the link was dropped
+    assert not prepared_client.connected                       # FRC_Abort went unanswered: the link was dropped
     assert sim.wait_until(lambda: not sim.connected and not sim.rmi_running)
 
 
-def test_dropped_connection_is_reported(sim, client):
+def test_dropped_connection_is_reported(sim, prepared_client):
     def on_step(index, count, step):
         if step.name == "approach-above":
             sim.drop_connection()
 
     with pytest.raises(PickExecutionError) as info:
-        execute_pick(client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), on_step=on_step, config=CONFIG)
+        execute_pick(prepared_client, plan_pick(GRASP, top_down(0), 0.04, CONFIG), on_step=on_step, config=CONFIG)
     assert isinstance(info.value.__cause__, RMIConnectionLost)
-    assert not client.connected and not sim.rmi_running
+    assert not prepared_client.connected and not sim.rmi_running
 
 
 def test_prepare_refuses_an_enabled_pendant_and_restarts_a_running_program(sim):
@@ -276,18 +279,18 @@ def test_dry_run_pick_sends_nothing():
     assert len(progress.steps) == 9
 
 
-def test_plan_with_a_cnt_move_before_the_gripper_is_refused(client):
+def test_plan_with_a_cnt_move_before_the_gripper_is_refused(prepared_client):
     cnt = PickStep("descend", move=LinearMove(Position(550, 0, 20, 180, 0, 0), 50, "CNT", 50))
     closing = plan_pick(GRASP, top_down(0), 0.04, CONFIG)[3]
     with pytest.raises(ValueError, match="FINE"):
-        execute_pick(client, [cnt, closing])
+        execute_pick(prepared_client, [cnt, closing])
 
 
 # -- issue 11 ---------------------------------------------------------------------------------------
-def test_item5_execute_pick_refuses_a_move_outside_the_limits_before_sending(sim, client):
+def test_item5_execute_pick_refuses_a_move_outside_the_limits_before_sending(sim, prepared_client):
     outside = PickStep("approach-above", move=LinearMove(Position(950.0, 0.0, 200.0, 180, 0, 0), 100))
     with pytest.raises(PickExecutionError, match="workspace"):
-        execute_pick(client, [outside], config=CONFIG)
+        execute_pick(prepared_client, [outside], config=CONFIG)
     assert not sim.received("Instruction")
 
 

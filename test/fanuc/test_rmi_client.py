@@ -1,4 +1,5 @@
-"""RMI packets and the client, against the simulated controller over real sockets."""
+"""The RMI client (fanuc/rmi_client.py), against the simulated controller over real sockets (the packets
+alone: test_rmi_protocol.py)."""
 import socket
 import threading
 import time
@@ -33,7 +34,7 @@ def events():
 
 
 @pytest.fixture
-def client(sim, events):
+def connected_client(sim, events):
     c = RMIClient("127.0.0.1", sim.port, timeout=1.0, on_event=events)
     c.connect()
     yield c
@@ -41,9 +42,9 @@ def client(sim, events):
 
 
 @pytest.fixture
-def ready(client):
-    client.initialize()
-    return client
+def ready_client(connected_client):
+    connected_client.initialize()
+    return connected_client
 
 
 def free_port() -> int:
@@ -52,55 +53,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# -- protocol -----------------------------------------------------------------------------------
-def test_a_non_finite_number_never_goes_on_the_wire():
-    packet = rmi.linear_motion_packet(7, Configuration(), Position(1, 2, 3, float("nan"), 0, 45), 100)
-    with pytest.raises(ValueError, match="JSON"):
-        rmi.encode_packet(packet)        # json.dumps would write "W":NaN, which is not JSON
-
-
-def test_packets_are_json_lines_with_the_kind_first():
-    data = rmi.encode_packet(rmi.set_override_packet(30))
-    assert data == b'{"Command":"FRC_SetOverRide","Value":30}\r\n'
-    packet = rmi.linear_motion_packet(7, Configuration(), Position(1, 2, 3, 180, 0, 45), 99.6)
-    assert list(packet)[:2] == ["Instruction", "SequenceID"]
-    assert packet["Speed"] == 100 and packet["SpeedType"] == "mmSec" and packet["TermType"] == "FINE"
-    assert packet["Position"] == {"X": 1.0, "Y": 2.0, "Z": 3.0, "W": 180.0, "P": 0.0, "R": 45.0}
-    with pytest.raises(ValueError):
-        rmi.linear_motion_packet(1, Configuration(), Position(0, 0, 0, 0, 0, 0), 100, "CNT", 0)
-    with pytest.raises(ValueError):
-        rmi.linear_motion_packet(1, Configuration(), Position(0, 0, 0, 0, 0, 0), 0.2)
-
-
-def test_reader_splits_the_stream_and_skips_garbage():
-    reader = rmi.PacketReader()
-    assert reader.feed(b'{"Command":"FRC_Ge') == []
-    assert reader.feed(b'tStatus","ErrorID":0}\r\nnot json\r\n{"Instruction":"FRC_WaitTime",') == [
-        {"Command": "FRC_GetStatus", "ErrorID": 0}]
-    assert reader.malformed_count == 1
-    assert reader.feed(b'"SequenceID":3}\r\n') == [{"Instruction": "FRC_WaitTime", "SequenceID": 3}]
-
-
-def test_error_codes_are_readable():
-    assert rmi.rmit(36) == 2556964
-    assert rmi.describe_error(2556964).startswith("RMIT-036 Invalid destination position (2556964)")
-    assert "teach pendant" in rmi.describe_error(2556936).lower()
-    assert rmi.error_code_name(7015) == "MEMO-015"
-    assert "unknown" in rmi.describe_error(123)
-    error = RMIError(2556956, "FRC_LinearMotion 9")
-    assert error.error_id == 2556956 and "RMIT-028" in str(error) and "FRC_LinearMotion 9" in str(error)
-
-
 # -- session ------------------------------------------------------------------------------------
-def test_connect_then_commands_send_exactly_these_packets(sim, client):
-    assert client.controller_port == sim.handoff_port
-    status = client.get_status()
+def test_connect_then_commands_send_exactly_these_packets(sim, connected_client):
+    assert connected_client.controller_port == sim.handoff_port
+    status = connected_client.get_status()
     assert status.servo_ready and not status.teach_pendant_enabled and status.ready_for_motion
-    client.initialize()
-    client.set_uframe_utool(0, 1)
-    client.set_override(50)
-    client.write_dout(3, True)
-    configuration, position = client.read_cartesian_position()
+    connected_client.initialize()
+    connected_client.set_uframe_utool(0, 1)
+    connected_client.set_override(50)
+    connected_client.write_dout(3, True)
+    configuration, position = connected_client.read_cartesian_position()
     assert configuration == Configuration(utool_number=1, uframe_number=0)
     assert position == Position(500.0, 0.0, 400.0, 180.0, 0.0, 0.0)
     assert sim.received() == [
@@ -112,14 +74,14 @@ def test_connect_then_commands_send_exactly_these_packets(sim, client):
         {"Command": "FRC_WriteDOUT", "PortNumber": 3, "PortValue": "ON"},
         {"Command": "FRC_ReadCartesianPosition", "Group": 1},
     ]
-    client.disconnect()
-    assert not client.connected
+    connected_client.disconnect()
+    assert not connected_client.connected
     assert sim.received()[-1] == {"Communication": "FRC_Disconnect"}
     assert sim.wait_until(lambda: not sim.connected)
-    client.disconnect()       # idempotent
+    connected_client.disconnect()       # idempotent
 
 
-def test_second_client_is_refused_with_a_readable_error(sim, client):
+def test_second_client_is_refused_with_a_readable_error(sim, connected_client):
     other = RMIClient("127.0.0.1", sim.port, timeout=1.0)
     with pytest.raises(RMIError) as info:
         other.connect()
@@ -136,188 +98,189 @@ def test_connect_retries_then_reports(sim):
 
 
 # -- instructions -------------------------------------------------------------------------------
-def test_sequence_ids_are_consecutive_and_restart_after_initialize(sim, ready):
-    configuration, _ = ready.read_cartesian_position()
-    handles = [ready.linear_motion(target(390 - i), configuration, 200) for i in range(3)]
+def test_sequence_ids_are_consecutive_and_restart_after_initialize(sim, ready_client):
+    configuration, _ = ready_client.read_cartesian_position()
+    handles = [ready_client.linear_motion(target(390 - i), configuration, 200) for i in range(3)]
     assert [h.sequence_id for h in handles] == [1, 2, 3]
-    assert [ready.wait(h)["SequenceID"] for h in handles] == [1, 2, 3]
-    assert ready.last_acknowledged_sequence_id == 3
-    wait = ready.wait_time(0.01)
-    assert wait.sequence_id == 4 and ready.wait(wait)["ErrorID"] == 0
-    ready.abort()
-    ready.initialize()
-    assert ready.wait(ready.linear_motion(target(380), configuration, 200)).get("SequenceID") == 1
+    assert [ready_client.wait(h)["SequenceID"] for h in handles] == [1, 2, 3]
+    assert ready_client.last_acknowledged_sequence_id == 3
+    wait = ready_client.wait_time(0.01)
+    assert wait.sequence_id == 4 and ready_client.wait(wait)["ErrorID"] == 0
+    ready_client.abort()
+    ready_client.initialize()
+    assert ready_client.wait(ready_client.linear_motion(target(380), configuration, 200)).get("SequenceID") == 1
     sent = [p["SequenceID"] for p in sim.received("Instruction")]
     assert sent == [1, 2, 3, 4, 1]
 
 
-def test_never_more_than_eight_in_flight(sim, ready):
+@pytest.mark.slow
+def test_never_more_than_eight_in_flight(sim, ready_client):
     sim.speed_scale = 10.0  # each 1 mm move lasts 0.1 s: the client fills all 8 slots even on a busy CPU
-    configuration, _ = ready.read_cartesian_position()
-    handles = [ready.linear_motion(target(399 - i), configuration, 100) for i in range(12)]
+    configuration, _ = ready_client.read_cartesian_position()
+    handles = [ready_client.linear_motion(target(399 - i), configuration, 100) for i in range(12)]
     for h in handles:
-        ready.wait(h)
+        ready_client.wait(h)
     assert sim.max_unacknowledged == 8
     assert all(p["ErrorID"] == 0 for p in sim.sent_packets if "Instruction" in p)
 
 
-def test_a_ninth_instruction_waits_for_a_slot_with_a_timeout(sim, ready):
+def test_a_ninth_instruction_waits_for_a_slot_with_a_timeout(sim, ready_client):
     sim.speed_scale = 10.0          # moves last far longer than the test
-    configuration, _ = ready.read_cartesian_position()
+    configuration, _ = ready_client.read_cartesian_position()
     for i in range(8):
-        ready.linear_motion(target(300 - 100 * i), configuration, 100)
+        ready_client.linear_motion(target(300 - 100 * i), configuration, 100)
     start = time.monotonic()
     with pytest.raises(RMITimeout, match="no free instruction slot"):
-        ready.linear_motion(target(300), configuration, 100)
+        ready_client.linear_motion(target(300), configuration, 100)
     assert 0.9 <= time.monotonic() - start < 3.0
     assert len(sim.received("Instruction")) == 8
 
 
-def test_motion_timeout_follows_the_motion(sim, ready):
+def test_motion_timeout_follows_the_motion(sim, ready_client):
     sim.speed_scale = 10.0
-    configuration, _ = ready.read_cartesian_position()
-    short = ready.linear_motion(target(390), configuration, 100)           # 10 mm: 0.1 s
-    long = ready.linear_motion(target(390, x=-500), configuration, 100)    # 1000 mm: 10 s more
+    configuration, _ = ready_client.read_cartesian_position()
+    short = ready_client.linear_motion(target(390), configuration, 100)           # 10 mm: 0.1 s
+    long = ready_client.linear_motion(target(390, x=-500), configuration, 100)    # 1000 mm: 10 s more
     assert short.timeout_s == pytest.approx(1.0 + 0.1 * 1.5, abs=0.05)
     assert long.timeout_s == pytest.approx(1.0 + 10.1 * 1.5, abs=0.05)
-    ready.set_override(10)
-    slow = ready.linear_motion(target(380, x=-500), configuration, 100)    # 10 mm at 10 mm/s
+    ready_client.set_override(10)
+    slow = ready_client.linear_motion(target(380, x=-500), configuration, 100)    # 10 mm at 10 mm/s
     assert slow.timeout_s == pytest.approx(1.0 + (10.1 + 1.0) * 1.5, abs=0.05)
 
 
-def test_acknowledgement_waits_for_the_move(sim, ready):
+def test_acknowledgement_waits_for_the_move(sim, ready_client):
     sim.speed_scale = 0.3           # 100 mm at 100 mm/s: 0.3 s
-    configuration, _ = ready.read_cartesian_position()
+    configuration, _ = ready_client.read_cartesian_position()
     start = time.monotonic()
-    handle = ready.linear_motion(target(300), configuration, 100)
+    handle = ready_client.linear_motion(target(300), configuration, 100)
     assert not handle.done()
-    assert ready.wait(handle) == {"Instruction": "FRC_LinearMotion", "ErrorID": 0, "SequenceID": 1}
+    assert ready_client.wait(handle) == {"Instruction": "FRC_LinearMotion", "ErrorID": 0, "SequenceID": 1}
     assert time.monotonic() - start >= 0.28
     assert sim.tool_position == target(300)
 
 
-def test_refused_instruction_is_readable_and_blocks_motion_until_reset(sim, ready):
-    configuration, _ = ready.read_cartesian_position()
+def test_refused_instruction_is_readable_and_blocks_motion_until_reset(sim, ready_client):
+    configuration, _ = ready_client.read_cartesian_position()
     with pytest.raises(RMIError) as info:
-        ready.wait(ready.linear_motion(target(300, x=5000), configuration, 100))
+        ready_client.wait(ready_client.linear_motion(target(300, x=5000), configuration, 100))
     assert info.value.error_id == rmi.RMIT_INVALID_DESTINATION
-    assert "Invalid destination position" in str(info.value) and "RMIT-036" in ready.last_error
+    assert "Invalid destination position" in str(info.value) and "RMIT-036" in ready_client.last_error
     with pytest.raises(RMINotReady):
-        ready.linear_motion(target(300), configuration, 100)
-    ready.abort()          # drop what is queued; then recover explicitly
-    ready.initialize()
-    assert ready.wait(ready.linear_motion(target(300), configuration, 100))["SequenceID"] == 1
+        ready_client.linear_motion(target(300), configuration, 100)
+    ready_client.abort()          # drop what is queued; then recover explicitly
+    ready_client.initialize()
+    assert ready_client.wait(ready_client.linear_motion(target(300), configuration, 100))["SequenceID"] == 1
 
 
-def test_reset_after_hold_resynchronises_sequence_ids(sim, ready):
-    configuration, _ = ready.read_cartesian_position()
-    ready._next_sequence_id = 5       # provoke a gap, as a lost packet would
+def test_reset_after_hold_resynchronises_sequence_ids(sim, ready_client):
+    configuration, _ = ready_client.read_cartesian_position()
+    ready_client._next_sequence_id = 5       # provoke a gap, as a lost packet would
     with pytest.raises(RMIError) as info:
-        ready.wait(ready.linear_motion(target(300), configuration, 100))
+        ready_client.wait(ready_client.linear_motion(target(300), configuration, 100))
     assert info.value.error_id == rmi.RMIT_INVALID_SEQUENCE_ID
     assert sim.hold
-    ready.reset()
+    ready_client.reset()
     assert not sim.hold
-    assert ready.wait(ready.linear_motion(target(300), configuration, 100))["SequenceID"] == 1
+    assert ready_client.wait(ready_client.linear_motion(target(300), configuration, 100))["SequenceID"] == 1
 
 
 @pytest.mark.parametrize("knob, error_id", [
     ("servo_off", rmi.RMIT_SERVO_OFF), ("pendant", rmi.RMIT_TP_ENABLED), ("not_initialized", rmi.RMIT_NOT_RUNNING)])
-def test_controller_states_that_refuse_motion(sim, client, knob, error_id):
+def test_controller_states_that_refuse_motion(sim, connected_client, knob, error_id):
     if knob != "not_initialized":
-        client.initialize()
+        connected_client.initialize()
     sim.servo_ready = knob != "servo_off"
     sim.teach_pendant_enabled = knob == "pendant"
-    status = client.get_status()
+    status = connected_client.get_status()
     assert status.ready_for_motion == (knob == "not_initialized")
     with pytest.raises(RMIError) as info:
-        client.wait(client.linear_motion(target(300), Configuration(), 100))
+        connected_client.wait(connected_client.linear_motion(target(300), Configuration(), 100))
     assert info.value.error_id == error_id
 
 
-def test_abort_fails_queued_instructions_at_once(sim, ready):
+def test_abort_fails_queued_instructions_at_once(sim, ready_client):
     sim.speed_scale = 10.0
-    configuration, _ = ready.read_cartesian_position()
-    handles = [ready.linear_motion(target(390 - i), configuration, 100) for i in range(3)]
-    ready.abort()
+    configuration, _ = ready_client.read_cartesian_position()
+    handles = [ready_client.linear_motion(target(390 - i), configuration, 100) for i in range(3)]
+    ready_client.abort()
     for h in handles:
         assert h.done()
         with pytest.raises(RMIAborted):
             h.result()
-    assert ready.instructions_in_flight == 0 and sim.unacknowledged == 0
+    assert ready_client.instructions_in_flight == 0 and sim.unacknowledged == 0
 
 
 # -- failures -----------------------------------------------------------------------------------
-def test_system_fault_fails_waiters_and_blocks_motion_until_initialize(sim, ready, events):
+def test_system_fault_fails_waiters_and_blocks_motion_until_initialize(sim, ready_client, events):
     sim.speed_scale = 10.0
-    configuration, _ = ready.read_cartesian_position()
-    handle = ready.linear_motion(target(300), configuration, 100)
+    configuration, _ = ready_client.read_cartesian_position()
+    handle = ready_client.linear_motion(target(300), configuration, 100)
     sim.wait_until(lambda: sim.unacknowledged == 1)
     sim.raise_fault()
     with pytest.raises(RMIFault, match="FRC_SystemFault during instruction 1"):
-        ready.wait(handle, timeout=2.0)
+        ready_client.wait(handle, timeout=2.0)
     assert events.seen.wait(1.0) and events.events[0] == (
         "system_fault", {"Communication": "FRC_SystemFault", "SequenceID": 1})
-    assert ready.fault and ready.connected
+    assert ready_client.fault and ready_client.connected
     with pytest.raises(RMIFault):
-        ready.linear_motion(target(300), configuration, 100)
-    assert ready.get_status().rmi_motion_status == 0       # commands still work
-    ready.reset()                                          # clear the alarm, then start again
-    ready.initialize()
-    assert ready.fault is None
+        ready_client.linear_motion(target(300), configuration, 100)
+    assert ready_client.get_status().rmi_motion_status == 0       # commands still work
+    ready_client.reset()                                          # clear the alarm, then start again
+    ready_client.initialize()
+    assert ready_client.fault is None
     sim.speed_scale = 0.01
-    assert ready.wait(ready.linear_motion(target(300), configuration, 100))["ErrorID"] == 0
+    assert ready_client.wait(ready_client.linear_motion(target(300), configuration, 100))["ErrorID"] == 0
 
 
-def test_terminate_ends_the_session(sim, ready, events):
+def test_terminate_ends_the_session(sim, ready_client, events):
     sim.speed_scale = 10.0
-    handle = ready.linear_motion(target(300), Configuration(), 100)
+    handle = ready_client.linear_motion(target(300), Configuration(), 100)
     sim.send_terminate()
     with pytest.raises(RMITerminated):
-        ready.wait(handle, timeout=2.0)
+        ready_client.wait(handle, timeout=2.0)
     assert events.seen.wait(1.0) and events.events[0][0] == "terminate"
-    assert not ready.connected and ready.terminated
+    assert not ready_client.connected and ready_client.terminated
     with pytest.raises(RMITerminated):
-        ready.get_status()
+        ready_client.get_status()
 
 
-def test_dropped_connection_is_reported_and_reconnect_works(sim, ready, events):
+def test_dropped_connection_is_reported_and_reconnect_works(sim, ready_client, events):
     sim.speed_scale = 10.0
-    handle = ready.linear_motion(target(300), Configuration(), 100)
+    handle = ready_client.linear_motion(target(300), Configuration(), 100)
     sim.drop_connection()
     with pytest.raises(RMIConnectionLost):
-        ready.wait(handle, timeout=2.0)
+        ready_client.wait(handle, timeout=2.0)
     assert events.seen.wait(1.0) and events.events[0][0] == "connection_lost"
-    assert not ready.connected
+    assert not ready_client.connected
     with pytest.raises(RMIConnectionLost):
-        ready.get_status()
-    ready.connect()
-    assert ready.get_status().rmi_motion_status == 0     # the controller stopped RMI_MOVE
+        ready_client.get_status()
+    ready_client.connect()
+    assert ready_client.get_status().rmi_motion_status == 0     # the controller stopped RMI_MOVE
 
 
-def test_unanswered_motion_times_out_by_its_own_deadline(sim, ready):
-    configuration, _ = ready.read_cartesian_position()
+def test_unanswered_motion_times_out_by_its_own_deadline(sim, ready_client):
+    configuration, _ = ready_client.read_cartesian_position()
     sim.stop_answering = True
-    handle = ready.linear_motion(target(390), configuration, 100)     # 10 mm: 0.1 s + 1 s margin
+    handle = ready_client.linear_motion(target(390), configuration, 100)     # 10 mm: 0.1 s + 1 s margin
     start = time.monotonic()
     with pytest.raises(RMITimeout, match="not acknowledged"):
-        ready.wait(handle)
+        ready_client.wait(handle)
     assert 0.9 <= time.monotonic() - start < 2.0
-    assert ready.connected and not handle.done()      # a late reply would still match its ID
+    assert ready_client.connected and not handle.done()      # a late reply would still match its ID
 
 
-def test_unanswered_command_times_out_and_closes_the_session(sim, ready, events):
+def test_unanswered_command_times_out_and_closes_the_session(sim, ready_client, events):
     sim.stop_answering = True
     start = time.monotonic()
     with pytest.raises(RMITimeout, match="FRC_GetStatus"):
-        ready.get_status()
+        ready_client.get_status()
     assert 0.9 <= time.monotonic() - start < 2.0
     # Replies carry no request ID: after a lost one the session cannot be trusted, so it is closed.
-    assert not ready.connected and events.events[0][0] == "connection_lost"
+    assert not ready_client.connected and events.events[0][0] == "connection_lost"
     sim.stop_answering = False
     assert sim.wait_until(lambda: not sim.connected)
-    ready.connect()
-    assert ready.get_status().servo_ready
+    ready_client.connect()
+    assert ready_client.get_status().servo_ready
 
 
 # -- dry run ------------------------------------------------------------------------------------
@@ -356,26 +319,26 @@ def test_dry_run_status_follows_the_session_like_a_controller():
 
 
 # -- issue 11 -------------------------------------------------------------------------------------
-def test_item3_no_instruction_leaves_after_abort_until_initialize(sim, ready):
-    configuration, _ = ready.read_cartesian_position()
-    ready.abort()
+def test_item3_no_instruction_leaves_after_abort_until_initialize(sim, ready_client):
+    configuration, _ = ready_client.read_cartesian_position()
+    ready_client.abort()
     with pytest.raises(RMINotReady):
-        ready.linear_motion(target(300), configuration, 100)
+        ready_client.linear_motion(target(300), configuration, 100)
     assert sim.received()[-1] == {"Command": "FRC_Abort"}
-    ready.initialize()
-    assert ready.wait(ready.linear_motion(target(300), configuration, 100))["SequenceID"] == 1
+    ready_client.initialize()
+    assert ready_client.wait(ready_client.linear_motion(target(300), configuration, 100))["SequenceID"] == 1
 
 
-def test_item3_abort_racing_a_sender_lets_no_instruction_through(sim, ready):
+def test_item3_abort_racing_a_sender_lets_no_instruction_through(sim, ready_client):
     sim.speed_scale = 10.0
-    configuration, _ = ready.read_cartesian_position()
+    configuration, _ = ready_client.read_cartesian_position()
     go = threading.Event()
 
     def sender():
         go.wait()
         for i in range(50):
             try:
-                ready.linear_motion(target(399 - i), configuration, 100)
+                ready_client.linear_motion(target(399 - i), configuration, 100)
             except Exception:
                 return
 
@@ -383,7 +346,7 @@ def test_item3_abort_racing_a_sender_lets_no_instruction_through(sim, ready):
     thread.start()
     go.set()
     assert sim.wait_until(lambda: sim.received("Instruction"))
-    ready.abort()
+    ready_client.abort()
     thread.join(5)
     names = [next(iter(p.values())) for p in sim.received()]
     abort_at = names.index("FRC_Abort")

@@ -1,12 +1,11 @@
-"""Eq. 2 coding and the oriented anchors."""
+"""Eq. 2 coding (network/box_coder.py) around the oriented anchors (their own tests: test_anchors.py)."""
 import numpy as np
 import pytest
 import torch
 
 from grasp_scorer_ros.network import box_coder
-from grasp_scorer_ros.network.anchors import anchor_angles, grid_anchors, mean_grasp_size
-from grasp_scorer_ros.grasp import (angle_difference, angle_difference_torch, normalize_angle,
-                                    normalize_angle_torch)
+from grasp_scorer_ros.network.anchors import anchor_angles
+from grasp_scorer_ros.grasp import angle_difference
 
 
 def _anchors(n, k=6, seed=0):
@@ -62,32 +61,3 @@ def test_exponent_is_clamped():
     assert grasp[2].item() == pytest.approx(10.0 * np.exp(box_coder.DEFAULT_EXP_CLAMP), rel=1e-5)
 
 
-def test_angle_functions_agree_in_numpy_and_torch():
-    a = np.array([-270.0, -90.0, -89.5, -45.0, 0.0, 44.9, 89.999, 90.0, 135.0, 359.0])
-    b = np.array([[0.0], [90.0], [-75.0], [170.0]])
-    expected = angle_difference(a, b)                                    # (4, 10), broadcast
-    got = angle_difference_torch(torch.tensor(a), torch.tensor(b))
-    np.testing.assert_allclose(got.numpy(), expected, atol=1e-9)
-    assert got.min() >= 0 and got.max() <= 90
-    np.testing.assert_allclose(normalize_angle_torch(torch.tensor(a)).numpy(), normalize_angle(a))
-    theta = torch.tensor([100.0, -100.0], requires_grad=True)          # gradients pass through
-    angle_difference_torch(theta, torch.zeros(2)).sum().backward()
-    assert theta.grad.tolist() == [-1.0, 1.0]
-
-
-def test_anchor_angles_and_grid():
-    torch.testing.assert_close(anchor_angles(6), torch.tensor([-75.0, -45.0, -15.0, 15.0, 45.0, 75.0]))
-    anchors = grid_anchors(20, 20, 16, 91.0, 26.0, 6)
-    assert anchors.shape == (20, 20, 6, 5)
-    assert anchors.reshape(-1, 5).shape[0] == 2400
-    # [i, j] is row i (y), column j (x), centred in the 16-pixel cell.
-    torch.testing.assert_close(anchors[3, 7, 2], torch.tensor([7.5 * 16, 3.5 * 16, 91.0, 26.0, -15.0]))
-    assert torch.all(anchors[..., 2] == 91.0) and torch.all(anchors[..., 3] == 26.0)
-    assert anchors[..., 0].max().item() == pytest.approx(312.0)
-
-
-def test_mean_grasp_size():
-    sets = [np.array([[0, 0, 10, 2, 0], [0, 0, 30, 4, 45]]), np.zeros((0, 5)), np.array([[1, 1, 20, 6, 0]])]
-    assert mean_grasp_size(sets) == pytest.approx((20.0, 4.0))
-    with pytest.raises(ValueError):
-        mean_grasp_size([np.zeros((0, 5))])

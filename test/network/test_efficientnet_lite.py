@@ -13,7 +13,7 @@ import torch
 from grasp_scorer_ros.network import efficientnet_lite
 from grasp_scorer_ros.network.model import GraspScorerNet, ModelConfig
 
-PHOTOS = Path(__file__).parent / "data" / "photos"
+PHOTOS = Path(__file__).parents[1] / "data" / "photos"
 EGYPTIAN_CAT, ESPRESSO = 285, 967
 
 

@@ -1,4 +1,7 @@
-"""ONNX export and the runtimes: the same outputs and grasps as torch, refusals that say why."""
+"""ONNX export and the runtimes: the same outputs and grasps as torch, refusals that say why.
+
+Covers network/engines.py, network/onnx_export.py, network/quantization.py and the export command
+(training/export.py)."""
 from __future__ import annotations
 
 import json
@@ -65,6 +68,7 @@ def test_a_detector_on_a_runtime_ranks_the_grasps_as_torch_does(tiny, runtime):
     np.testing.assert_allclose(result.grasps, reference.grasps, atol=1e-2)
 
 
+@pytest.mark.slow
 def test_the_bundled_checkpoint_is_exported_once_and_finds_the_same_best_grasps(cache):
     torch_detector = GraspDetector(str(bundled.default_checkpoint_path()))
     detector = GraspDetector(str(bundled.default_checkpoint_path()), engine="onnxruntime")
@@ -78,6 +82,7 @@ def test_the_bundled_checkpoint_is_exported_once_and_finds_the_same_best_grasps(
         assert detector.detect(rgb, top_k=1).anchor_index[0] == torch_detector.detect(rgb, top_k=1).anchor_index[0]
 
 
+@pytest.mark.slow
 def test_a_graph_of_another_checkpoint_or_shape_is_refused(tiny, tmp_path):
     model, checkpoint, graph = tiny
     other = tmp_path / "other.pt"
@@ -91,6 +96,7 @@ def test_a_graph_of_another_checkpoint_or_shape_is_refused(tiny, tmp_path):
         GraspDetector(str(wider), engine="openvino", onnx_model=str(unsigned))
 
 
+@pytest.mark.slow
 def test_bad_graph_files_and_missing_runtimes_are_refused_with_a_reason(tiny, tmp_path, monkeypatch):
     _, checkpoint, _ = tiny
     corrupt = tmp_path / "corrupt.onnx"
@@ -109,6 +115,7 @@ def test_bad_graph_files_and_missing_runtimes_are_refused_with_a_reason(tiny, tm
         GraspDetector(str(checkpoint), engine="openvino")
 
 
+@pytest.mark.slow
 def test_auto_times_every_installed_engine_and_says_so(tiny):
     model, checkpoint, graph = tiny
     detector = GraspDetector(str(checkpoint), engine="auto", onnx_model=str(graph))
@@ -119,6 +126,7 @@ def test_auto_times_every_installed_engine_and_says_so(tiny):
     assert detector.engine.name in engines.ENGINES
 
 
+@pytest.mark.slow
 def test_int8_quantization_keeps_the_outputs_close_and_marks_the_graph(tiny, tmp_path):
     model, checkpoint, graph = tiny
     rng = np.random.default_rng(3)
@@ -161,6 +169,7 @@ def test_int8_weights_are_7_bit_so_no_cpu_saturates():
     assert 2 * 255 * max(-low, high) <= 32767
 
 
+@pytest.mark.slow
 def test_the_export_command_checks_int8_on_images_and_refuses_what_is_worse(tiny, tmp_path, capsys):
     _, checkpoint, _ = tiny
     root = tmp_path / "look"
@@ -180,6 +189,7 @@ def test_the_export_command_checks_int8_on_images_and_refuses_what_is_worse(tiny
     assert "refused" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_the_shipped_int8_graph_finds_a_correct_grasp_on_every_demo_scene(runtime):
     from grasp_scorer_ros.datasets.jacquard import read_jacquard_grasps
@@ -199,6 +209,7 @@ def test_the_shipped_int8_graph_belongs_to_the_bundled_checkpoint_only(tiny):
         GraspDetector(str(checkpoint), engine="openvino", onnx_model="int8")
 
 
+@pytest.mark.slow
 def test_the_evaluation_on_a_runtime_agrees_with_torch_image_by_image(tiny, tmp_path):
     from grasp_scorer_ros.training import evaluate
     _, checkpoint, graph = tiny

@@ -1,4 +1,6 @@
-"""FE, PGP, scorer and the whole network: shapes, layer sizes, dense == per-grasp, inference."""
+"""FE, PGP, scorer and the whole network: shapes, layer sizes, dense == per-grasp, inference.
+
+Covers network/model.py and network/scorer.py (one file: every test runs with no download allowed)."""
 import os
 
 import pytest
@@ -42,7 +44,7 @@ def test_resnet50_feature_map_is_20x20x1024_at_320():
     assert features.shape == (1, 1024, 20, 20)
 
 
-@pytest.mark.parametrize("backbone", ["resnet18", "resnet34", "resnet101"])
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet34", pytest.param("resnet101", marks=pytest.mark.slow)])
 def test_selectable_backbones(backbone):
     trunk = build_resnet_trunk(backbone, pretrained=False, warn_random_init=False).eval()
     with torch.no_grad():
@@ -58,6 +60,7 @@ def test_missing_imagenet_weights_is_a_clear_error_not_a_download():
         build_resnet_trunk("resnet18", pretrained_weights="/nowhere.pth")
 
 
+@pytest.mark.slow
 def test_imagenet_weights_are_loaded_from_a_file_or_the_cache(tmp_path):
     reference = torchvision.models.resnet18(weights=None)
     path = tmp_path / "r18.pth"

@@ -81,6 +81,7 @@ def test_rankings_without_a_bound_are_refused():
         top_grasps(torch.rand(10), lambda index: torch.rand(len(index)), tiny_config(final_ranking="all"), 1)
 
 
+@pytest.mark.slow
 def test_the_bundled_detector_gives_the_same_grasps_with_and_without_pruning():
     detector = GraspDetector(str(bundled.default_checkpoint_path()))
     assert prunable(detector.config)

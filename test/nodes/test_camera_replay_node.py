@@ -78,6 +78,7 @@ def test_bad_folder_exits_with_a_clear_message(ros, tmp_path, setup):
     assert str(folder) in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_replay_starts_with_its_first_subscriber_and_that_one_gets_every_frame(ros, tmp_path):
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

@@ -1,4 +1,6 @@
-"""The detection node over a real rclpy graph: images in, calibrated grasps out, bad input survived."""
+"""The detection node over a real rclpy graph: images in, calibrated grasps out, bad input survived;
+then with a depth topic (grasps that stand on what the depth shows), and its ``grasp/detect`` service
+(the rules of pipeline/frame_requests.py are tested alone in test/pipeline/test_frame_requests.py)."""
 import subprocess
 import sys
 import threading
@@ -6,13 +8,12 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 
+from grasp_scorer_ros.camera.depth import grasp_height
+from overhead_scene import (CAMERA_HEIGHT, IMAGE_SIZE, INTRINSICS, POSE, SIZE, TABLE, camera_info, image_message,
+                            scene, table_with)
 from ros_helpers import spin_until
 from tiny_model import tiny_model
-
-IMAGE_SIZE = 96
-CAMERA = {"fx": 120.0, "cx": IMAGE_SIZE / 2, "height": 0.8}
 
 
 @pytest.fixture
@@ -21,46 +22,6 @@ def checkpoint(tmp_path):
     path = tmp_path / "tiny.pt"
     save_checkpoint(str(path), tiny_model(seed=3))
     return path
-
-
-@pytest.fixture
-def calibration_file(tmp_path):
-    doc = {
-        "base_frame": "robot_base",
-        "camera_frame": "camera_optical",
-        "camera_pose": {"translation": [0.5, 0.1, CAMERA["height"]],
-                        "quaternion_xyzw": [0.7071068, -0.7071068, 0.0, 0.0]},
-        "work_surface": {"height": 0.0},
-    }
-    path = tmp_path / "calibration.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
-def scene(seed=0):
-    """A simple overhead scene: a bar on a textured table."""
-    import cv2
-    rng = np.random.default_rng(seed)
-    image = rng.integers(60, 90, size=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
-    cv2.rectangle(image, (20, 40), (76, 56), (200, 30, 30), -1)
-    return image
-
-
-def camera_info(width=IMAGE_SIZE, height=IMAGE_SIZE, fx=CAMERA["fx"]):
-    from sensor_msgs.msg import CameraInfo
-    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
-    info.k = [fx, 0.0, width / 2, 0.0, fx, height / 2, 0.0, 0.0, 1.0]
-    info.d = [0.0] * 5
-    return info
-
-
-def image_message(rgb, stamp_sec, encoding="rgb8"):
-    from sensor_msgs.msg import Image
-    from grasp_scorer_ros.camera.image_decoding import rgb_to_image_fields
-    message = Image(**rgb_to_image_fields(rgb, encoding))
-    message.header.stamp.sec = stamp_sec
-    message.header.frame_id = "camera_optical"
-    return message
 
 
 class Graph:
@@ -123,7 +84,7 @@ class Graph:
 
 
 @pytest.fixture
-def graph(ros, checkpoint, calibration_file):
+def detection_graph(ros, checkpoint, calibration_file):
     graphs = []
 
     def make(model=None, **parameters):
@@ -134,11 +95,11 @@ def graph(ros, checkpoint, calibration_file):
         g.close()
 
 
-def test_best_grasp_is_calibrated_pose_with_image_stamp(graph, calibration_file):
+def test_best_grasp_is_calibrated_pose_with_image_stamp(detection_graph, calibration_file):
     from grasp_scorer_ros.camera.calibration_file import load_calibration_yaml
     from grasp_scorer_ros.camera.models import CameraIntrinsics
     from grasp_scorer_ros.camera.pixel_to_pose import grasp_to_gripper_pose
-    g = graph()
+    g = detection_graph()
     g.send(image_message(scene(), stamp_sec=42))
     assert spin_until(g.executor, lambda: g.best and g.candidates and g.debug, timeout=20)
     best = g.best[0]
@@ -166,8 +127,8 @@ def test_best_grasp_is_calibrated_pose_with_image_stamp(graph, calibration_file)
     assert g.debug[0].encoding == "rgb8" and g.debug[0].width == IMAGE_SIZE
 
 
-def test_encodings_agree_and_unknown_ones_are_rejected(graph):
-    g = graph()
+def test_encodings_agree_and_unknown_ones_are_rejected(detection_graph):
+    g = detection_graph()
     rgb = scene(1)
     gray = rgb.mean(axis=2).astype(np.uint8)
     for stamp, encoding in ((1, "rgb8"), (2, "bgr8")):
@@ -189,9 +150,9 @@ def test_encodings_agree_and_unknown_ones_are_rejected(graph):
     assert len(g.candidates) == 3
 
 
-def test_malformed_images_are_rejected_and_the_next_good_one_served(graph):
+def test_malformed_images_are_rejected_and_the_next_good_one_served(detection_graph):
     from sensor_msgs.msg import Image
-    g = graph()
+    g = detection_graph()
     good = image_message(scene(), stamp_sec=100)
     truncated = image_message(scene(), stamp_sec=1)
     truncated.data = truncated.data[: len(truncated.data) // 2]
@@ -211,9 +172,10 @@ def test_malformed_images_are_rejected_and_the_next_good_one_served(graph):
     assert g.best[0].header.stamp.sec == 100
 
 
-def test_invalid_camera_info_is_ignored(graph):
+@pytest.mark.slow
+def test_invalid_camera_info_is_ignored(detection_graph):
     from sensor_msgs.msg import CameraInfo
-    g = graph()
+    g = detection_graph()
     broken = camera_info()
     broken.k[0] = float("nan")
     zeros = CameraInfo(width=IMAGE_SIZE, height=IMAGE_SIZE)
@@ -229,8 +191,8 @@ def test_invalid_camera_info_is_ignored(graph):
     assert g.best[0].header.stamp.sec == 6
 
 
-def test_score_threshold_keeps_weak_grasps_off_best(graph):
-    g = graph(score_threshold=1.0)
+def test_score_threshold_keeps_weak_grasps_off_best(detection_graph):
+    g = detection_graph(score_threshold=1.0)
     g.send(image_message(scene(), stamp_sec=7))
     assert spin_until(g.executor, lambda: g.candidates, timeout=20)
     g.wait_idle()
@@ -238,11 +200,11 @@ def test_score_threshold_keeps_weak_grasps_off_best(graph):
     assert len(g.candidates[0].candidates) == 4
 
 
-def test_scorer_weight_sets_how_far_the_final_score_leans_on_the_scorer(graph, tmp_path):
+def test_scorer_weight_sets_how_far_the_final_score_leans_on_the_scorer(detection_graph, tmp_path):
     from grasp_scorer_ros.network.checkpoint import save_checkpoint
     path = tmp_path / "product.pt"
     save_checkpoint(str(path), tiny_model(seed=3, final_ranking="product", scorer_weight=0.5))
-    g = graph(model=path, scorer_weight=0.0)
+    g = detection_graph(model=path, scorer_weight=0.0)
     assert g.node.detector.config.scorer_weight == 0.0
     g.send(image_message(scene(), stamp_sec=9))
     assert spin_until(g.executor, lambda: g.candidates, timeout=20)
@@ -252,12 +214,13 @@ def test_scorer_weight_sets_how_far_the_final_score_leans_on_the_scorer(graph, t
     assert all(a.primary_score >= b.primary_score for a, b in zip(candidates, candidates[1:]))
 
 
-def test_an_onnx_engine_publishes_the_grasps_torch_finds_and_says_where_it_runs(graph, checkpoint, tmp_path,
+@pytest.mark.slow
+def test_an_onnx_engine_publishes_the_grasps_torch_finds_and_says_where_it_runs(detection_graph, checkpoint, tmp_path,
                                                                                  monkeypatch):
     pytest.importorskip("openvino")
     from grasp_scorer_ros.network.detector import GraspDetector
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    g = graph(engine="openvino", precision="float32")
+    g = detection_graph(engine="openvino", precision="float32")
     assert g.node.detector.engine.name == "openvino"
     assert list((tmp_path / "cache").rglob("*.onnx")), "the checkpoint was exported on first use"
     rgb = scene()
@@ -288,8 +251,8 @@ def _describe(g, names):
     return future.result().descriptors
 
 
-def test_live_parameters_take_effect_on_the_next_frame(graph):
-    g = graph()
+def test_live_parameters_take_effect_on_the_next_frame(detection_graph):
+    g = detection_graph()
     g.send(image_message(scene(), stamp_sec=21))
     assert spin_until(g.executor, lambda: g.best and g.candidates, timeout=20)
     g.wait_idle()
@@ -305,8 +268,8 @@ def test_live_parameters_take_effect_on_the_next_frame(graph):
     assert g.node.get_parameter("score_threshold").value == 1.0
 
 
-def test_start_up_parameters_and_values_out_of_range_are_refused_with_a_reason(graph, tmp_path):
-    g = graph()
+def test_start_up_parameters_and_values_out_of_range_are_refused_with_a_reason(detection_graph, tmp_path):
+    g = detection_graph()
     refused = _set_parameters(g, checkpoint=str(tmp_path / "other.pt"))[0]
     assert not refused.successful and "read-only parameter: checkpoint" in refused.reason   # rclpy's own refusal
     assert g.node.get_parameter("checkpoint").value != str(tmp_path / "other.pt")
@@ -321,11 +284,11 @@ def test_start_up_parameters_and_values_out_of_range_are_refused_with_a_reason(g
     assert checkpoint.read_only and not threshold.read_only
 
 
-def test_scorer_weight_changes_the_ranking_live(graph, tmp_path):
+def test_scorer_weight_changes_the_ranking_live(detection_graph, tmp_path):
     from grasp_scorer_ros.network.checkpoint import save_checkpoint
     path = tmp_path / "product.pt"
     save_checkpoint(str(path), tiny_model(seed=3, final_ranking="product", scorer_weight=0.5))
-    g = graph(model=path)
+    g = detection_graph(model=path)
     assert _set_parameters(g, scorer_weight=0.0)[0].successful
     assert g.node.detector.config.scorer_weight == 0.0
     g.send(image_message(scene(), stamp_sec=23))
@@ -336,14 +299,14 @@ def test_scorer_weight_changes_the_ranking_live(graph, tmp_path):
     assert g.node.detector.config.scorer_weight == 0.5
 
 
-def test_a_workspace_keeps_grasps_outside_it_off_every_output(graph, tmp_path):
+def test_a_workspace_keeps_grasps_outside_it_off_every_output(detection_graph, tmp_path):
     import cv2
     from grasp_scorer_ros.grasp import grasp_corners
     mask = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     mask[:, 32:] = 255                                    # all but the left third
     path = tmp_path / "mask.png"
     cv2.imwrite(str(path), mask)
-    g = graph(workspace_mask=str(path), publish_debug_image=False)
+    g = detection_graph(workspace_mask=str(path), publish_debug_image=False)
     g.send(image_message(scene(), stamp_sec=61))
     assert spin_until(g.executor, lambda: g.candidates, timeout=20)
     g.wait_idle()
@@ -370,8 +333,8 @@ def test_a_workspace_keeps_grasps_outside_it_off_every_output(graph, tmp_path):
     assert not refused.successful and "at least 3" in refused.reason
 
 
-def test_slow_inference_drops_old_frames_and_keeps_the_newest(graph):
-    g = graph(publish_debug_image=False)
+def test_slow_inference_drops_old_frames_and_keeps_the_newest(detection_graph):
+    g = detection_graph(publish_debug_image=False)
     detector = g.node.detector
     real_detect = detector.detect
     started = threading.Event()
@@ -398,6 +361,7 @@ def test_slow_inference_drops_old_frames_and_keeps_the_newest(graph):
     assert g.node.stats["dropped"] == g.node.stats["received"] - len(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [None, b"this is not a checkpoint"])
 def test_missing_or_corrupt_checkpoint_exits_with_a_clear_message(ros, tmp_path, calibration_file, content):
     path = tmp_path / "model.pt"
@@ -413,6 +377,7 @@ def test_missing_or_corrupt_checkpoint_exits_with_a_clear_message(ros, tmp_path,
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_scorer_weight_over_one_is_refused_at_start(ros, tmp_path, checkpoint, calibration_file):
     result = subprocess.run(
         [sys.executable, "-m", "grasp_scorer_ros.nodes.detection_node", "--ros-args",
@@ -422,6 +387,7 @@ def test_a_scorer_weight_over_one_is_refused_at_start(ros, tmp_path, checkpoint,
     assert "scorer_weight must be in [0, 1]" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parameter, message", [("engine:=tensorrt", "engine must be one of"),
                                                 ("onnx_model:=/nonexistent/model.onnx", "ONNX model not found")])
 def test_a_bad_engine_or_graph_is_refused_at_start(ros, checkpoint, calibration_file, parameter, message):
@@ -434,8 +400,8 @@ def test_a_bad_engine_or_graph_is_refused_at_start(ros, checkpoint, calibration_
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_camera_info_for_another_resolution_gives_no_pose(graph):
-    g = graph()
+def test_camera_info_for_another_resolution_gives_no_pose(detection_graph):
+    g = detection_graph()
     g.info_pub.publish(camera_info(width=640, height=480))
     g.executor.spin_once(timeout_sec=0.1)
     assert spin_until(g.executor, lambda: g.node.intrinsics is not None, timeout=5)
@@ -463,8 +429,8 @@ class LogRecorder:
         return getattr(self._logger, name)
 
 
-def test_frames_with_a_repeated_stamp_are_processed_and_counted(graph):
-    g = graph(publish_debug_image=False)
+def test_frames_with_a_repeated_stamp_are_processed_and_counted(detection_graph):
+    g = detection_graph(publish_debug_image=False)
     for i in range(3):                      # three different images, one stamp (a driver that never stamps)
         g.deliver(image_message(scene(seed=i), stamp_sec=31))
         g.wait_idle()
@@ -474,13 +440,13 @@ def test_frames_with_a_repeated_stamp_are_processed_and_counted(graph):
     assert spin_until(g.executor, lambda: len(g.candidates) == 3, timeout=10)
 
 
-def test_camera_driver_encodings_reach_the_detector(graph):
+def test_camera_driver_encodings_reach_the_detector(detection_graph):
     """usb_cam's yuv422_yuy2, a raw Bayer camera's bayer_rggb8 and cv_bridge's 8UC3 (BGR): each
     frame is decoded and its grasps published, the same as the detector finds on the decoded image."""
     import cv2
     from sensor_msgs.msg import Image
     from grasp_scorer_ros.camera.image_decoding import image_msg_to_rgb
-    g = graph(publish_debug_image=False)
+    g = detection_graph(publish_debug_image=False)
     rgb = scene()
     bayer = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)           # R G / G B
     bayer[0::2, 0::2], bayer[0::2, 1::2] = rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1]
@@ -506,11 +472,12 @@ def test_camera_driver_encodings_reach_the_detector(graph):
         assert (top.center_x, top.center_y) == pytest.approx((expected[0], expected[1]), abs=1e-3), message.encoding
 
 
-def test_a_compressed_camera_is_heard_on_its_compressed_topic(graph):
+@pytest.mark.slow
+def test_a_compressed_camera_is_heard_on_its_compressed_topic(detection_graph):
     import cv2
     from sensor_msgs.msg import CompressedImage
     from rclpy.qos import qos_profile_sensor_data
-    g = graph(image_transport="compressed", publish_debug_image=False)
+    g = detection_graph(image_transport="compressed", publish_debug_image=False)
     assert g.node.image_input.topic.endswith("/image/compressed")
     publisher = g.peer.create_publisher(CompressedImage, "image/compressed", qos_profile_sensor_data)
     assert spin_until(g.executor, lambda: publisher.get_subscription_count() > 0)
@@ -533,9 +500,9 @@ def test_a_compressed_camera_is_heard_on_its_compressed_topic(graph):
     assert any("could not be decoded" in k or "compressed image" in k for k in g.node.rejections), g.node.rejections
 
 
-def test_rejections_are_counted_by_reason_and_the_first_of_each_is_logged(graph):
+def test_rejections_are_counted_by_reason_and_the_first_of_each_is_logged(detection_graph):
     from sensor_msgs.msg import CameraInfo, Image
-    g = graph()
+    g = detection_graph()
     recorder = g.node._logger = LogRecorder(g.node._logger)
     truncated = image_message(scene(), stamp_sec=1)
     truncated.data = truncated.data[: len(truncated.data) // 2]
@@ -564,10 +531,11 @@ def test_rejections_are_counted_by_reason_and_the_first_of_each_is_logged(graph)
         assert f"{reason} x{count}" in line
 
 
-def test_image_reliability_auto_follows_the_publishers(graph):
+@pytest.mark.slow
+def test_image_reliability_auto_follows_the_publishers(detection_graph):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
-    g = graph()   # the peer's camera publishers are best-effort (sensor data QoS)
+    g = detection_graph()   # the peer's camera publishers are best-effort (sensor data QoS)
     node = g.node
     assert node.params["image_reliability"] == "auto"
     assert spin_until(g.executor, lambda: node.image_input.reliability == ReliabilityPolicy.BEST_EFFORT)
@@ -589,6 +557,7 @@ def test_image_reliability_auto_follows_the_publishers(graph):
     assert g.best[-1].header.stamp.sec == 32
 
 
+@pytest.mark.slow
 def test_explicit_reliable_says_why_a_best_effort_camera_is_not_heard(ros, checkpoint, calibration_file):
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -614,15 +583,16 @@ def test_explicit_reliable_says_why_a_best_effort_camera_is_not_heard(ros, check
         peer.destroy_node()
 
 
-def test_precision_auto_is_resolved_for_this_machine(graph):
+def test_precision_auto_is_resolved_for_this_machine(detection_graph):
     from grasp_scorer_ros.network.precision import resolve_precision
-    g = graph()
+    g = detection_graph()
     assert g.node.params["precision"] == "auto"
     assert g.node.precision == resolve_precision("auto", "cpu")[0]
     dtype = next(g.node.detector.model.parameters()).dtype
     assert str(dtype) == f"torch.{g.node.precision}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, value", [("precision", "float16"), ("image_reliability", "sometimes")])
 def test_bad_choices_are_start_up_errors(ros, checkpoint, calibration_file, name, value):
     result = subprocess.run(
@@ -633,3 +603,177 @@ def test_bad_choices_are_start_up_errors(ros, checkpoint, calibration_file, name
     assert result.stderr.strip().splitlines() == [
         f"GraspDetectionNode: cannot start: {name} must be one of "
         + ("auto, float32, bfloat16" if name == "precision" else "auto, reliable, best_effort") + f", got '{value}'"]
+
+
+# -- the detection node with a depth topic, over a real rclpy graph --------------------------------------
+def depth_message(depth, stamp_sec, encoding="32FC1"):
+    from sensor_msgs.msg import Image
+    values = (depth * 1000).astype("<u2") if encoding == "16UC1" else depth.astype("<f4")
+    message = Image(height=depth.shape[0], width=depth.shape[1], encoding=encoding, is_bigendian=0,
+                    step=depth.shape[1] * values.dtype.itemsize, data=values.tobytes())
+    message.header.stamp.sec = stamp_sec
+    return message
+
+
+def bar_depth():
+    """The depth of the overhead scene: its bar (x 20-76, y 40-56) stands 5 cm tall."""
+    return table_with((20, 40, 77, 57, 0.05))
+
+
+def send_pair(g, depth, stamp, **depth_options):
+    from sensor_msgs.msg import Image
+    publisher = g.depth_pub if hasattr(g, "depth_pub") else None
+    if publisher is None:
+        g.depth_pub = publisher = g.peer.create_publisher(Image, "depth", 10)
+        assert spin_until(g.executor, lambda: publisher.get_subscription_count() > 0, timeout=10)
+    if depth is not None:
+        publisher.publish(depth_message(depth, stamp, **depth_options))
+        g.executor.spin_once(timeout_sec=0.05)
+    processed = g.node.stats["processed"]
+    g.deliver(image_message(scene(), stamp_sec=stamp))
+    assert spin_until(g.executor, lambda: g.node.stats["processed"] > processed, timeout=20)
+    assert spin_until(g.executor, lambda: any(c.header.stamp.sec == stamp for c in g.candidates), timeout=10)
+    return next(c for c in g.candidates if c.header.stamp.sec == stamp).candidates
+
+
+@pytest.mark.parametrize("encoding", ["32FC1", "16UC1"])
+def test_published_grasps_stand_on_what_the_depth_shows(detection_graph, encoding):
+    g = detection_graph(depth_topic="depth", num_candidates=8)
+    candidates = send_pair(g, bar_depth(), 5, encoding=encoding)
+    assert candidates
+    tops = []
+    for c in candidates:
+        ig = c.image_grasp
+        grasp = [ig.center_x, ig.center_y, ig.opening_width, ig.jaw_size, np.degrees(ig.angle)]
+        expected = grasp_height(grasp, bar_depth(), INTRINSICS, POSE, TABLE)
+        assert not isinstance(expected, str), expected        # refused ones never get out
+        assert c.pose.position.z == pytest.approx(expected.height, abs=2e-3)
+        tops.append(expected.top)
+    assert max(tops) == pytest.approx(0.05, abs=2e-3)         # some grasps are on the bar
+    assert g.best and g.best[-1].pose.position.z == pytest.approx(candidates[0].pose.position.z)
+
+
+def test_grasps_whose_fingers_would_land_on_something_are_refused(detection_graph):
+    import cv2
+    g = detection_graph(depth_topic="depth", num_candidates=8)
+    first = send_pair(g, bar_depth(), 5)[0].image_grasp
+    # A 20 cm post where the first grasp's right finger lands (just past its rectangle's end).
+    axis = np.array([np.cos(first.angle), np.sin(first.angle)])
+    spot = np.array([first.center_x, first.center_y]) + (first.opening_width / 2 + 1.5) * axis
+    depth = bar_depth()
+    post = np.zeros_like(depth, dtype=np.uint8)
+    cv2.circle(post, tuple(int(round(v)) for v in spot), 3, 1, -1)
+    depth[post.astype(bool)] = CAMERA_HEIGHT - 0.20
+    again = send_pair(g, depth, 6)
+    same = [c for c in again if abs(c.image_grasp.center_x - first.center_x) < 1e-6
+            and abs(c.image_grasp.center_y - first.center_y) < 1e-6 and abs(c.image_grasp.angle - first.angle) < 1e-6]
+    assert again and not same          # the same image ranks the same grasps: that one is refused now
+    assert any(reason.startswith("grasp refused by depth: a finger's landing zone is not clear")
+               for reason in g.node.rejections), g.node.rejections
+
+
+def test_bad_or_missing_depth_refuses_the_frames_grasps_with_a_reason(detection_graph):
+    g = detection_graph(depth_topic="depth")
+    assert send_pair(g, None, 7) == []                    # no depth frame yet
+    assert send_pair(g, bar_depth()[:48, :48], 8) == []   # another size than the colour image
+    nan = np.full((SIZE, SIZE), np.nan, dtype=np.float32)
+    assert send_pair(g, nan, 9) == []
+    assert send_pair(g, bar_depth(), 15, ) != []          # and the good one that follows is used
+    reasons = " | ".join(g.node.rejections)
+    assert "no depth: no depth frame received on /depth" in reasons
+    assert "no depth: depth rejected" in reasons
+    assert not any(b.header.stamp.sec in (7, 8, 9) for b in g.best)
+    # A depth frame too far in time from the image is not paired with it.
+    assert send_pair(g, None, 30) == []
+    assert any(r.startswith("no depth: no depth frame within depth_max_age") for r in g.node.rejections)
+
+
+# -- the detection node's grasp/detect service ---------------------------------------------------------
+class Requester:
+    """Calls grasp/detect from the graph's peer node, as a pick cycle would."""
+
+    def __init__(self, g):
+        from grasp_scorer_ros.srv import DetectGrasps
+        self.g, self.type = g, DetectGrasps
+        self.client = g.peer.create_client(DetectGrasps, "/grasp/detect")
+        assert spin_until(g.executor, self.client.service_is_ready, timeout=10)
+
+    def call(self, not_before_s=0, timeout=10.0, count=0):
+        request = self.type.Request(timeout=float(timeout), count=count)
+        request.not_before.sec = not_before_s
+        future = self.client.call_async(request)
+        # Registered before any frame is sent, so that the test decides which frame answers.
+        assert spin_until(self.g.executor, lambda: self.g.node.requests.wanted() > 0 or future.done(), timeout=10)
+        return future
+
+    def result(self, future, timeout=20.0):
+        assert spin_until(self.g.executor, future.done, timeout=timeout)
+        return future.result()
+
+
+def test_the_service_answers_from_the_first_frame_taken_after_the_given_time(detection_graph):
+    g = detection_graph()
+    requester = Requester(g)
+    future = requester.call(not_before_s=1000, count=3)
+    g.deliver(image_message(scene(1), stamp_sec=999))        # taken before: no answer from it
+    assert g.wait_idle() and not future.done()
+    g.deliver(image_message(scene(2), stamp_sec=1001))
+    response = requester.result(future)
+    assert response.success, response.message
+    assert response.header.stamp.sec == 1001 and response.header.frame_id == "robot_base"
+    assert len(response.grasps) == 3 and response.ranked >= 3
+    assert response.message.startswith("3 grasp(s): those with a pose that reach score_threshold 0")
+    scores = [grasp.score for grasp in response.grasps]
+    assert scores == sorted(scores, reverse=True)
+    # grasps[0] is what grasp/best published for that very frame.
+    assert spin_until(g.executor, lambda: any(b.header.stamp.sec == 1001 for b in g.best), timeout=10)
+    best = next(b for b in g.best if b.header.stamp.sec == 1001)
+    assert response.grasps[0].pose == best.pose and response.grasps[0].score == best.score
+
+    # More grasps than the stream's num_candidates (4): the request gets them, the stream keeps its 4.
+    future = requester.call(not_before_s=1002, count=12)
+    g.deliver(image_message(scene(3), stamp_sec=1002))
+    response = requester.result(future)
+    assert response.success and len(response.grasps) == 12
+    assert spin_until(g.executor, lambda: any(c.header.stamp.sec == 1002 for c in g.candidates), timeout=10)
+    assert len(next(c for c in g.candidates if c.header.stamp.sec == 1002).candidates) == 4
+
+
+@pytest.mark.slow
+def test_a_request_without_a_time_needs_a_frame_taken_after_it(detection_graph):
+    g = detection_graph()
+    requester = Requester(g)
+    future = requester.call(timeout=20.0)     # not_before zero: the time the node received it
+    now = g.node.get_clock().now().seconds_nanoseconds()[0]
+    g.deliver(image_message(scene(1), stamp_sec=now - 10))
+    assert g.wait_idle() and not future.done()
+    g.deliver(image_message(scene(2), stamp_sec=now + 2))
+    response = requester.result(future)
+    assert response.success and response.header.stamp.sec == now + 2
+
+
+@pytest.mark.slow
+def test_failed_requests_say_why_and_the_node_goes_on(detection_graph):
+    g = detection_graph(score_threshold=1.0)
+    requester = Requester(g)
+    response = requester.result(requester.call(not_before_s=50, timeout=0.3))
+    assert not response.success and "no frame was processed within 0.3 s" in response.message
+    assert "/image" in response.message
+
+    future = requester.call(not_before_s=50, timeout=3.0)
+    broken = image_message(scene(1), stamp_sec=60)
+    broken.encoding = "32FC9"
+    g.deliver(broken)
+    response = requester.result(future)
+    assert not response.success and "refused: image rejected" in response.message, response.message
+
+    bad = requester.result(requester.call(count=101, timeout=1.0))
+    assert not bad.success and "count must be" in bad.message
+
+    # A frame that answers, but no grasp reaches score_threshold 1.0: success, no grasp, and why.
+    future = requester.call(not_before_s=70)
+    g.deliver(image_message(scene(2), stamp_sec=70))
+    response = requester.result(future)
+    assert response.success and response.grasps == [] and response.ranked > 0
+    assert "no grasp reaches score_threshold 1" in response.message
+    assert any(reason.startswith("grasp request failed") for reason in g.node.rejections)

@@ -3,12 +3,15 @@
 The bridge runs in-process with parameter overrides; a peer node publishes grasps on /grasp/best,
 calls the services and the action, and records /fanuc_bridge/status. The simulated controller
 records every packet it receives, so the tests check what a real controller would have seen.
+Last, the bridge's pick cycle (grasp_source request, fanuc/pick_cycle.py) in the whole chain: camera
+frames -> the detection node's grasp/detect -> the bridge -> RMI -> the simulator.
 """
 import logging
 import socket
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -18,7 +21,7 @@ from grasp_scorer_ros.rotations import quaternion_to_wpr
 from ros_helpers import spin_until
 from rotation_helpers import top_down
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STEPS = ["open-gripper", "approach-above", "descend", "close-gripper", "lift", "place-above",
          "place-descend", "release", "retreat"]
 
@@ -135,7 +138,7 @@ def sim_speed_scale():
 
 
 @pytest.fixture
-def graph(ros, sim):
+def bridge_graph(ros, sim):
     graphs = []
 
     def make(port=None, **parameters):
@@ -160,8 +163,8 @@ def first_motion_then(g, sim, action, speed_scale=1.0):
 
 
 # -- 1 ------------------------------------------------------------------------------------------
-def test_grasp_on_topic_becomes_the_right_packet_sequence(graph, sim):
-    g = graph()
+def test_grasp_on_topic_becomes_the_right_packet_sequence(bridge_graph, sim):
+    g = bridge_graph()
     wait_connected(g, sim)
     g.grasp_pub.publish(grasp_message(0.6, 0.1, 0.0, yaw_deg=30.0, width=0.04))
     assert g.wait_status(lambda s: s.picks_completed == 1 and not s.busy, timeout=10), g.status
@@ -220,9 +223,9 @@ def test_grasp_on_topic_becomes_the_right_packet_sequence(graph, sim):
 
 
 # -- 2 ------------------------------------------------------------------------------------------
-def test_disarmed_sends_no_motion_until_armed(graph, sim):
+def test_disarmed_sends_no_motion_until_armed(bridge_graph, sim):
     from rclpy.parameter import Parameter
-    g = graph(armed=False)
+    g = bridge_graph(armed=False)
     wait_connected(g, sim)
     for _ in range(3):
         g.grasp_pub.publish(grasp_message())
@@ -247,8 +250,8 @@ def test_disarmed_sends_no_motion_until_armed(graph, sim):
     assert len(motion_packets(sim)) == 6
 
 
-def test_a_streamed_grasp_from_an_image_taken_before_the_last_pick_ended_is_ignored(graph, sim):
-    g = graph()
+def test_a_streamed_grasp_from_an_image_taken_before_the_last_pick_ended_is_ignored(bridge_graph, sim):
+    g = bridge_graph()
     wait_connected(g, sim)
     before = g.node.get_clock().now().to_msg()
     g.grasp_pub.publish(grasp_message())
@@ -266,8 +269,9 @@ def test_a_streamed_grasp_from_an_image_taken_before_the_last_pick_ended_is_igno
 
 
 # -- 3 ------------------------------------------------------------------------------------------
-def test_grasps_while_busy_are_ignored(graph, sim):
-    g = graph()
+@pytest.mark.slow
+def test_grasps_while_busy_are_ignored(bridge_graph, sim):
+    g = bridge_graph()
     wait_connected(g, sim)
     sim.speed_scale = 0.6       # about two seconds per pick
     g.grasp_pub.publish(grasp_message(0.6, 0.1))
@@ -289,8 +293,8 @@ def test_grasps_while_busy_are_ignored(graph, sim):
     (grasp_message(width=0.2), ["opening", "0.2000"]),
     (grasp_message(frame="camera_color_optical_frame"), ["camera_color_optical_frame", "base_link"]),
 ])
-def test_rejected_grasps_send_nothing_and_are_reported(graph, sim, grasp, words):
-    g = graph()
+def test_rejected_grasps_send_nothing_and_are_reported(bridge_graph, sim, grasp, words):
+    g = bridge_graph()
     wait_connected(g, sim)
     g.grasp_pub.publish(grasp)
     assert g.wait_status(lambda s: s.picks_failed == 1 and not s.busy), g.status
@@ -302,8 +306,9 @@ def test_rejected_grasps_send_nothing_and_are_reported(graph, sim, grasp, words)
 
 
 # -- 5 ------------------------------------------------------------------------------------------
-def test_dropped_connection_fails_the_pick_then_reconnects_without_resuming(graph, sim):
-    g = graph(reconnect_backoff_min=0.3)
+@pytest.mark.slow
+def test_dropped_connection_fails_the_pick_then_reconnects_without_resuming(bridge_graph, sim):
+    g = bridge_graph(reconnect_backoff_min=0.3)
     wait_connected(g, sim)
     dropped = first_motion_then(g, sim, lambda: (sim.drop_connection(), time.monotonic())[1])
     assert g.wait_status(lambda s: s.picks_failed == 1 and not s.busy), g.status
@@ -321,9 +326,10 @@ def test_dropped_connection_fails_the_pick_then_reconnects_without_resuming(grap
     assert len(motion_packets(sim)) == sent and not sim.rmi_running
 
 
-def test_bridge_started_before_the_controller_connects_with_back_off(graph, ros):
+@pytest.mark.slow
+def test_bridge_started_before_the_controller_connects_with_back_off(bridge_graph, ros):
     port = free_port()
-    g = graph(port=port)
+    g = bridge_graph(port=port)
     assert g.wait(lambda: False, timeout=0.5) is False          # a few refused attempts
     assert not g.status.connected
     late = SimulatedController(port=port, speed_scale=0.02).start()
@@ -336,8 +342,9 @@ def test_bridge_started_before_the_controller_connects_with_back_off(graph, ros)
 
 
 # -- 6 ------------------------------------------------------------------------------------------
-def test_controller_that_stops_answering_ends_in_a_safe_reported_state(graph, sim):
-    g = graph(stall_timeout=10.0)       # the instruction's own deadline, not the watchdog, finds it
+@pytest.mark.slow
+def test_controller_that_stops_answering_ends_in_a_safe_reported_state(bridge_graph, sim):
+    g = bridge_graph(stall_timeout=10.0)       # the instruction's own deadline, not the watchdog, finds it
     wait_connected(g, sim)
     first_motion_then(g, sim, lambda: setattr(sim, "stop_answering", True))
     assert g.wait_status(lambda s: s.picks_failed == 1 and not s.busy, timeout=15), g.status
@@ -352,8 +359,8 @@ def test_controller_that_stops_answering_ends_in_a_safe_reported_state(graph, si
 
 
 # -- 7 ------------------------------------------------------------------------------------------
-def test_fault_disarms_and_needs_reset_then_arm(graph, sim):
-    g = graph()
+def test_fault_disarms_and_needs_reset_then_arm(bridge_graph, sim):
+    g = bridge_graph()
     wait_connected(g, sim)
     first_motion_then(g, sim, sim.raise_fault)
     assert g.wait_status(lambda s: s.picks_failed == 1 and not s.busy and not s.armed), g.status
@@ -376,8 +383,8 @@ def test_fault_disarms_and_needs_reset_then_arm(graph, sim):
 
 
 # -- 8 ------------------------------------------------------------------------------------------
-def test_abort_stops_the_pick_at_once_and_disarms(graph, sim):
-    g = graph()
+def test_abort_stops_the_pick_at_once_and_disarms(bridge_graph, sim):
+    g = bridge_graph()
     wait_connected(g, sim)
     assert g.abort_client.wait_for_service(timeout_sec=5)
 
@@ -406,8 +413,8 @@ def test_abort_stops_the_pick_at_once_and_disarms(graph, sim):
 
 
 # -- 9 ------------------------------------------------------------------------------------------
-def test_action_reports_each_step_and_rejects_goals_while_disarmed(graph, sim):
-    g = graph()
+def test_action_reports_each_step_and_rejects_goals_while_disarmed(bridge_graph, sim):
+    g = bridge_graph()
     wait_connected(g, sim)
     feedback = []
     goal = g.send_goal(grasp_message(), feedback=lambda m: feedback.append(m.feedback))
@@ -433,9 +440,9 @@ def test_action_reports_each_step_and_rejects_goals_while_disarmed(graph, sim):
 
 
 # -- 10 -----------------------------------------------------------------------------------------
-def test_dry_run_opens_no_connection_and_logs_the_packets(graph, sim, caplog):
+def test_dry_run_opens_no_connection_and_logs_the_packets(bridge_graph, sim, caplog):
     caplog.set_level(logging.INFO, logger="grasp_scorer_ros.fanuc")
-    g = graph(dry_run=True)
+    g = bridge_graph(dry_run=True)
     assert g.wait_status(lambda s: s.connected and s.dry_run)
     g.grasp_pub.publish(grasp_message())
     assert g.wait_status(lambda s: s.picks_completed == 1 and not s.busy, timeout=10), g.status
@@ -453,8 +460,8 @@ def test_dry_run_opens_no_connection_and_logs_the_packets(graph, sim, caplog):
     ("teach_pendant_enabled", True, "teach pendant", "teach_pendant_enabled"),
     ("servo_ready", False, "servo", "servo_ready"),
 ])
-def test_controller_not_ready_is_a_clear_error_without_motion(graph, sim, knob, value, words, field):
-    g = graph()
+def test_controller_not_ready_is_a_clear_error_without_motion(bridge_graph, sim, knob, value, words, field):
+    g = bridge_graph()
     wait_connected(g, sim)
     setattr(sim, knob, value)
     g.grasp_pub.publish(grasp_message())
@@ -495,74 +502,8 @@ def test_config_file_declares_every_parameter_and_covers_the_demo_table(ros):
                 plan_pick((x, y, 0.0 + offset), top_down(yaw), 0.09, config)
 
 
-def test_sim_controller_node_serves_rmi_and_stops_on_destroy(ros):
-    from rclpy.parameter import Parameter
-    from grasp_scorer_ros.fanuc.rmi_client import RMIClient
-    from grasp_scorer_ros.nodes.sim_controller_node import SimControllerNode
-
-    node = SimControllerNode(context=ros, parameter_overrides=[
-        Parameter("port", value=0), Parameter("speed_scale", value=0.5), Parameter("floor_z_mm", value=10.0)])
-    sim = node.sim
-    try:
-        assert sim.speed_scale == 0.5 and sim.floor_z_mm == 10.0 and sim.port > 0 and sim.handoff_port > 0
-        client = RMIClient("127.0.0.1", sim.port, timeout=1.0)
-        client.connect()
-        assert client.get_status().servo_ready
-        client.close()
-    finally:
-        node.destroy_node()
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", sim.port), timeout=0.5).close()
-
-
-def test_sim_controller_node_publishes_joint_states_and_the_tool_pose(ros):
-    """So that RViz shows the simulated arm: joint_states (radians, FANUC's joint names) and the TCP,
-    both following a move made over RMI."""
-    import math
-    from geometry_msgs.msg import PoseStamped
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
-    from rclpy.parameter import Parameter
-    from sensor_msgs.msg import JointState
-    from grasp_scorer_ros.fanuc.rmi_client import RMIClient
-    from grasp_scorer_ros.fanuc.rmi_protocol import Position
-    from grasp_scorer_ros.nodes.sim_controller_node import JOINT_NAMES, SimControllerNode
-
-    node = SimControllerNode(context=ros, parameter_overrides=[Parameter("port", value=0),
-                                                               Parameter("state_period", value=0.05)])
-    listener = Node("arm_watcher", context=ros)
-    joints, poses = [], []
-    listener.create_subscription(JointState, "/joint_states", joints.append, 10)
-    listener.create_subscription(PoseStamped, "/fanuc_sim_controller/tool_pose", poses.append, 10)
-    executor = SingleThreadedExecutor(context=ros)
-    executor.add_node(node)
-    executor.add_node(listener)
-    client = RMIClient("127.0.0.1", node.sim.port, timeout=2.0)
-    try:
-        assert spin_until(executor, lambda: joints and poses, timeout=10)
-        assert tuple(joints[-1].name) == JOINT_NAMES
-        assert list(joints[-1].position) == pytest.approx([math.radians(a) for a in node.sim.joint_angles], abs=1e-6)
-        start = poses[-1].pose.position
-        assert (start.x, start.y, start.z) == pytest.approx((0.5, 0.0, 0.4), abs=1e-6)
-        assert poses[-1].header.frame_id == "base_link"
-        client.connect()
-        client.initialize()
-        configuration, _ = client.read_cartesian_position()
-        client.linear_motion(Position(600.0, 50.0, 300.0, 180.0, 0.0, 0.0), configuration, 500)
-        before = len(poses)
-        assert spin_until(executor, lambda: len(poses) > before + 2, timeout=10)
-        end = poses[-1].pose.position
-        assert (end.x, end.y, end.z) == pytest.approx((0.6, 0.05, 0.3), abs=1e-4)
-        assert list(joints[-1].position) != pytest.approx(list(joints[0].position), abs=1e-3), "the joints moved"
-    finally:
-        client.close()
-        executor.shutdown()
-        listener.destroy_node()
-        node.destroy_node()
-
-
-def test_cancelled_goal_stops_the_arm_and_disarms(graph, sim):
-    g = graph()
+def test_cancelled_goal_stops_the_arm_and_disarms(bridge_graph, sim):
+    g = bridge_graph()
     wait_connected(g, sim)
     sim.speed_scale = 1.0
     goal = g.send_goal(grasp_message())
@@ -578,10 +519,10 @@ def test_cancelled_goal_stops_the_arm_and_disarms(graph, sim):
 
 
 # -- issue 11: no motion without a new, explicit arm --------------------------------------------------
-def test_item1_a_controller_restart_clears_arming(graph, ros):
+def test_item1_a_controller_restart_clears_arming(bridge_graph, ros):
     port = free_port()
     first = SimulatedController(port=port, speed_scale=0.02).start()
-    g = graph(port=port)
+    g = bridge_graph(port=port)
     try:
         assert g.wait_status(lambda s: s.connected and s.armed, timeout=5), g.status
         first.stop()                                   # killed while idle...
@@ -599,8 +540,8 @@ def test_item1_a_controller_restart_clears_arming(graph, ros):
         second.stop()
 
 
-def test_item2_disarm_stops_the_pick_in_progress(graph, sim):
-    g = graph()
+def test_item2_disarm_stops_the_pick_in_progress(bridge_graph, sim):
+    g = bridge_graph()
     wait_connected(g, sim)
     response = first_motion_then(g, sim, lambda: g.arm(False))
     assert response.success and "stopped" in response.message, response.message
@@ -611,8 +552,9 @@ def test_item2_disarm_stops_the_pick_in_progress(graph, sim):
     assert len(motion_packets(sim)) == sent <= 2 and [e.on for e in sim.dout_events] == [False]
 
 
-def test_item4_a_stalled_controller_is_reported_within_about_a_second(graph, sim):
-    g = graph(reply_timeout=3.0, motion_timeout_factor=1.5, stall_timeout=1.0)   # the shipped timeouts
+@pytest.mark.slow
+def test_item4_a_stalled_controller_is_reported_within_about_a_second(bridge_graph, sim):
+    g = bridge_graph(reply_timeout=3.0, motion_timeout_factor=1.5, stall_timeout=1.0)   # the shipped timeouts
     wait_connected(g, sim)
     stalled = first_motion_then(g, sim, lambda: (setattr(sim, "stop_answering", True), time.monotonic())[1])
     assert g.wait_status(lambda s: s.picks_failed == 1 and not s.busy, timeout=10), g.status
@@ -621,8 +563,9 @@ def test_item4_a_stalled_controller_is_reported_within_about_a_second(graph, sim
     assert "stopped answering" in g.status.last_error and not g.status.armed, g.status
 
 
-def test_item6_gripper_state_is_published_and_the_next_pick_unloads_first(graph, sim):
-    g = graph()
+@pytest.mark.slow
+def test_item6_gripper_state_is_published_and_the_next_pick_unloads_first(bridge_graph, sim):
+    g = bridge_graph()
     wait_connected(g, sim)
     sim.speed_scale = 1.0
     g.grasp_pub.publish(grasp_message())
@@ -653,3 +596,74 @@ def test_item7_pick_defaults_have_one_source(ros):
     assert declared == defaults
     values = yaml.safe_load((REPO / "config" / "fanuc_bridge.yaml").read_text())["/**"]["ros__parameters"]["pick"]
     assert {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()} == defaults
+
+
+# -- the whole chain over ROS: camera frames -> the detection node's grasp/detect -> the bridge ----------
+@pytest.fixture
+def chain(ros, sim, tmp_path, calibration_file):
+    """Detection node (tiny model), bridge in request mode, a camera peer publishing frames stamped now."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CameraInfo, Image
+    from grasp_scorer_ros.msg import BridgeStatus
+    from grasp_scorer_ros.network.checkpoint import save_checkpoint
+    from grasp_scorer_ros.nodes.detection_node import GraspDetectionNode
+    from grasp_scorer_ros.nodes.fanuc_bridge_node import FanucBridgeNode
+    from overhead_scene import camera_info, image_message, scene
+    from tiny_model import tiny_model
+
+    checkpoint = tmp_path / "tiny.pt"
+    save_checkpoint(str(checkpoint), tiny_model(seed=3))
+    detector = GraspDetectionNode(context=ros, parameter_overrides=[
+        Parameter("checkpoint", value=str(checkpoint)), Parameter("calibration_file", value=str(calibration_file)),
+        Parameter("score_threshold", value=0.0)])
+    values = {**FAST, "grasp_source": "request", "robot_ip": "127.0.0.1", "rmi_port": sim.port, "armed": True,
+              "base_frame": "robot_base", "request_timeout": 3.0, "retry_delay": 0.05,
+              "pick.gripper_max_opening_m": 0.5}
+    bridge = FanucBridgeNode(context=ros, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+    camera = rclpy.create_node("camera", context=ros)
+    image_pub = camera.create_publisher(Image, "image", 10)
+    info_pub = camera.create_publisher(CameraInfo, "camera_info", 10)
+    statuses = []
+    camera.create_subscription(BridgeStatus, "/fanuc_bridge/status", statuses.append, 100)
+    executor = MultiThreadedExecutor(num_threads=6, context=ros)
+    for node in (detector, bridge, camera):
+        executor.add_node(node)
+    published = []      # stamps (ns) and the cell's busy flag when each frame went out
+
+    def publish():
+        now = camera.get_clock().now()
+        message = image_message(scene(len(published) % 5), stamp_sec=0)
+        message.header.stamp = now.to_msg()
+        info = camera_info()
+        info.header.stamp = message.header.stamp
+        info_pub.publish(info)
+        image_pub.publish(message)
+        published.append((now.nanoseconds, bridge.cell.status().busy))
+    camera.create_timer(0.1, publish)
+    try:
+        yield {"executor": executor, "bridge": bridge, "detector": detector, "published": published,
+               "statuses": statuses}
+    finally:
+        executor.shutdown()
+        bridge.destroy_node()
+        detector.destroy_node()
+        camera.destroy_node()
+
+
+@pytest.mark.slow
+def test_the_bridge_picks_only_from_frames_taken_after_its_previous_pick(chain, sim):
+    bridge, executor = chain["bridge"], chain["executor"]
+    assert spin_until(executor, lambda: len(bridge.cycle.history) >= 3 and bridge.cycle.history[2][2] is not None,
+                      timeout=60), f"history {bridge.cycle.history}, status {chain['statuses'][-1:]}"
+    history = bridge.cycle.history
+    stamps = np.array([stamp for stamp, _ in chain["published"]])
+    for (_, _, ended), (not_before, frame, _) in zip(history, history[1:]):
+        assert frame >= not_before >= ended
+        assert frame in stamps          # the stamp of a frame the camera really sent
+    # Frames were sent while the arm was busy, and none of them was picked from.
+    busy_frames = {stamp for stamp, busy in chain["published"] if busy}
+    assert busy_frames and not busy_frames & {frame for _, frame, _ in history}
+    status = bridge.cell.status()
+    assert status.picks_completed + status.picks_failed >= 3

@@ -8,9 +8,9 @@ import yaml
 from grasp_scorer_ros.camera.workspace import Workspace
 from grasp_scorer_ros.network.detector import Detections
 from grasp_scorer_ros.pipeline.frame_pipeline import FramePipeline, FrameSettings
-from test_depth import INTRINSICS, POSE, TABLE, table_with
+from overhead_scene import INTRINSICS, POSE, TABLE, table_with
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "detection.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "detection.yaml"
 
 
 class ListDetector:

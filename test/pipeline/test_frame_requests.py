@@ -1,12 +1,10 @@
 """Grasps on request (``grasp/detect``): the first frame taken at or after a given time, or a clear
-error. The matching rules alone (pipeline/frame_requests.py), then the detection node over a real graph."""
+error. The matching rules alone (pipeline/frame_requests.py); the detection node's service over a real
+graph is tested in test/nodes/test_detection_node.py."""
 import threading
 import time
 
 import pytest
-
-from ros_helpers import spin_until
-from test_detection_node import calibration_file, checkpoint, graph, image_message, scene  # noqa: F401 (fixtures)
 
 S = 1_000_000_000   # ns per s
 
@@ -105,92 +103,3 @@ def test_a_frame_still_being_ranked_at_the_timeout_is_waited_for_and_named():
         thread.join(5)
         assert time.monotonic() - started < 0.39 and "still being ranked" not in str(out["error"])
         requests.serve(stamp * S, ranked, lambda count: None)
-
-
-# -- the detection node's service -----------------------------------------------------------------------
-class Requester:
-    """Calls grasp/detect from the graph's peer node, as a pick cycle would."""
-
-    def __init__(self, g):
-        from grasp_scorer_ros.srv import DetectGrasps
-        self.g, self.type = g, DetectGrasps
-        self.client = g.peer.create_client(DetectGrasps, "/grasp/detect")
-        assert spin_until(g.executor, self.client.service_is_ready, timeout=10)
-
-    def call(self, not_before_s=0, timeout=10.0, count=0):
-        request = self.type.Request(timeout=float(timeout), count=count)
-        request.not_before.sec = not_before_s
-        future = self.client.call_async(request)
-        # Registered before any frame is sent, so that the test decides which frame answers.
-        assert spin_until(self.g.executor, lambda: self.g.node.requests.wanted() > 0 or future.done(), timeout=10)
-        return future
-
-    def result(self, future, timeout=20.0):
-        assert spin_until(self.g.executor, future.done, timeout=timeout)
-        return future.result()
-
-
-def test_the_service_answers_from_the_first_frame_taken_after_the_given_time(graph):
-    g = graph()
-    requester = Requester(g)
-    future = requester.call(not_before_s=1000, count=3)
-    g.deliver(image_message(scene(1), stamp_sec=999))        # taken before: no answer from it
-    assert g.wait_idle() and not future.done()
-    g.deliver(image_message(scene(2), stamp_sec=1001))
-    response = requester.result(future)
-    assert response.success, response.message
-    assert response.header.stamp.sec == 1001 and response.header.frame_id == "robot_base"
-    assert len(response.grasps) == 3 and response.ranked >= 3
-    assert response.message.startswith("3 grasp(s): those with a pose that reach score_threshold 0")
-    scores = [grasp.score for grasp in response.grasps]
-    assert scores == sorted(scores, reverse=True)
-    # grasps[0] is what grasp/best published for that very frame.
-    assert spin_until(g.executor, lambda: any(b.header.stamp.sec == 1001 for b in g.best), timeout=10)
-    best = next(b for b in g.best if b.header.stamp.sec == 1001)
-    assert response.grasps[0].pose == best.pose and response.grasps[0].score == best.score
-
-    # More grasps than the stream's num_candidates (4): the request gets them, the stream keeps its 4.
-    future = requester.call(not_before_s=1002, count=12)
-    g.deliver(image_message(scene(3), stamp_sec=1002))
-    response = requester.result(future)
-    assert response.success and len(response.grasps) == 12
-    assert spin_until(g.executor, lambda: any(c.header.stamp.sec == 1002 for c in g.candidates), timeout=10)
-    assert len(next(c for c in g.candidates if c.header.stamp.sec == 1002).candidates) == 4
-
-
-def test_a_request_without_a_time_needs_a_frame_taken_after_it(graph):
-    g = graph()
-    requester = Requester(g)
-    future = requester.call(timeout=20.0)     # not_before zero: the time the node received it
-    now = g.node.get_clock().now().seconds_nanoseconds()[0]
-    g.deliver(image_message(scene(1), stamp_sec=now - 10))
-    assert g.wait_idle() and not future.done()
-    g.deliver(image_message(scene(2), stamp_sec=now + 2))
-    response = requester.result(future)
-    assert response.success and response.header.stamp.sec == now + 2
-
-
-def test_failed_requests_say_why_and_the_node_goes_on(graph):
-    g = graph(score_threshold=1.0)
-    requester = Requester(g)
-    response = requester.result(requester.call(not_before_s=50, timeout=0.3))
-    assert not response.success and "no frame was processed within 0.3 s" in response.message
-    assert "/image" in response.message
-
-    future = requester.call(not_before_s=50, timeout=3.0)
-    broken = image_message(scene(1), stamp_sec=60)
-    broken.encoding = "32FC9"
-    g.deliver(broken)
-    response = requester.result(future)
-    assert not response.success and "refused: image rejected" in response.message, response.message
-
-    bad = requester.result(requester.call(count=101, timeout=1.0))
-    assert not bad.success and "count must be" in bad.message
-
-    # A frame that answers, but no grasp reaches score_threshold 1.0: success, no grasp, and why.
-    future = requester.call(not_before_s=70)
-    g.deliver(image_message(scene(2), stamp_sec=70))
-    response = requester.result(future)
-    assert response.success and response.grasps == [] and response.ranked > 0
-    assert "no grasp reaches score_threshold 1" in response.message
-    assert any(reason.startswith("grasp request failed") for reason in g.node.rejections)

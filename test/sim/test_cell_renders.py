@@ -38,6 +38,7 @@ def test_projection_inverts_the_cast_onto_the_table():
     assert np.allclose(raised - 240.0, (pixels - 240.0) * 0.8 / 0.72, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_grasps_follow_their_object_as_it_moved_and_skip_tipped_ones():
     scene = make_cell_scene(0, 5, CALIBRATION, INTRINSICS, families=("generator",))
     upright = [(np.array([*o.position, 0.0]), np.eye(3)) for o in scene.objects]
@@ -81,7 +82,7 @@ def _raster(rings, shape):
     return mask.astype(bool)
 
 
-@pytest.mark.parametrize("index", [3, 5])
+@pytest.mark.parametrize("index", [pytest.param(3, marks=pytest.mark.slow), 5])
 def test_a_render_shows_each_object_where_its_ground_truth_puts_it(index):
     scene = make_cell_scene(index, 11, CALIBRATION, INTRINSICS, families=("generator",))
     cell = PhysicsCell(scene, CALIBRATION, INTRINSICS)
@@ -103,6 +104,7 @@ def test_a_render_shows_each_object_where_its_ground_truth_puts_it(index):
             assert np.mean(on_top) > 0.9 and np.mean(on_top) > np.mean(flat_on_top), (k, obj.kind)
 
 
+@pytest.mark.slow
 def test_the_command_writes_a_jacquard_set_with_its_manifest(tmp_path):
     out = tmp_path / "renders"
     run = subprocess.run([sys.executable, "-m", "grasp_scorer_ros.sim.cell_renders", "--out", str(out),

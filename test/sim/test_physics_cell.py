@@ -3,6 +3,8 @@ a bad one does not, and the trial runner scores and reports real picks.
 
 Physics tests build small scenes by hand (a bar, a plate, a tall block) so that what should happen
 is known without a model; the runner's test goes through the installed console script.
+
+Covers sim/physics_cell.py, sim/cell_scene.py, sim/pick_trial.py and the trial runner (sim/trials.py).
 """
 from __future__ import annotations
 
@@ -141,6 +143,7 @@ def test_a_grasp_wider_than_the_gripper_is_refused_and_nothing_moves():
     assert np.allclose(cell.tcp()[0], before)
 
 
+@pytest.mark.slow
 def test_grasp_height_without_depth_on_the_flattest_and_the_tallest_objects():
     """The fingertips stop grasp_height_offset above the table: the tallest object (0.06 m) is
     picked with the bridge's 15 mm, a plate of 12 mm is missed with it and picked at 5 mm (the
@@ -182,6 +185,7 @@ def test_save_and_restore_state_replays_the_same_pick():
     assert np.allclose(cell.object_positions(), first, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_trial_runner_console_script_runs_real_picks(tmp_path):
     """Two seeded trials through ``grasp-scorer-trials`` (the installed console script): a summary
     whose last line is the success rate, per-trial results, and a montage."""
@@ -208,6 +212,7 @@ def test_the_trial_runner_console_script_runs_real_picks(tmp_path):
     assert len(list((out / "failures").glob("*_camera.png"))) == 4       # --save all: every pick
 
 
+@pytest.mark.slow
 def test_the_trial_runner_refuses_a_missing_checkpoint(tmp_path):
     run = subprocess.run([sys.executable, "-m", "grasp_scorer_ros.sim.trials", "--checkpoint", "/nope.pt",
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
@@ -257,7 +262,7 @@ def test_the_trials_use_the_settings_a_user_gets():
     import yaml
     from pathlib import Path
     from grasp_scorer_ros.sim.trials import get_args_parser, trial_settings
-    config = Path(__file__).resolve().parents[1] / "config"
+    config = Path(__file__).resolve().parents[2] / "config"
     detection = yaml.safe_load((config / "detection.yaml").read_text())["/**"]["ros__parameters"]
     bridge = yaml.safe_load((config / "fanuc_bridge.yaml").read_text())["/**"]["ros__parameters"]
     args = get_args_parser().parse_args([])

@@ -1,4 +1,7 @@
-"""The simulated controller answers like the RMI manual says; driven here over raw sockets."""
+"""The simulated controller answers like the RMI manual says; driven here over raw sockets.
+
+Covers sim/sim_controller.py with its parts sim/rmi_server.py and sim/arm_motion.py (the packet checks
+and the arm's kinematics have their own files: test_packet_checks.py, test_sim_arm.py)."""
 import json
 import os
 import select
@@ -14,7 +17,7 @@ from grasp_scorer_ros.fanuc import rmi_protocol as rmi
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
 from grasp_scorer_ros.sim.sim_controller import PROGRAM_PAUSED, SimulatedController
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = {"UToolNumber": 1, "UFrameNumber": 0, "Front": 1, "Up": 1, "Left": 0, "Flip": 0,
           "Turn4": 0, "Turn5": 0, "Turn6": 0}
 
@@ -85,7 +88,7 @@ def session(sim):
 
 
 @pytest.fixture
-def ready(session):
+def ready_session(session):
     assert session.request(rmi.initialize_packet())["ErrorID"] == 0
     return session
 
@@ -126,145 +129,146 @@ def test_motion_needs_initialize_and_ids_restart_at_one(sim, session):
     assert session.request(move(1))["ErrorID"] == 0
 
 
-def test_servo_off_and_pendant_enabled_refuse_motion(sim, ready):
+def test_servo_off_and_pendant_enabled_refuse_motion(sim, ready_session):
     sim.servo_ready = False
-    assert ready.request(move(1))["ErrorID"] == rmi.RMIT_SERVO_OFF
+    assert ready_session.request(move(1))["ErrorID"] == rmi.RMIT_SERVO_OFF
     sim.servo_ready, sim.teach_pendant_enabled = True, True
-    assert ready.request(move(1))["ErrorID"] == rmi.RMIT_TP_ENABLED
-    assert ready.request(rmi.get_status_packet())["TPMode"] == 1
+    assert ready_session.request(move(1))["ErrorID"] == rmi.RMIT_TP_ENABLED
+    assert ready_session.request(rmi.get_status_packet())["TPMode"] == 1
     sim.teach_pendant_enabled = False
-    assert ready.request(move(1))["ErrorID"] == 0     # refused IDs are not consumed
+    assert ready_session.request(move(1))["ErrorID"] == 0     # refused IDs are not consumed
 
 
-def test_acknowledgement_comes_after_the_move(sim, ready):
+def test_acknowledgement_comes_after_the_move(sim, ready_session):
     sim.speed_scale = 0.2                 # 100 mm at 100 mm/s: 1 s real, 0.2 s here
     start = time.monotonic()
-    ready.send(move(1, z=300.0, speed=100))
+    ready_session.send(move(1, z=300.0, speed=100))
     assert sim.wait_until(lambda: sim.tool_position.z < 400.0)      # on its way...
-    assert ready.nothing_within(0.01)                               # ...and not acknowledged yet
-    assert ready.recv()["ErrorID"] == 0
+    assert ready_session.nothing_within(0.01)                               # ...and not acknowledged yet
+    assert ready_session.recv()["ErrorID"] == 0
     assert time.monotonic() - start >= 0.18
     assert sim.tool_position.z == pytest.approx(300.0)
-    position = ready.request(rmi.read_cartesian_position_packet())
+    position = ready_session.request(rmi.read_cartesian_position_packet())
     assert position["Position"]["Z"] == pytest.approx(300.0)
     assert position["Configuration"]["UToolNumber"] == 1
 
 
-def test_override_slows_the_move(sim, ready):
+def test_override_slows_the_move(sim, ready_session):
     sim.speed_scale = 0.02
-    assert ready.request(rmi.set_override_packet(10))["ErrorID"] == 0
-    assert ready.request(rmi.set_override_packet(0))["ErrorID"] == rmi.RMIT_INVALID_OVERRIDE
+    assert ready_session.request(rmi.set_override_packet(10))["ErrorID"] == 0
+    assert ready_session.request(rmi.set_override_packet(0))["ErrorID"] == rmi.RMIT_INVALID_OVERRIDE
     start = time.monotonic()
-    ready.send(move(1, z=300.0, speed=100))       # 1 s at 100 %, 10 s at 10 %: 0.2 s here
-    assert ready.recv()["ErrorID"] == 0
+    ready_session.send(move(1, z=300.0, speed=100))       # 1 s at 100 %, 10 s at 10 %: 0.2 s here
+    assert ready_session.recv()["ErrorID"] == 0
     assert time.monotonic() - start >= 0.18
 
 
-def test_ninth_unacknowledged_instruction_is_refused(sim, ready):
+def test_ninth_unacknowledged_instruction_is_refused(sim, ready_session):
     sim.speed_scale = 10.0                # nothing finishes during the test
     for seq in range(1, 9):
-        ready.send(move(seq, z=300.0 - seq))
-    ready.send(move(9))
-    assert ready.recv() == {"Instruction": "FRC_LinearMotion", "ErrorID": rmi.RMIT_BUFFER_FULL, "SequenceID": 9}
+        ready_session.send(move(seq, z=300.0 - seq))
+    ready_session.send(move(9))
+    assert ready_session.recv() == {"Instruction": "FRC_LinearMotion", "ErrorID": rmi.RMIT_BUFFER_FULL, "SequenceID": 9}
     assert sim.unacknowledged == 8 and sim.max_unacknowledged == 8
 
 
-def test_sequence_gap_holds_until_reset(sim, ready):
-    assert ready.request(move(2))["ErrorID"] == rmi.RMIT_INVALID_SEQUENCE_ID
-    assert ready.request(move(1))["ErrorID"] == rmi.RMIT_HOLD
-    assert ready.request(move(2))["ErrorID"] == rmi.RMIT_HOLD
-    assert ready.request(rmi.reset_packet())["ErrorID"] == 0
-    assert ready.request(rmi.get_status_packet())["NextSequenceID"] == 1
-    assert ready.request(move(1))["ErrorID"] == 0
+def test_sequence_gap_holds_until_reset(sim, ready_session):
+    assert ready_session.request(move(2))["ErrorID"] == rmi.RMIT_INVALID_SEQUENCE_ID
+    assert ready_session.request(move(1))["ErrorID"] == rmi.RMIT_HOLD
+    assert ready_session.request(move(2))["ErrorID"] == rmi.RMIT_HOLD
+    assert ready_session.request(rmi.reset_packet())["ErrorID"] == 0
+    assert ready_session.request(rmi.get_status_packet())["NextSequenceID"] == 1
+    assert ready_session.request(move(1))["ErrorID"] == 0
 
 
-def test_abort_drops_queued_instructions_without_replies(sim, ready):
+def test_abort_drops_queued_instructions_without_replies(sim, ready_session):
     sim.speed_scale = 0.5                 # 100 mm: 0.5 s
     for seq in range(1, 4):
-        ready.send(move(seq, z=400.0 - 100 * seq))
+        ready_session.send(move(seq, z=400.0 - 100 * seq))
     assert sim.wait_until(lambda: sim.unacknowledged == 3 and sim.tool_position.z < 400.0)
-    assert ready.request(rmi.abort_packet()) == {"Command": "FRC_Abort", "ErrorID": 0}
+    assert ready_session.request(rmi.abort_packet()) == {"Command": "FRC_Abort", "ErrorID": 0}
     stopped_at = sim.tool_position.z
     assert 300.0 < stopped_at < 400.0     # stopped part-way through the first move
-    assert ready.nothing_within(0.3)
+    assert ready_session.nothing_within(0.3)
     assert sim.unacknowledged == 0 and sim.tool_position.z == stopped_at
-    status = ready.request(rmi.get_status_packet())
+    status = ready_session.request(rmi.get_status_packet())
     assert status["RMIMotionStatus"] == 0 and status["ProgramStatus"] == 2
-    assert ready.request(move(4))["ErrorID"] == rmi.RMIT_NOT_RUNNING
-    assert ready.request(rmi.abort_packet())["ErrorID"] == rmi.RMIT_NOT_RUNNING
+    assert ready_session.request(move(4))["ErrorID"] == rmi.RMIT_NOT_RUNNING
+    assert ready_session.request(rmi.abort_packet())["ErrorID"] == rmi.RMIT_NOT_RUNNING
 
 
-def test_unreachable_target_is_refused_and_pauses(sim, ready):
+def test_unreachable_target_is_refused_and_pauses(sim, ready_session):
     sim.floor_z_mm = -100.0
-    ready.send(move(1, x=3000.0))
-    assert ready.recv() == {"Instruction": "FRC_LinearMotion", "ErrorID": rmi.RMIT_INVALID_DESTINATION,
+    ready_session.send(move(1, x=3000.0))
+    assert ready_session.recv() == {"Instruction": "FRC_LinearMotion", "ErrorID": rmi.RMIT_INVALID_DESTINATION,
                             "SequenceID": 1}
     assert sim.program_status == PROGRAM_PAUSED
-    ready.send(move(2, z=-200.0))                  # queued while paused
-    assert ready.nothing_within(0.1)
-    assert ready.request(rmi.continue_packet())["ErrorID"] == 0
-    assert ready.recv()["ErrorID"] == rmi.RMIT_INVALID_DESTINATION      # below the floor
+    ready_session.send(move(2, z=-200.0))                  # queued while paused
+    assert ready_session.nothing_within(0.1)
+    assert ready_session.request(rmi.continue_packet())["ErrorID"] == 0
+    assert ready_session.recv()["ErrorID"] == rmi.RMIT_INVALID_DESTINATION      # below the floor
     assert sim.tool_position.z == pytest.approx(400.0)                   # never moved
 
 
-def test_invalid_speed_and_term_are_refused(sim, ready):
+def test_invalid_speed_and_term_are_refused(sim, ready_session):
     bad_speed_type = dict(move(1), SpeedType="furlongs")
-    assert ready.request(bad_speed_type)["ErrorID"] == rmi.RMIT_INVALID_SPEED_TYPE
-    assert ready.request(dict(move(1), Speed=0))["ErrorID"] == rmi.RMIT_INVALID_SPEED_VALUE
-    assert ready.request(dict(move(1), TermType="CNT", TermValue=0))["ErrorID"] == rmi.RMIT_INVALID_TERM_VALUE
-    assert ready.request({"Instruction": "FRC_Teleport", "SequenceID": 1})["ErrorID"] == rmi.RMIT_INVALID_INSTRUCTION
-    assert ready.request({"Command": "FRC_MakeCoffee"})["ErrorID"] == rmi.RMIT_INVALID_COMMAND
+    assert ready_session.request(bad_speed_type)["ErrorID"] == rmi.RMIT_INVALID_SPEED_TYPE
+    assert ready_session.request(dict(move(1), Speed=0))["ErrorID"] == rmi.RMIT_INVALID_SPEED_VALUE
+    assert ready_session.request(dict(move(1), TermType="CNT", TermValue=0))["ErrorID"] == rmi.RMIT_INVALID_TERM_VALUE
+    assert (ready_session.request({"Instruction": "FRC_Teleport", "SequenceID": 1})["ErrorID"]
+            == rmi.RMIT_INVALID_INSTRUCTION)
+    assert ready_session.request({"Command": "FRC_MakeCoffee"})["ErrorID"] == rmi.RMIT_INVALID_COMMAND
 
 
-def test_frames_and_digital_outputs(sim, ready):
-    assert ready.request(rmi.set_uframe_utool_packet(2, 3))["ErrorID"] == 0
-    assert ready.request(rmi.set_uframe_utool_packet(0, 11))["ErrorID"] == rmi.RMIT_INVALID_UTOOL
-    config = ready.request(rmi.read_cartesian_position_packet())["Configuration"]
+def test_frames_and_digital_outputs(sim, ready_session):
+    assert ready_session.request(rmi.set_uframe_utool_packet(2, 3))["ErrorID"] == 0
+    assert ready_session.request(rmi.set_uframe_utool_packet(0, 11))["ErrorID"] == rmi.RMIT_INVALID_UTOOL
+    config = ready_session.request(rmi.read_cartesian_position_packet())["Configuration"]
     assert (config["UFrameNumber"], config["UToolNumber"]) == (2, 3)
-    assert ready.request(rmi.write_dout_packet(5, True))["ErrorID"] == 0
-    assert ready.request(rmi.write_dout_packet(0, True))["ErrorID"] == rmi.RMIT_INVALID_PORT_NUMBER
+    assert ready_session.request(rmi.write_dout_packet(5, True))["ErrorID"] == 0
+    assert ready_session.request(rmi.write_dout_packet(0, True))["ErrorID"] == rmi.RMIT_INVALID_PORT_NUMBER
     assert sim.digital_outputs == {5: True}
     event = sim.dout_events[-1]
     assert (event.port, event.on, event.arm_moving) == (5, True, False)
 
 
-def test_stop_answering_reads_but_never_replies(sim, ready):
+def test_stop_answering_reads_but_never_replies(sim, ready_session):
     sim.stop_answering = True
-    ready.send(rmi.get_status_packet())
-    assert ready.nothing_within(0.2)
+    ready_session.send(rmi.get_status_packet())
+    assert ready_session.nothing_within(0.2)
     assert sim.received("Command")[-1] == {"Command": "FRC_GetStatus"}
 
 
-def test_drop_connection_closes_the_session(sim, ready):
+def test_drop_connection_closes_the_session(sim, ready_session):
     sim.drop_connection()
     with pytest.raises((ConnectionError, OSError)):
-        ready.recv(timeout=1.0)
+        ready_session.recv(timeout=1.0)
     assert not sim.connected and not sim.rmi_running
     RawSession(sim).close()       # a new client may connect
 
 
-def test_system_fault_stops_the_arm_until_reset(sim, ready):
+def test_system_fault_stops_the_arm_until_reset(sim, ready_session):
     sim.speed_scale = 1.0
-    ready.send(move(1, z=0.0, speed=10))
+    ready_session.send(move(1, z=0.0, speed=10))
     assert sim.wait_until(lambda: sim.unacknowledged == 1)
     sim.raise_fault()
-    assert ready.recv() == {"Communication": "FRC_SystemFault", "SequenceID": 1}
-    assert ready.nothing_within(0.1)          # the interrupted move is never acknowledged
-    assert ready.request(move(2))["ErrorID"] == rmi.RMIT_NOT_RUNNING
-    assert ready.request(rmi.initialize_packet())["ErrorID"] == rmi.RMIT_INVALID_CONTROLLER_STATE
-    assert ready.request(rmi.reset_packet())["ErrorID"] == 0
-    assert ready.request(rmi.initialize_packet())["ErrorID"] == 0
+    assert ready_session.recv() == {"Communication": "FRC_SystemFault", "SequenceID": 1}
+    assert ready_session.nothing_within(0.1)          # the interrupted move is never acknowledged
+    assert ready_session.request(move(2))["ErrorID"] == rmi.RMIT_NOT_RUNNING
+    assert ready_session.request(rmi.initialize_packet())["ErrorID"] == rmi.RMIT_INVALID_CONTROLLER_STATE
+    assert ready_session.request(rmi.reset_packet())["ErrorID"] == 0
+    assert ready_session.request(rmi.initialize_packet())["ErrorID"] == 0
 
 
-def test_terminate_then_close(sim, ready):
+def test_terminate_then_close(sim, ready_session):
     sim.send_terminate()
-    assert ready.recv() == {"Communication": "FRC_Terminate"}
+    assert ready_session.recv() == {"Communication": "FRC_Terminate"}
     with pytest.raises((ConnectionError, OSError)):
-        ready.recv(timeout=1.0)
+        ready_session.recv(timeout=1.0)
 
 
-def test_disconnect(sim, ready):
-    assert ready.request(rmi.disconnect_packet()) == {"Communication": "FRC_Disconnect", "ErrorID": 0}
+def test_disconnect(sim, ready_session):
+    assert ready_session.request(rmi.disconnect_packet()) == {"Communication": "FRC_Disconnect", "ErrorID": 0}
     assert sim.wait_until(lambda: not sim.connected)
     assert not sim.rmi_running
 
@@ -341,10 +345,10 @@ def test_the_manuals_packets_get_the_manuals_replies(sim, session):
       "SpeedType": "Percent", "Speed": 10, "TermType": "FINE", "TermValue": 0}, rmi.RMIT_INVALID_POSITION_DATA),
     ({"Instruction": "FRC_LinearMotion", "SequenceID": "1"}, rmi.RMIT_INVALID_VALUE),
 ])
-def test_instructions_the_manual_does_not_allow_are_refused(sim, ready, packet, error_id):
-    answer = ready.request(packet)
+def test_instructions_the_manual_does_not_allow_are_refused(sim, ready_session, packet, error_id):
+    answer = ready_session.request(packet)
     assert answer["ErrorID"] == error_id, answer
-    assert ready.request(move(1))["ErrorID"] == 0          # a refused field consumes no ID
+    assert ready_session.request(move(1))["ErrorID"] == 0          # a refused field consumes no ID
 
 
 @pytest.mark.parametrize("packet, error_id", [
@@ -405,81 +409,84 @@ def joint_move(seq: int, joints, relative=False, speed=50, speed_type="Percent")
             "SpeedType": speed_type, "Speed": speed, "TermType": "FINE", "TermValue": 0}
 
 
-def test_joint_motion_and_reading_the_joints(sim, ready):
-    before = ready.request(rmi.read_joint_angles_packet())
+@pytest.mark.slow
+def test_joint_motion_and_reading_the_joints(sim, ready_session):
+    before = ready_session.request(rmi.read_joint_angles_packet())
     assert before["ErrorID"] == 0 and before["Group"] == 1 and set(before["JointAngle"]) == {f"J{i}" for i in range(1, 10)}
     home = [0.0, 10.0, -10.0, 0.0, -80.0, 0.0]
     sim.speed_scale = 0.1
     start = time.monotonic()
-    ready.send(joint_move(1, home, speed=50))           # largest travel / (50 % of 180 deg/s)
-    assert ready.recv() == {"Instruction": "FRC_JointMotionJRep", "ErrorID": 0, "SequenceID": 1}
+    ready_session.send(joint_move(1, home, speed=50))           # largest travel / (50 % of 180 deg/s)
+    assert ready_session.recv() == {"Instruction": "FRC_JointMotionJRep", "ErrorID": 0, "SequenceID": 1}
     travel = max(abs(a - b) for a, b in zip(home, [before["JointAngle"][f"J{i}"] for i in range(1, 7)]))
     assert time.monotonic() - start >= 0.95 * travel / 90.0 * 0.1
-    after = ready.request(rmi.read_joint_angles_packet())["JointAngle"]
+    after = ready_session.request(rmi.read_joint_angles_packet())["JointAngle"]
     assert [after[f"J{i}"] for i in range(1, 7)] == pytest.approx(home, abs=1e-3)
     # The Cartesian position is the arm's forward kinematics, and back.
-    position = Position.from_packet(ready.request(rmi.read_cartesian_position_packet())["Position"])
+    position = Position.from_packet(ready_session.request(rmi.read_cartesian_position_packet())["Position"])
     flange = sim.arm.forward(home)
     assert (position.x, position.y, position.z) == pytest.approx(tuple(flange[:3, 3]), abs=1e-3)
-    ready.send(joint_move(2, [15.0, 0, 0, 0, 0, 0], relative=True))
-    assert ready.recv()["ErrorID"] == 0
+    ready_session.send(joint_move(2, [15.0, 0, 0, 0, 0, 0], relative=True))
+    assert ready_session.recv()["ErrorID"] == 0
     assert sim.joint_angles[0] == pytest.approx(15.0) and sim.joint_angles[1:] == pytest.approx(tuple(home[1:]))
-    ready.send(move(3, z=300.0))                        # a linear move from there; joints follow
-    assert ready.recv()["ErrorID"] == 0
+    ready_session.send(move(3, z=300.0))                        # a linear move from there; joints follow
+    assert ready_session.recv()["ErrorID"] == 0
     flange = sim.arm.forward(sim.joint_angles)
     assert tuple(flange[:3, 3]) == pytest.approx((500.0, 0.0, 300.0), abs=1e-3)
-    assert ready.request(joint_move(4, home, speed=101))["ErrorID"] == rmi.RMIT_INVALID_SPEED_VALUE
-    assert ready.request(joint_move(4, home, speed_type="mmSec"))["ErrorID"] == rmi.RMIT_INVALID_SPEED_TYPE
+    assert ready_session.request(joint_move(4, home, speed=101))["ErrorID"] == rmi.RMIT_INVALID_SPEED_VALUE
+    assert ready_session.request(joint_move(4, home, speed_type="mmSec"))["ErrorID"] == rmi.RMIT_INVALID_SPEED_TYPE
 
 
-def test_linear_relative_motion(sim, ready):
+def test_linear_relative_motion(sim, ready_session):
     offset = dict(move(1, x=0.0, y=50.0, z=-100.0), Instruction="FRC_LinearRelative")
     offset["Position"] = dict(offset["Position"], W=0.0)
-    ready.send(offset)
-    assert ready.recv() == {"Instruction": "FRC_LinearRelative", "ErrorID": 0, "SequenceID": 1}
+    ready_session.send(offset)
+    assert ready_session.recv() == {"Instruction": "FRC_LinearRelative", "ErrorID": 0, "SequenceID": 1}
     assert sim.tool_position == Position(500.0, 50.0, 300.0, 180.0, 0.0, 0.0)
 
 
-def test_digital_inputs_are_read_and_waited_for(sim, ready):
-    assert ready.request(rmi.read_din_packet(3)) == {"Command": "FRC_ReadDIN", "ErrorID": 0,
+def test_digital_inputs_are_read_and_waited_for(sim, ready_session):
+    assert ready_session.request(rmi.read_din_packet(3)) == {"Command": "FRC_ReadDIN", "ErrorID": 0,
                                                      "PortNumber": 3, "PortValue": "OFF"}
     sim.digital_inputs[3] = True
-    assert ready.request(rmi.read_din_packet(3))["PortValue"] == "ON"
-    ready.send({"Instruction": "FRC_WaitDIN", "SequenceID": 1, "PortNumber": 4, "PortValue": "ON"})
-    assert ready.nothing_within(0.2)                    # the program waits for the input...
+    assert ready_session.request(rmi.read_din_packet(3))["PortValue"] == "ON"
+    ready_session.send({"Instruction": "FRC_WaitDIN", "SequenceID": 1, "PortNumber": 4, "PortValue": "ON"})
+    assert ready_session.nothing_within(0.2)                    # the program waits for the input...
     sim.digital_inputs[4] = True
-    assert ready.recv() == {"Instruction": "FRC_WaitDIN", "ErrorID": 0, "SequenceID": 1}   # ...then goes on
+    assert ready_session.recv() == {"Instruction": "FRC_WaitDIN", "ErrorID": 0, "SequenceID": 1}   # ...then goes on
 
 
-def test_user_and_tool_frames(sim, ready):
-    assert ready.request(rmi.get_uframe_utool_packet()) == {
+def test_user_and_tool_frames(sim, ready_session):
+    assert ready_session.request(rmi.get_uframe_utool_packet()) == {
         "Command": "FRC_GetUFrameUTool", "ErrorID": 0, "Group": 1, "UFrameNumber": 0, "UToolNumber": 1}
     shifted = {"X": 100.0, "Y": 0.0, "Z": 0.0, "W": 0.0, "P": 0.0, "R": 90.0}
-    assert ready.request({"Command": "FRC_WriteUFrameData", "FrameNumber": 2, "Frame": shifted, "Group": 1})["ErrorID"] == 0
-    assert ready.request({"Command": "FRC_ReadUFrameData", "FrameNumber": 2, "Group": 1})["Frame"] == shifted
-    assert ready.request(rmi.set_uframe_utool_packet(2, 1))["ErrorID"] == 0
-    here = Position.from_packet(ready.request(rmi.read_cartesian_position_packet())["Position"])
+    assert ready_session.request({"Command": "FRC_WriteUFrameData", "FrameNumber": 2, "Frame": shifted,
+                                  "Group": 1})["ErrorID"] == 0
+    assert ready_session.request({"Command": "FRC_ReadUFrameData", "FrameNumber": 2, "Group": 1})["Frame"] == shifted
+    assert ready_session.request(rmi.set_uframe_utool_packet(2, 1))["ErrorID"] == 0
+    here = Position.from_packet(ready_session.request(rmi.read_cartesian_position_packet())["Position"])
     assert (here.x, here.y, here.z, here.r) == pytest.approx((0.0, -400.0, 400.0, -90.0), abs=1e-6)
     tool = {"X": 0.0, "Y": 0.0, "Z": 100.0, "W": 0.0, "P": 0.0, "R": 0.0}     # TCP 100 mm out of the flange
-    assert ready.request({"Command": "FRC_WriteUToolData", "ToolNumber": 2, "Frame": tool, "Group": 1})["ErrorID"] == 0
-    ready.send({"Instruction": "FRC_SetUTool", "SequenceID": 1, "ToolNumber": 2})
-    assert ready.recv() == {"Instruction": "FRC_SetUTool", "ErrorID": 0, "SequenceID": 1}
-    assert ready.request(rmi.get_uframe_utool_packet())["UToolNumber"] == 2
+    assert ready_session.request({"Command": "FRC_WriteUToolData", "ToolNumber": 2, "Frame": tool,
+                                  "Group": 1})["ErrorID"] == 0
+    ready_session.send({"Instruction": "FRC_SetUTool", "SequenceID": 1, "ToolNumber": 2})
+    assert ready_session.recv() == {"Instruction": "FRC_SetUTool", "ErrorID": 0, "SequenceID": 1}
+    assert ready_session.request(rmi.get_uframe_utool_packet())["UToolNumber"] == 2
     assert sim.tool_position.z == pytest.approx(300.0)      # tool down: the TCP is 100 mm below the flange
-    ready.send({"Instruction": "FRC_SetUFrame", "SequenceID": 2, "FrameNumber": 0})
-    assert ready.recv()["ErrorID"] == 0
-    ready.send({"Instruction": "FRC_SetUTool", "SequenceID": 3, "ToolNumber": 1})
-    assert ready.recv()["ErrorID"] == 0
+    ready_session.send({"Instruction": "FRC_SetUFrame", "SequenceID": 2, "FrameNumber": 0})
+    assert ready_session.recv()["ErrorID"] == 0
+    ready_session.send({"Instruction": "FRC_SetUTool", "SequenceID": 3, "ToolNumber": 1})
+    assert ready_session.recv()["ErrorID"] == 0
     # A move names its frames in its Configuration: X = 0 in user frame 2 is world X = 100.
-    ready.send(dict(move(4, x=0.0, y=-400.0, z=300.0), Configuration=dict(CONFIG, UFrameNumber=2),
+    ready_session.send(dict(move(4, x=0.0, y=-400.0, z=300.0), Configuration=dict(CONFIG, UFrameNumber=2),
                     Position={"X": 0.0, "Y": -400.0, "Z": 300.0, "W": 180.0, "P": 0.0, "R": -90.0}))
-    assert ready.recv()["ErrorID"] == 0
+    assert ready_session.recv()["ErrorID"] == 0
     assert (sim.tool_position.x, sim.tool_position.y, sim.tool_position.z) == pytest.approx((500.0, 0.0, 300.0), abs=1e-6)
 
 
-def test_a_cnt_move_waits_for_the_next_instruction(sim, ready):
-    ready.send(dict(move(1, z=350.0), TermType="CNT", TermValue=50))
-    assert ready.nothing_within(0.2) and sim.tool_position.z == pytest.approx(400.0)     # never started alone
-    ready.send(move(2, z=300.0))
-    assert ready.recv()["SequenceID"] == 1 and ready.recv()["SequenceID"] == 2
+def test_a_cnt_move_waits_for_the_next_instruction(sim, ready_session):
+    ready_session.send(dict(move(1, z=350.0), TermType="CNT", TermValue=50))
+    assert ready_session.nothing_within(0.2) and sim.tool_position.z == pytest.approx(400.0)     # never started alone
+    ready_session.send(move(2, z=300.0))
+    assert ready_session.recv()["SequenceID"] == 1 and ready_session.recv()["SequenceID"] == 2
     assert sim.tool_position.z == pytest.approx(300.0)

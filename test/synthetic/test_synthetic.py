@@ -1,5 +1,8 @@
 """Synthetic scenes: grasps correct by construction for every shape kind of every look, dense
-ground truth, distractors, looks held apart, Jacquard files, determinism, CLI."""
+ground truth, distractors, looks held apart, Jacquard files, determinism, CLI.
+
+Covers the package through its API (synthetic/__init__.py): scene.py, grasp_planner.py, shapes.py,
+look.py, render.py, depth.py, writer.py and cli.py."""
 import json
 from dataclasses import replace
 
@@ -400,6 +403,7 @@ def test_command_line_held_out_look(tmp_path, capsys):
     assert "look heldout" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_command_line_grid(tmp_path, capsys):
     path = tmp_path / "looks.png"
     assert main(["--grid", str(path), "--size", "96", "--seed", "2"]) == 0

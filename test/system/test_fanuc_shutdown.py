@@ -14,7 +14,7 @@ import pytest
 from ros_helpers import spin_until
 from rotation_helpers import top_down
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STOP_WITHIN_S = 2.0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 # The documents whose commands are checked: the README and every page of docs/.
 DOCUMENTS = [README] + sorted((ROOT / "docs").glob("*.md"))

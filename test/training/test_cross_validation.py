@@ -34,17 +34,17 @@ def crossval_argv(dataset, out, *training):
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
+def crossval_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
     write_dataset(root, count=18, seed=3, object_sets=6, write_masks=False, progress=False)
     return root
 
 
 @pytest.fixture(scope="module")
-def finished(dataset, tmp_path_factory):
+def finished(crossval_set, tmp_path_factory):
     """A cross-validation run from start to end."""
     out = tmp_path_factory.mktemp("crossval") / "cv"
-    assert cross_validation.main(crossval_argv(dataset, out)) == 0
+    assert cross_validation.main(crossval_argv(crossval_set, out)) == 0
     return out
 
 
@@ -57,6 +57,7 @@ def fold_evaluation(out, variant, fold):
     return json.loads((out / variant / f"fold{fold}" / "evaluation" / "results.json").read_text())["models"][0]
 
 
+@pytest.mark.slow
 def test_the_table_has_a_row_per_fold_and_the_mean_and_std_of_the_fold_evaluations(finished, capsys):
     table = json.loads((finished / "table.json").read_text())
     text = (finished / "table.txt").read_text()
@@ -100,12 +101,13 @@ def test_the_table_has_a_row_per_fold_and_the_mean_and_std_of_the_fold_evaluatio
             assert "done:" in (run / "train.log").read_text()
 
 
-def test_a_partly_finished_cross_validation_continues_where_it_stopped(finished, dataset, tmp_path, caplog):
+@pytest.mark.slow
+def test_a_partly_finished_cross_validation_continues_where_it_stopped(finished, crossval_set, tmp_path, caplog):
     out = tmp_path / "cv"
     shutil.copytree(finished, out)
     # full fold 1 stopped after iteration 2 (a real 2-iteration run's last.pt, same options) ...
     scratch = tmp_path / "scratch"
-    args = cross_validation.parse(crossval_argv(dataset, out))[0]
+    args = cross_validation.parse(crossval_argv(crossval_set, out))[0]
     argv = [*cross_validation.shared_argv(args), "--fold", "1", "--out", str(scratch), *TRAINING]
     assert train.main(with_option(argv, "--iterations", "2")) == 0
     assert load_checkpoint(str(scratch / "last.pt"))["iteration"] == 2
@@ -120,7 +122,7 @@ def test_a_partly_finished_cross_validation_continues_where_it_stopped(finished,
     before = snapshot(out)
 
     caplog.set_level(logging.INFO, logger="grasp_scorer_ros.crossval")
-    assert cross_validation.main(crossval_argv(dataset, out)) == 0
+    assert cross_validation.main(crossval_argv(crossval_set, out)) == 0
     messages = [r.getMessage() for r in caplog.records if r.name == "grasp_scorer_ros.crossval"]
     assert [m.split(":")[0] for m in messages if ": training" in m] == ["full fold 1", "baseline fold 2"]
     assert [m.split(":")[0] for m in messages if ": evaluating" in m] == ["full fold 0", "full fold 1",
@@ -141,9 +143,10 @@ def test_a_partly_finished_cross_validation_continues_where_it_stopped(finished,
     assert (out / "table.txt").read_text() == (finished / "table.txt").read_text()
 
 
-def test_a_continuation_with_other_options_is_refused_naming_them(finished, dataset, capsys):
+@pytest.mark.slow
+def test_a_continuation_with_other_options_is_refused_naming_them(finished, crossval_set, capsys):
     before = snapshot(finished)
-    argv = crossval_argv(dataset, finished, *with_option(TRAINING, "--iterations", "8"), "--lr", "0.01")
+    argv = crossval_argv(crossval_set, finished, *with_option(TRAINING, "--iterations", "8"), "--lr", "0.01")
     argv[argv.index("--folds"):argv.index("--folds")] = ["--split-seed", "1"]
     assert cross_validation.main(argv) == 2
     err = capsys.readouterr().err
@@ -152,33 +155,33 @@ def test_a_continuation_with_other_options_is_refused_naming_them(finished, data
     assert "started as: grasp-scorer-crossval --dataset jacquard" in err
     assert snapshot(finished) == before
     # How a run is carried out may change: more threads is the same cross-validation (nothing to do).
-    assert cross_validation.main(crossval_argv(dataset, finished, *with_option(TRAINING, "--threads", "2"))) == 0
+    assert cross_validation.main(crossval_argv(crossval_set, finished, *with_option(TRAINING, "--threads", "2"))) == 0
     assert all(snapshot(finished)[name] == before[name] for name in before if name.endswith(".pt"))
 
 
-def test_options_the_cross_validation_owns_are_refused_as_training_options(dataset, tmp_path, capsys):
+def test_options_the_cross_validation_owns_are_refused_as_training_options(crossval_set, tmp_path, capsys):
     for extra, expected in ((["--fold", "1"], "--fold (set for each fold)"),
                             (["--resume", "x/last.pt"], "--resume"),
                             (["--split-seed", "2"], "--split-seed (a cross-validation option")):
         with pytest.raises(SystemExit) as exit_:
-            cross_validation.parse(crossval_argv(dataset, tmp_path / "cv", *TRAINING, *extra))
+            cross_validation.parse(crossval_argv(crossval_set, tmp_path / "cv", *TRAINING, *extra))
         assert exit_.value.code == 2 and expected in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cross_validation.parse(crossval_argv(dataset, tmp_path / "cv", *TRAINING, "--variant", "baseline"))
+        cross_validation.parse(crossval_argv(crossval_set, tmp_path / "cv", *TRAINING, "--variant", "baseline"))
     assert "the model is --variant baseline" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cross_validation.parse(crossval_argv(dataset, tmp_path / "cv", *TRAINING, "--iterations", "many"))
+        cross_validation.parse(crossval_argv(crossval_set, tmp_path / "cv", *TRAINING, "--iterations", "many"))
     assert "--iterations" in capsys.readouterr().err
     # Training options may come before or after "--", in grasp-scorer-train's own spelling.
-    args, passed, training = cross_validation.parse(["--dataset", "jacquard", "--data-root", str(dataset),
+    args, passed, training = cross_validation.parse(["--dataset", "jacquard", "--data-root", str(crossval_set),
                                                      "--iterations", "7", "--out", str(tmp_path), "--", "--lr=0.5"])
     assert passed == ["--iterations", "7", "--lr=0.5"] and training.iterations == 7 and training.lr == 0.5
     assert args.folds == 5 and not tmp_path.joinpath("crossval.json").exists()
 
 
-def test_the_table_is_assembled_from_the_fold_evaluations_that_exist(dataset, tmp_path):
+def test_the_table_is_assembled_from_the_fold_evaluations_that_exist(crossval_set, tmp_path):
     """Table I from planted per-fold evaluations (random correctness vectors), two of three folds."""
-    args, _, training = cross_validation.parse(crossval_argv(dataset, tmp_path, *TRAINING))
+    args, _, training = cross_validation.parse(crossval_argv(crossval_set, tmp_path, *TRAINING))
     runs = [cross_validation.Run(tmp_path, variant, k) for variant in ("full", "baseline") for k in range(FOLDS)]
     rng = np.random.default_rng(0)
     planted = {}
@@ -218,12 +221,13 @@ def test_the_table_is_assembled_from_the_fold_evaluations_that_exist(dataset, tm
     assert [row["fold"] for row in table["rows"]] == [2]
 
 
-def test_parallel_folds_train_at_once_each_on_its_own_devices(dataset, tmp_path, monkeypatch, caplog):
+@pytest.mark.slow
+def test_parallel_folds_train_at_once_each_on_its_own_devices(crossval_set, tmp_path, monkeypatch, caplog):
     """--parallel-folds with two stand-in device groups (the training itself on the CPU): both folds
     train at the same time, each process given its own CUDA_VISIBLE_DEVICES and its own train.log."""
     monkeypatch.setattr(cross_validation, "device_groups", lambda parallel, nproc, device: [["0"], ["1"]])
     out = tmp_path / "cv"
-    argv = ["--dataset", "jacquard", "--data-root", str(dataset), "--folds", "2", "--out", str(out),
+    argv = ["--dataset", "jacquard", "--data-root", str(crossval_set), "--folds", "2", "--out", str(out),
             "--parallel-folds", "--", *with_option(TRAINING, "--iterations", "2"), "--device", "cpu"]
     caplog.set_level(logging.INFO, logger="grasp_scorer_ros.crossval")
     assert cross_validation.main(argv) == 0
@@ -253,6 +257,7 @@ def test_device_groups_follow_the_visible_devices(monkeypatch):
     assert cross_validation.device_groups(True, 1, "auto") == [None]
 
 
+@pytest.mark.slow
 def test_a_fold_on_several_processes_is_launched_by_torch_distributed_run():
     command = cross_validation.training_command(["--help"], 2)
     assert command[1:4] == ["-m", "torch.distributed.run", "--standalone"]

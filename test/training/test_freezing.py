@@ -8,7 +8,7 @@ import torch
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, load_model, save_checkpoint
 from grasp_scorer_ros.training import train
 from grasp_scorer_ros.training.freezing import FrozenBatchNorm, freeze_feature_extractor
-from test_train import args_for, dataset  # noqa: F401 (the small synthetic set, a fixture)
+from tiny_training import args_for
 from tiny_model import calibrate_batch_norm, tiny_model
 
 
@@ -19,7 +19,8 @@ def lite_model():
     return GraspScorerNet(tiny_config(backbone="efficientnet_lite0"), pretrained=False, warn_random_init=False)
 
 
-@pytest.mark.parametrize("make", [lambda: tiny_model(seed=2), lite_model], ids=["resnet18", "efficientnet_lite0"])
+@pytest.mark.parametrize("make", [lambda: tiny_model(seed=2), pytest.param(lite_model, marks=pytest.mark.slow)],
+                         ids=["resnet18", "efficientnet_lite0"])
 def test_frozen_stages_get_no_gradient_and_frozen_norms_keep_their_statistics(make):
     images = torch.rand(2, 3, 64, 64)
     model = calibrate_batch_norm(make(), images)
@@ -65,11 +66,12 @@ def test_out_of_range_stages_are_refused():
         freeze_feature_extractor(tiny_model(), 0, "sometimes")
 
 
-def test_training_with_frozen_stages_leaves_them_as_loaded_and_resumes_exactly(dataset, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_training_with_frozen_stages_leaves_them_as_loaded_and_resumes_exactly(synthetic_set, tmp_path):
     extra = ["--freeze-stages", "2", "--fe-batch-norm", "frozen"]
-    assert train.main(args_for(dataset, tmp_path / "straight", 4, *extra)) == 0
-    assert train.main(args_for(dataset, tmp_path / "split", 2, *extra)) == 0
-    assert train.main(args_for(dataset, tmp_path / "split", 4, *extra, "--resume",
+    assert train.main(args_for(synthetic_set, tmp_path / "straight", 4, *extra)) == 0
+    assert train.main(args_for(synthetic_set, tmp_path / "split", 2, *extra)) == 0
+    assert train.main(args_for(synthetic_set, tmp_path / "split", 4, *extra, "--resume",
                                str(tmp_path / "split" / "last.pt"))) == 0
     start = load_checkpoint(str(tmp_path / "split" / "last.pt"))   # iteration 4 of the resumed run
     a = load_checkpoint(str(tmp_path / "straight" / "final.pt"))["state_dict"]

@@ -48,6 +48,7 @@ def test_auc_and_reliability():
     assert table["ece"] == pytest.approx(0.5 * 0.05 + 0.5 * 0.05)
 
 
+@pytest.mark.slow
 def test_the_command_agrees_with_the_evaluation_on_the_same_images(tmp_path, capsys):
     root = tmp_path / "look"
     write_dataset(root, count=6, seed=4242, config=SceneConfig(look="heldout"), write_masks=False, progress=False)

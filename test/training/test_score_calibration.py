@@ -9,7 +9,6 @@ import torch
 from grasp_scorer_ros.network.checkpoint import load_model, save_checkpoint
 from grasp_scorer_ros.network.detector import GraspDetector
 from grasp_scorer_ros.training import score_calibration as calibration
-from test_train import dataset  # noqa: F401 (the small synthetic set, a fixture)
 from tiny_model import calibrate_batch_norm, tiny_model
 
 
@@ -34,12 +33,13 @@ def test_the_reliability_table_bins_scores_against_the_share_correct():
     assert table["ece"] == pytest.approx(0.25 * 0.05 + 0.25 * 0.85 + 0.5 * 0.45)
 
 
-def test_the_command_writes_a_calibrated_checkpoint_with_the_same_ranking(dataset, tmp_path, capsys):  # noqa: F811
+@pytest.mark.slow
+def test_the_command_writes_a_calibrated_checkpoint_with_the_same_ranking(synthetic_set, tmp_path, capsys):
     model = calibrate_batch_norm(tiny_model(seed=4, final_ranking="product"), torch.rand(4, 3, 64, 64))
     source = tmp_path / "model.pt"
     save_checkpoint(str(source), model)
     out = tmp_path / "calibrated.pt"
-    assert calibration.main(["--checkpoint", str(source), "--look", f"val={dataset}", "--out", str(out),
+    assert calibration.main(["--checkpoint", str(source), "--look", f"val={synthetic_set}", "--out", str(out),
                              "--precision", "float32"]) == 0
     report = json.loads(out.with_suffix(".score_calibration.json").read_text())
     a, b = report["score_calibration"]

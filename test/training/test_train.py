@@ -1,4 +1,5 @@
-"""The training and evaluation scripts end to end, on a small synthetic set written to disk."""
+"""The training and evaluation scripts end to end (training/train.py, evaluate.py, scorer_diagnostics.py), on
+a small synthetic set written to disk (``synthetic_set``, test/conftest.py)."""
 import csv
 import json
 from pathlib import Path
@@ -10,25 +11,12 @@ from grasp_scorer_ros.training import evaluate, train
 from grasp_scorer_ros.network.checkpoint import load_checkpoint, load_model
 from grasp_scorer_ros.network.model import ModelConfig
 from grasp_scorer_ros.synthetic import write_dataset
+from tiny_training import args_for
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic")
-    write_dataset(root, count=24, seed=3, object_sets=6, write_masks=False, progress=False)
-    return root
-
-
-def args_for(dataset, out, iterations, *extra):
-    return ["--dataset", "jacquard", "--data-root", str(dataset), "--backbone", "resnet18",
-            "--input-size", "64", "--scorer-hidden", "8", "--batch-size", "2", "--T", "8",
-            "--pretrained", "none", "--workers", "0", "--iterations", str(iterations),
-            "--checkpoint-every", "2", "--eval-every", "0", "--eval-limit", "4", "--lr", "0.001",
-            "--out", str(out), *extra]
-
-
-def test_training_writes_log_curves_checkpoints_and_resumes_exactly(dataset, tmp_path):
-    assert train.main(args_for(dataset, tmp_path / "straight", 4)) == 0
+@pytest.mark.slow
+def test_training_writes_log_curves_checkpoints_and_resumes_exactly(synthetic_set, tmp_path):
+    assert train.main(args_for(synthetic_set, tmp_path / "straight", 4)) == 0
     straight = tmp_path / "straight"
     for name in ("last.pt", "final.pt", "log.csv", "training_curves.png"):
         assert (straight / name).is_file(), name
@@ -38,9 +26,9 @@ def test_training_writes_log_curves_checkpoints_and_resumes_exactly(dataset, tmp
     assert [r["kind"] for r in rows].count("eval") == 1
 
     # Interrupted after iteration 2 (its last.pt), then resumed: same weights as the straight run.
-    assert train.main(args_for(dataset, tmp_path / "split", 2)) == 0
+    assert train.main(args_for(synthetic_set, tmp_path / "split", 2)) == 0
     assert load_checkpoint(str(tmp_path / "split" / "last.pt"))["iteration"] == 2
-    assert train.main(args_for(dataset, tmp_path / "split", 4, "--resume",
+    assert train.main(args_for(synthetic_set, tmp_path / "split", 4, "--resume",
                                str(tmp_path / "split" / "last.pt"))) == 0
     a = load_checkpoint(str(straight / "final.pt"))
     b = load_checkpoint(str(tmp_path / "split" / "final.pt"))
@@ -54,9 +42,10 @@ def test_training_writes_log_curves_checkpoints_and_resumes_exactly(dataset, tmp
     assert "--iterations 4" in a["command"]
 
 
-def test_half_precision_export_loads_as_the_same_model(dataset, tmp_path):
+@pytest.mark.slow
+def test_half_precision_export_loads_as_the_same_model(synthetic_set, tmp_path):
     half = tmp_path / "model_half.pt"
-    assert train.main(args_for(dataset, tmp_path / "run", 2, "--export-half", str(half))) == 0
+    assert train.main(args_for(synthetic_set, tmp_path / "run", 2, "--export-half", str(half))) == 0
     full = load_model(str(tmp_path / "run" / "final.pt"))
     small = load_model(str(half))
     assert small.config == full.config
@@ -66,10 +55,11 @@ def test_half_precision_export_loads_as_the_same_model(dataset, tmp_path):
             assert torch.allclose(x, y, atol=1e-2, rtol=1e-2), name
 
 
-def test_evaluation_prints_a_table_and_writes_json_and_pictures(dataset, tmp_path, capsys):
-    assert train.main(args_for(dataset, tmp_path / "run", 2)) == 0
+@pytest.mark.slow
+def test_evaluation_prints_a_table_and_writes_json_and_pictures(synthetic_set, tmp_path, capsys):
+    assert train.main(args_for(synthetic_set, tmp_path / "run", 2)) == 0
     out = tmp_path / "eval"
-    code = evaluate.main(["--dataset", "jacquard", "--data-root", str(dataset), "--checkpoints",
+    code = evaluate.main(["--dataset", "jacquard", "--data-root", str(synthetic_set), "--checkpoints",
                           str(tmp_path / "run" / "final.pt"), "--folds", "5", "--out", str(out),
                           "--draw", "2", "--device", "cpu"])
     assert code == 0
@@ -88,12 +78,13 @@ def test_evaluation_prints_a_table_and_writes_json_and_pictures(dataset, tmp_pat
     assert len(list((out / "fold0").glob("eval_*.png"))) == 2
 
 
-def test_evaluation_compares_models_on_the_same_images(dataset, tmp_path, capsys):
-    assert train.main(args_for(dataset, tmp_path / "full", 2)) == 0
-    assert train.main(args_for(dataset, tmp_path / "baseline", 2, "--variant", "baseline")) == 0
+@pytest.mark.slow
+def test_evaluation_compares_models_on_the_same_images(synthetic_set, tmp_path, capsys):
+    assert train.main(args_for(synthetic_set, tmp_path / "full", 2)) == 0
+    assert train.main(args_for(synthetic_set, tmp_path / "baseline", 2, "--variant", "baseline")) == 0
     out = tmp_path / "eval"
     checkpoints = [str(tmp_path / "full" / "final.pt"), str(tmp_path / "baseline" / "final.pt")]
-    assert evaluate.main(["--dataset", "jacquard", "--data-root", str(dataset), "--checkpoints", *checkpoints,
+    assert evaluate.main(["--dataset", "jacquard", "--data-root", str(synthetic_set), "--checkpoints", *checkpoints,
                           "--split", "all", "--limit", "10", "--out", str(out)]) == 0
     report = capsys.readouterr().out
     assert "models on the same images" in report and "baseline - full" in report
@@ -113,18 +104,18 @@ def test_models_are_named_by_run_and_by_file_within_one_run():
     assert [evaluate.model_name(c, runs) for c in runs] == ["full/it1000", "full/final", "baseline"]
 
 
-def test_bad_inputs_give_clear_messages(dataset, tmp_path, capsys):
+def test_bad_inputs_give_clear_messages(synthetic_set, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert train.main(args_for(empty, tmp_path / "run", 2)) == 2
     assert str(empty) in capsys.readouterr().err
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint at all")
-    assert evaluate.main(["--dataset", "jacquard", "--data-root", str(dataset),
+    assert evaluate.main(["--dataset", "jacquard", "--data-root", str(synthetic_set),
                           "--checkpoints", str(corrupt), "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
     assert str(corrupt) in err and "corrupt" in err
-    assert train.main(args_for(dataset, tmp_path / "run", 2, "--resume", str(tmp_path / "missing.pt"))) == 2
+    assert train.main(args_for(synthetic_set, tmp_path / "run", 2, "--resume", str(tmp_path / "missing.pt"))) == 2
     assert "missing.pt" in capsys.readouterr().err
 
 
@@ -145,11 +136,12 @@ def test_scorer_term_schedules():
     assert weight(args, 1, 0.99, -0.3) == 0.0 and weight(args, 1, 0.5, 0.1) == pytest.approx(0.5)
 
 
-def test_departure_flags_reach_the_checkpoint_and_the_log(dataset, tmp_path):
+@pytest.mark.slow
+def test_departure_flags_reach_the_checkpoint_and_the_log(synthetic_set, tmp_path):
     flags = ["--scorer-grasp-input", "anchor-indicator", "--scorer-jitter", "1", "--scorer-labels", "iou",
              "--negatives", "random", "--clean-negatives", "on", "--scorer-term", "direction-gate",
              "--final-ranking", "product", "--photometric", "on", "--direction-every", "1"]
-    assert train.main(args_for(dataset, tmp_path / "run", 2, *flags)) == 0
+    assert train.main(args_for(synthetic_set, tmp_path / "run", 2, *flags)) == 0
     config = load_checkpoint(str(tmp_path / "run" / "final.pt"))["config"]
     assert config["scorer_anchor_indicator"] and config["scorer_jitter"] == 1
     assert config["scorer_labels"] == "iou" and config["negative_sampling"] == "random"
@@ -159,7 +151,7 @@ def test_departure_flags_reach_the_checkpoint_and_the_log(dataset, tmp_path):
         assert all(r[name] != "" for r in rows), name
     assert all(-1.0 <= float(r["direction"]) <= 1.0 for r in rows)
     # The paper's literal behaviour stays selectable in one flag: every departure off.
-    assert train.main(args_for(dataset, tmp_path / "literal", 2, "--recipe", "paper")) == 0
+    assert train.main(args_for(synthetic_set, tmp_path / "literal", 2, "--recipe", "paper")) == 0
     config = load_checkpoint(str(tmp_path / "literal" / "final.pt"))["config"]
     defaults = ModelConfig()
     for name in ("scorer_anchor_indicator", "scorer_jitter", "scorer_labels", "clean_negatives", "final_ranking"):
@@ -180,12 +172,13 @@ def test_recipes_fill_only_the_flags_left_unset():
     assert paper.photometric == "on"                                 # the explicit flag wins
 
 
-def test_scorer_diagnostics_command(dataset, tmp_path, capsys):
+@pytest.mark.slow
+def test_scorer_diagnostics_command(synthetic_set, tmp_path, capsys):
     from grasp_scorer_ros.training import scorer_diagnostics
-    assert train.main(args_for(dataset, tmp_path / "run", 2)) == 0
+    assert train.main(args_for(synthetic_set, tmp_path / "run", 2)) == 0
     capsys.readouterr()
     assert scorer_diagnostics.main(["--checkpoint", str(tmp_path / "run" / "final.pt"), "--dataset", "jacquard",
-                                    "--data-root", str(dataset), "--images", "3", "--steps", "3"]) == 0
+                                    "--data-root", str(synthetic_set), "--images", "3", "--steps", "3"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 3
     for name in ("scorer_auc_within_image", "metric_correct_before", "metric_correct_after", "label_entropy"):
@@ -193,11 +186,12 @@ def test_scorer_diagnostics_command(dataset, tmp_path, capsys):
     assert 0.0 <= report["one_step_better"] + report["one_step_worse"] <= 1.0
 
 
-def test_a_second_training_source_fills_its_share_of_every_batch_and_is_never_evaluated(dataset, tmp_path, caplog,
+@pytest.mark.slow
+def test_a_second_training_source_fills_its_share_of_every_batch_and_is_never_evaluated(synthetic_set, tmp_path, caplog,
                                                                                        capsys):
     from grasp_scorer_ros.datasets import load_jacquard
     from grasp_scorer_ros.datasets.torch_dataset import GraspTorchDataset
-    samples = load_jacquard(dataset)
+    samples = load_jacquard(synthetic_set)
     both = GraspTorchDataset(samples, train=True, size=64)
     mixed = train.IterationBatches(both, 10, 0, 400, extra=6, extra_share=0.3)
     import numpy as np
@@ -211,10 +205,10 @@ def test_a_second_training_source_fills_its_share_of_every_batch_and_is_never_ev
     extra = tmp_path / "extra"
     write_dataset(extra, count=5, seed=11, object_sets=5, write_masks=False, progress=False)
     with caplog.at_level("INFO", logger="grasp_scorer_ros.train"):
-        assert train.main(args_for(dataset, tmp_path / "run", 2, "--extra-train-root", str(extra),
+        assert train.main(args_for(synthetic_set, tmp_path / "run", 2, "--extra-train-root", str(extra),
                                    "--extra-share", "0.5")) == 0
     assert "5 more training images" in caplog.text
     assert load_checkpoint(str(tmp_path / "run" / "final.pt"))["iteration"] == 2
-    assert train.main(args_for(dataset, tmp_path / "bad", 1, "--extra-train-root", str(extra),
+    assert train.main(args_for(synthetic_set, tmp_path / "bad", 1, "--extra-train-root", str(extra),
                                "--extra-share", "1.5")) == 2
     assert "--extra-share must be in (0, 1)" in capsys.readouterr().err
