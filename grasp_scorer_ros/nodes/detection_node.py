@@ -59,6 +59,7 @@ QOS_CHECK_PERIOD_S = 1.0   # how often auto reliability looks at the publishers 
 FIRST_INFO_WAIT_S = 1.0    # the first frame waits this long for a CameraInfo that is on its way
 IMAGE_QUEUE_DEPTH = 5      # frames the image subscription holds until the executor takes them
 MAX_REQUESTED_GRASPS = 100  # a grasp/detect request's count, as num_candidates' range
+DEPTH_WAIT_S = 0.25         # a colour frame waits at most this long for its depth frame still on its way
 
 
 @dataclass
@@ -259,7 +260,8 @@ class GraspDetectionNode(Node):
             self._waited_for_info = True
             if self.count_publishers(self.inputs[1].topic) > 0:
                 self._info_seen.wait(FIRST_INFO_WAIT_S)
-        depth, no_depth = self.depth.depth_for(frame.stamp_ns, self.params["depth_max_age"]) if self.depth \
+        depth, no_depth = self.depth.depth_for(frame.stamp_ns, self.params["depth_max_age"],
+                                               DEPTH_WAIT_S) if self.depth \
             else (None, "")
         started = time.monotonic()
         result = self.pipeline.process(rgb, self.intrinsics, depth, no_depth, wanted)

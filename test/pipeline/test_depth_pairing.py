@@ -33,3 +33,14 @@ def test_a_depth_frame_that_cannot_be_decoded_is_refused_with_its_reason():
     pairing.add(5 * S, "bad")
     depth, why = pairing.depth_for(5 * S, 0.1)
     assert depth is None and why == "depth rejected: unsupported depth encoding 'rgb8'"
+
+
+def test_a_depth_frame_still_on_its_way_is_waited_for():
+    import threading
+    pairing = DepthPairing(decode)
+    pairing.add(9 * S, 0.9)                           # the previous frame's depth, 1 s old
+    threading.Timer(0.05, lambda: pairing.add(10 * S, 1.0)).start()
+    depth, why = pairing.depth_for(10 * S, 0.1, wait_s=2.0)
+    assert why == "" and float(depth[0, 0]) == np.float32(1.0)
+    depth, why = pairing.depth_for(20 * S, 0.1, wait_s=0.05)      # none comes: refused after the wait
+    assert depth is None and "nearest" in why

@@ -25,7 +25,7 @@ class ListDetector:
     def detect(self, rgb, top_k=None):
         self.calls.append(top_k)
         order = np.argsort(-self.scores, kind="stable")[:top_k]
-        return Detections(self.grasps[order], self.scores[order], self.primary[order])
+        return Detections(self.grasps[order], self.scores[order], self.primary[order], anchor_index=order)
 
 
 def pipeline_of(detector, **settings):
@@ -64,7 +64,18 @@ def test_depth_refusals_widen_the_search_and_heights_place_the_grasp():
     assert len(result.candidates) == 1 and result.best.score == pytest.approx(0.6)
     assert abs(result.best.height.top - 0.05) < 1e-4
     assert result.best.pose.position[2] == pytest.approx(max(0.0, 0.05 - 0.04), abs=2e-3)   # top - finger_length
-    assert sum(what == "grasp refused by depth" for what, _ in result.refusals) == 6
+    assert sum(what == "grasp refused by depth" for what, _ in result.refusals) == 6   # each counted once
+    # the wider search checked only the grasps the first one had not: 5, then 2 (the 6th and the one on the box)
+    checked = []
+    import grasp_scorer_ros.pipeline.frame_pipeline as module
+    original = module.select_grasps
+    module.select_grasps = lambda grasps, *a, **k: checked.append(len(grasps)) or original(grasps, *a, **k)
+    try:
+        pipeline_of(ListDetector([refused] * 6 + [on_box], [0.9] * 6 + [0.6]), num_candidates=5).process(
+            RGB, INTRINSICS, depth)
+    finally:
+        module.select_grasps = original
+    assert checked == [5, 2]       # the second call sees the 7 ranked minus the 5 already checked
     # depth that should be there but is not: nothing passes, and the frame says why
     result = pipeline_of(ListDetector([on_box], [0.9])).process(RGB, INTRINSICS, depth_problem="no depth frame yet")
     assert result.best is None and result.problem == ("no depth", "no depth frame yet")
