@@ -368,14 +368,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grasp_scorer_ros.training.look_study",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: the bundled model)")
-    parser.add_argument("--look", action="append", required=True, metavar="NAME=DIR[:foldK]",
+    parser.add_argument("--look", action="append", default=[], metavar="NAME=DIR[:foldK]",
                         help="a Jacquard-format folder to study, named; ':fold0' keeps only object-wise fold 0's "
                              "images (held-out objects); repeat for several looks")
     parser.add_argument("--limit", type=int, default=0, help="at most N images per look (a seeded sample)")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="the study's folder (required unless --compare)")
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--reuse", action="store_true", help="reuse the outputs a previous run saved in --out")
+    parser.add_argument("--compare", nargs=2, metavar=("STUDY_A", "STUDY_B"), type=Path,
+                        help="instead of running: two finished studies' study.json, their shipped final scores "
+                             "paired image by image on every look both have (A - B)")
     parser.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS),
                         help="scorer weights w of the rankings p^(1-w) s^w to study, besides the checkpoint's own "
                              "(default: 0.5 0.25 0.1)")
@@ -443,8 +446,33 @@ def run(args: argparse.Namespace, quiet: bool = False) -> List[dict]:
     return results
 
 
+def compare_studies(first: Path, second: Path) -> List[str]:
+    """Each look both studies have: the shipped final score of A against B's, paired image by image
+    (the same images: the looks' names and image counts must agree)."""
+    a = {r["look"]: r for r in json.loads(Path(first).read_text())}
+    b = {r["look"]: r for r in json.loads(Path(second).read_text())}
+    lines = [f"A = {first}, B = {second}: final score (as each model ships it), A - B"]
+    for look in [name for name in a if name in b]:
+        ra, rb = a[look], b[look]
+        if ra["images"] != rb["images"]:
+            lines.append(f"  {look}: not the same images ({ra['images']} vs {rb['images']})")
+            continue
+        hits_a = np.array(ra["rankings"][ra["shipped"] or "primary"]["correct"], bool)
+        hits_b = np.array(rb["rankings"][rb["shipped"] or "primary"]["correct"], bool)
+        lines.append(f"  {look} ({ra['images']}): A {100 * hits_a.mean():.1f}%, B {100 * hits_b.mean():.1f}%; "
+                     + compare_paired(hits_a, hits_b, "A", "B").summary())
+    return lines
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    run(get_args_parser().parse_args(argv))
+    parser = get_args_parser()
+    args = parser.parse_args(argv)
+    if args.compare:
+        print("\n".join(compare_studies(*args.compare)))
+        return 0
+    if not args.look or args.out is None:
+        parser.error("--look and --out are required (or --compare)")
+    run(args)
     return 0
 
 

@@ -130,6 +130,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="a validation set (Jacquard format) to fit on; repeatable (the fit pools them)")
     parser.add_argument("--out", type=Path, required=True, help="the calibrated checkpoint to write")
     parser.add_argument("--half", action="store_true", help="write it in half precision (for shipping)")
+    parser.add_argument("--scorer-weight", type=float, default=None,
+                        help="the final score's w (primary^(1-w) x scorer^w) to ship, chosen on the same validation "
+                             "looks (the look study's rankings); the fit is made with it (default: the checkpoint's)")
     parser.add_argument("--limit", type=int, default=0, help="at most N images per look (a seeded sample)")
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--threads", type=int, default=0)
@@ -148,9 +151,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"score_calibration: {error}", file=sys.stderr)
         return 2
+    if args.scorer_weight is not None and not 0.0 <= args.scorer_weight <= 1.0:
+        print(f"score_calibration: --scorer-weight must be in [0, 1], got {args.scorer_weight}", file=sys.stderr)
+        return 2
     dtype, why = resolve_precision(args.precision)
     detector = GraspDetector(args.checkpoint, num_threads=args.threads or None, dtype=dtype,
-                             channels_last=dtype == "bfloat16")
+                             channels_last=dtype == "bfloat16", scorer_weight=args.scorer_weight)
     print(f"model {args.checkpoint}, {dtype} ({why})", flush=True)
     looks = {}
     for spec in args.look:
@@ -159,7 +165,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     scores = np.concatenate([s for s, _ in looks.values()])
     correct = np.concatenate([c for _, c in looks.values()])
     a, b = fit_platt(scores, correct)
-    report = {"checkpoint": args.checkpoint, "precision": dtype, "score_calibration": [a, b], "looks": {}}
+    report = {"checkpoint": args.checkpoint, "precision": dtype, "score_calibration": [a, b],
+              "scorer_weight": detector.config.scorer_weight, "looks": {}}
     print(f"Platt scaling of the top-1 final score: a = {a:.4f}, b = {b:.4f} ({len(scores)} images)")
     for name, (s, c) in looks.items():
         before, after = reliability(s, c), reliability(platt(s, a, b), c)
@@ -168,7 +175,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  "mean_score_after": float(platt(s, a, b).mean())}
         print(f"  {name}: top-1 {100 * c.mean():.1f}%, mean score {s.mean():.3f} -> {platt(s, a, b).mean():.3f}, "
               f"ECE {before['ece']:.3f} -> {after['ece']:.3f}")
-    calibrated = dataclasses.replace(config, score_calibration=(a, b))
+    calibrated = dataclasses.replace(config, score_calibration=(a, b), scorer_weight=detector.config.scorer_weight)
     from grasp_scorer_ros.network.checkpoint import load_model
     model = load_model(args.checkpoint)
     extra = {k: v for k, v in payload.items() if k not in ("format", "version", "config", "state_dict",

@@ -74,3 +74,21 @@ def test_the_command_agrees_with_the_evaluation_on_the_same_images(tmp_path, cap
         ["--look", f"heldout={root}", "--out", str(out), "--reuse", "--weights", "0.3"]), quiet=True)[0]
     assert again["rankings"]["primary"]["correct"] == result["rankings"]["primary"]["correct"]
     assert look_study.weight_name(0.3) in again["rankings"]
+
+
+def test_two_studies_are_compared_image_by_image_on_the_looks_they_share(tmp_path, capsys):
+    import json
+    from grasp_scorer_ros.training import look_study
+
+    def study(path, objects, look):
+        path.write_text(json.dumps([
+            {"look": "objects", "images": len(objects), "shipped": "final, calibrated",
+             "rankings": {"final, calibrated": {"correct": objects}, "primary": {"correct": [True] * len(objects)}}},
+            {"look": "heldout", "images": len(look), "shipped": None, "rankings": {"primary": {"correct": look}}}]))
+        return path
+    a = study(tmp_path / "a.json", [True] * 10, [True, True, False])
+    b = study(tmp_path / "b.json", [True] * 6 + [False] * 4, [True, False])
+    assert look_study.main(["--compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "objects (10): A 100.0%, B 60.0%; A - B: +40.0 points" in out and "only by B: 0" in out
+    assert "heldout: not the same images (3 vs 2)" in out

@@ -51,3 +51,11 @@ def test_the_command_writes_a_calibrated_checkpoint_with_the_same_ranking(synthe
     fitted = GraspDetector(str(out)).detect(rgb, top_k=10)
     np.testing.assert_array_equal(raw.anchor_index, fitted.anchor_index)       # the ranking is untouched
     np.testing.assert_allclose(fitted.scores, calibration.platt(raw.scores, a, b), rtol=1e-4, atol=1e-5)
+    # a scorer weight chosen on the validation looks ships with the calibration fitted for it
+    leaning = tmp_path / "leaning.pt"
+    assert calibration.main(["--checkpoint", str(source), "--look", f"val={synthetic_set}", "--out", str(leaning),
+                             "--precision", "float32", "--scorer-weight", "0.1"]) == 0
+    assert load_model(str(leaning)).config.scorer_weight == 0.1
+    assert json.loads(leaning.with_suffix(".score_calibration.json").read_text())["scorer_weight"] == 0.1
+    assert calibration.main(["--checkpoint", str(source), "--look", f"val={synthetic_set}", "--out", str(leaning),
+                             "--scorer-weight", "1.5"]) == 2
