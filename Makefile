@@ -35,5 +35,9 @@ trials: setup
 benchmark: setup
 	@$(RUN) python benchmarks/benchmark.py $(ARGS)
 
+# the bundled model from nothing (tools/train_default.sh): about 1.5 h on 2 cores; OUT=runs/default by default
+train-default: setup
+	@$(RUN) bash tools/train_default.sh
+
 clean:
 	rm -rf build install log env.sh .setup-stamp

@@ -10,7 +10,8 @@ from grasp_scorer_ros.nodes.parameters import ParameterSpec
 PARAMETERS: ParameterSpec = {
     "checkpoint": ("", "Model checkpoint (.pt); empty: the checkpoint bundled with the package"),
     "device": ("cpu", "Torch device for inference: cpu or cuda"),
-    "num_threads": (0, "CPU threads for inference; 0: torch's default (one per core)", (0, 1024)),
+    "num_threads": (0, "CPU threads for inference; 0: auto, before each frame the cores other processes leave free "
+                    "(network/cpu_threads.py)", (0, 1024)),
     "precision": ("auto", "Inference precision: auto (bfloat16 where the device computes it natively: CPUs "
                           "with AVX-512 BF16 or AMX, GPUs with bfloat16; float32 elsewhere), float32 or bfloat16"),
     "engine": ("torch", "Where the FE and PGP run: torch, onnxruntime or openvino (optional packages: pip install "
@@ -51,6 +52,9 @@ PARAMETERS: ParameterSpec = {
                             "depth, a grasp closes at max(landing zones, top - finger_length); live", (0.001, 0.5)),
     "clearance_tolerance": (0.005, "Metres a finger's landing zone may stand above the object's top between the jaws "
                                    "(higher: nothing to close on, the grasp is refused); live", (0.0, 0.2)),
+    "jaw_opening": (0.10, "Metres between the fingers as they come down to a grasp: where the depth check puts "
+                          "their landing zones when the gripper opens wider than the grasp (the bridge's "
+                          "gripper_max_opening_m; 0: the grasp's own width); live", (0.0, 1.0)),
     "image_reliability": ("auto", "QoS reliability of the image and CameraInfo subscriptions: auto (reliable "
                           "when every publisher on the topic is reliable, so that lost fragments of large "
                           "images are resent; best_effort when one is best-effort), reliable (receives "
@@ -72,6 +76,6 @@ PARAMETERS: ParameterSpec = {
 
 LIVE_PARAMETERS = ("score_threshold", "scorer_weight", "num_candidates", "grasp_depth", "reference_yaw",
                    "publish_debug_image", "workspace_polygon", "workspace_mask", "request_timeout", "finger_width",
-                   "finger_length", "clearance_tolerance")
+                   "finger_length", "clearance_tolerance", "jaw_opening")
 SETTINGS_PARAMETERS = {"score_threshold", "num_candidates", "grasp_depth", "reference_yaw", "finger_width",
-                       "finger_length", "clearance_tolerance"}   # those of the frame pipeline's settings
+                       "finger_length", "clearance_tolerance", "jaw_opening"}   # those of the frame pipeline's settings

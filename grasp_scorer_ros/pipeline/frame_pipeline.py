@@ -58,7 +58,8 @@ class FrameSettings:
                    reference_yaw=float(values.get("reference_yaw", defaults.reference_yaw)),
                    depth=DepthSettings(float(values.get("finger_width", defaults.depth.finger_width)),
                                        float(values.get("finger_length", defaults.depth.finger_length)),
-                                       float(values.get("clearance_tolerance", defaults.depth.clearance_tolerance))),
+                                       float(values.get("clearance_tolerance", defaults.depth.clearance_tolerance)),
+                                       float(values.get("jaw_opening", defaults.depth.jaw_opening))),
                    workspace=Workspace.from_settings(values.get("workspace_polygon", ""),
                                                      values.get("workspace_mask", "")))
 

@@ -133,20 +133,33 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_trials(path: Path) -> tuple:
+    """A run's trials and its scene seed: ``results.json`` of a finished run, or the ``trials.jsonl`` a
+    running or stopped one has written so far (its seed is then unknown: None)."""
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()], None
+    document = json.loads(path.read_text())
+    return document["trials"], document["arguments"]["seed"]
+
+
 def compare_runs(first: str, second: str) -> List[str]:
-    """The paired comparison of two runs' rankings, trial by trial (same seed and scenes)."""
+    """The paired comparison of two runs' rankings, trial by trial (same seed and scenes); a
+    ``trials.jsonl`` (a run still going or stopped) pairs on the scenes both have."""
     runs = []
     for spec in (first, second):
         path, _, ranking = spec.rpartition(":")
-        document = json.loads(Path(path).read_text())
-        trials = {t["index"]: t[ranking]["cause"] == SUCCESS for t in document["trials"]}
-        runs.append((f"{Path(path).parent.name}:{ranking}", trials, document["arguments"]["seed"]))
+        records, seed = load_trials(Path(path))
+        trials = {t["index"]: t[ranking]["cause"] == SUCCESS for t in records}
+        runs.append((f"{Path(path).parent.name}:{ranking}", trials, seed))
     (a, ta, seed_a), (b, tb, seed_b) = runs
-    if seed_a != seed_b:
+    if seed_a is not None and seed_b is not None and seed_a != seed_b:
         raise ValueError(f"the runs are of different scene seeds ({seed_a}, {seed_b}): nothing to pair")
     common = sorted(set(ta) & set(tb))
+    if not common:
+        raise ValueError("the runs have no scene in common")
     result = compare_paired(np.array([ta[i] for i in common]), np.array([tb[i] for i in common]), a, b)
-    return [f"{a}: {100 * result.first_accuracy:.1f}%, {b}: {100 * result.second_accuracy:.1f}%",
+    return [f"{len(common)} scenes in common; {a}: {100 * result.first_accuracy:.1f}%, "
+            f"{b}: {100 * result.second_accuracy:.1f}%",
             "paired: " + result.summary()]
 
 
@@ -338,10 +351,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.summary_of:
         path = Path(args.summary_of)
         try:
-            if path.suffix == ".jsonl":
-                records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            else:
-                records = json.loads(path.read_text())["trials"]
+            records, _ = load_trials(path)
             rankings = [r for r in RANKINGS if records and r in records[0]]
             print("\n".join(summarize(records, rankings)))
         except (OSError, KeyError, ValueError) as error:

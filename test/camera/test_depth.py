@@ -63,11 +63,32 @@ def test_a_finger_landing_on_a_taller_neighbour_is_refused():
     reason = grasp_height(wide, depth, INTRINSICS, POSE, TABLE)
     assert isinstance(reason, str) and "landing zone is not clear" in reason
     assert "7.0 cm above the object's top" in reason
-    # A lower neighbour than the grasp point is no obstacle; one within the tolerance neither.
-    lower = table_with((40, 38, 56, 58, 0.05), (64, 30, 80, 66, 0.053))
-    assert not isinstance(grasp_height(wide, lower, INTRINSICS, POSE, TABLE), str)
-    strict = grasp_height(wide, lower, INTRINSICS, POSE, TABLE, DepthSettings(clearance_tolerance=0.0))
-    assert isinstance(strict, str)
+    # A lower neighbour than the grasp point is no obstacle: the finger stops on it, 3 cm under the top.
+    lower = table_with((40, 38, 56, 58, 0.05), (64, 30, 80, 66, 0.02))
+    on_lower = grasp_height(wide, lower, INTRINSICS, POSE, TABLE)
+    assert not isinstance(on_lower, str) and on_lower.height == pytest.approx(0.02, abs=1e-4)
+    # One within the tolerance passes the clearance check, but the fingers would close above the top.
+    level = table_with((40, 38, 56, 58, 0.05), (64, 30, 80, 66, 0.053))
+    assert "cannot get below the object's top" in grasp_height(wide, level, INTRINSICS, POSE, TABLE)
+    strict = grasp_height(wide, level, INTRINSICS, POSE, TABLE, DepthSettings(clearance_tolerance=0.0))
+    assert "landing zone is not clear" in strict
+
+
+def test_the_fingers_land_where_the_open_gripper_puts_them():
+    """A rectangle tight round a box puts its landing zones on the box's own edge: a gripper that
+    opens to its full jaw_opening before it descends lands beyond it, on the table, or on a neighbour."""
+    depth = table_with((40, 38, 56, 58, 0.05))     # 16 px wide, 5 cm tall
+    tight = [48.0, 48.0, 14.0, 10.0, 0.0]          # the rectangle's ends at x 41 and 55: on the box
+    at_its_ends = grasp_height(tight, depth, INTRINSICS, POSE, TABLE, DepthSettings(jaw_opening=0.0))
+    assert "cannot get below the object's top" in at_its_ends
+    opened = grasp_height(tight, depth, INTRINSICS, POSE, TABLE, DepthSettings(jaw_opening=0.2))  # 32 px apart
+    assert not isinstance(opened, str) and opened.landing == pytest.approx(0.0, abs=1e-4)
+    assert opened.height == pytest.approx(0.01, abs=1e-4)          # top - finger_length
+    crowded = table_with((40, 38, 56, 58, 0.05), (62, 30, 80, 66, 0.12))
+    assert "landing zone is not clear" in grasp_height(tight, crowded, INTRINSICS, POSE, TABLE,
+                                                       DepthSettings(jaw_opening=0.2))
+    with pytest.raises(ValueError, match="jaw_opening"):
+        DepthSettings(jaw_opening=-0.1)
 
 
 def test_missing_depth_where_it_matters_refuses_the_grasp():

@@ -63,7 +63,8 @@ def test_the_bundled_checkpoint_finds_a_correct_grasp_on_every_demo_scene():
     each bundled scene (the demo's promise), held-out look included."""
     path = str(bundled.default_checkpoint_path())
     payload = load_checkpoint(path)
-    assert payload["config"]["backbone"] == "resnet18" and payload["state_dict_dtype"] == "float16"
+    assert payload["config"]["backbone"] == "efficientnet_lite0" and payload["state_dict_dtype"] == "float16"
+    assert payload["config"]["score_calibration"] is not None   # its final score is calibrated
     detector = GraspDetector(path)
     scenes = sorted(bundled.demo_scenes_dir().glob("scene_*.png"))
     assert len(scenes) == 8

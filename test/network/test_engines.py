@@ -137,14 +137,26 @@ def test_int8_quantization_keeps_the_outputs_close_and_marks_the_graph(tiny, tmp
     images = torch.from_numpy(np.stack([c.transpose(2, 0, 1) for c in calibration[:2]]).astype(np.float32) / 255)
     errors = output_errors(model, engines.OnnxRuntimeEngine(int8), images)
     # The weights are 7-bit (below), so the int8 arithmetic is exact on every x86 CPU and these errors are
-    # the same on all of them: 0.129 / 0.144 / 0.149 here, on AVX-512 VNNI and under AVX2-only emulation
-    # alike (quantization.py). 8-bit weights gave 0.09-0.10 with VNNI but 0.20-0.22 on AVX2 (saturation).
+    # the same on all of them: 0.129 / 0.144 / 0.149 (with the stem quantized too), on AVX-512 VNNI and
+    # under AVX2-only emulation alike (quantization.py). 8-bit weights gave 0.09-0.10 with VNNI but
+    # 0.20-0.22 on AVX2 (saturation).
     assert all(0 < e["relative"] < 0.2 for e in errors.values()), errors      # quantized, yet close
     low, high = int8_weight_range(int8)
     assert -64 <= low and high <= 64 and max(-low, high) == 64      # 7-bit, the range used
+    assert stem_weight_type(int8) == "float" and stem_weight_type(graph) == "float"   # the stem stays float
 
     with pytest.raises(ValueError, match="quantize the float32 export"):
         quantize_int8(int8, tmp_path / "again.onnx", calibration)
+
+
+def stem_weight_type(path) -> str:
+    """Whether the first convolution's weight is a float initializer or comes out of a DequantizeLinear."""
+    import onnx
+    graph = onnx.load_model(str(path)).graph
+    stem = next(n for n in graph.node if n.op_type == "Conv")
+    producers = {out: n for n in graph.node for out in n.output}
+    producer = producers.get(stem.input[1])
+    return "float" if producer is None else producer.op_type
 
 
 def int8_weight_range(path) -> tuple[int, int]:

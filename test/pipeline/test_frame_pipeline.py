@@ -102,6 +102,7 @@ def test_the_settings_are_the_launch_files():
     assert settings.score_threshold == values["score_threshold"]
     assert settings.num_candidates == values["num_candidates"]
     assert (settings.grasp_depth, settings.reference_yaw) == (values["grasp_depth"], values["reference_yaw"])
-    assert (settings.depth.finger_width, settings.depth.finger_length, settings.depth.clearance_tolerance) == \
-        (values["finger_width"], values["finger_length"], values["clearance_tolerance"])
+    assert (settings.depth.finger_width, settings.depth.finger_length, settings.depth.clearance_tolerance,
+            settings.depth.jaw_opening) == \
+        (values["finger_width"], values["finger_length"], values["clearance_tolerance"], values["jaw_opening"])
     assert settings.workspace.active == bool(values["workspace_polygon"] or values["workspace_mask"])

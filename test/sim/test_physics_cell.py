@@ -233,10 +233,16 @@ def test_two_runs_compare_trial_by_trial(tmp_path):
     a = run("a", [True, True, True, False])
     b = run("b", [True, False, False, False])
     lines = compare_runs(f"{a}:final", f"{b}:final")
-    assert lines[0] == "a:final: 75.0%, b:final: 25.0%"
+    assert lines[0] == "4 scenes in common; a:final: 75.0%, b:final: 25.0%"
     assert "+50.0 points" in lines[1] and "right only by a:final: 2, only by b:final: 0" in lines[1]
     with pytest.raises(ValueError, match="different scene seeds"):
         compare_runs(f"{a}:final", f"{run('c', [True], seed=7)}:final")
+    # a run still going (its trials.jsonl so far) pairs on the scenes both have
+    going = tmp_path / "going" / "trials.jsonl"
+    going.parent.mkdir()
+    going.write_text("".join(json.dumps({"index": i, "final": {"cause": "success"}}) + "\n" for i in (0, 1)))
+    lines = compare_runs(f"{going}:final", f"{b}:final")
+    assert lines[0] == "2 scenes in common; going:final: 100.0%, b:final: 50.0%"
 
 
 def test_the_summary_counts_causes_and_judges_the_metric_only_on_tried_picks():
