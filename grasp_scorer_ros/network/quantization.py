@@ -28,11 +28,11 @@ from grasp_scorer_ros.network.onnx_export import INPUT_NAME, read_metadata, writ
 
 
 def stem_convolution(graph) -> str:
-    """The name of the first convolution, the one that sees the image: it stays in float. Its few
-    channels carry BatchNorm-folded biases so large against their weights that the int32 bias
-    forces ONNX Runtime to coarsen those channels' weight scale (by up to 283x in the bundled
-    EfficientNet-Lite0 stem), and every later layer inherits the damage; it is a few percent of the
-    FE's time."""
+    """The name of the first convolution, the one that sees the image: it stays in float. Some of its
+    channels carry BatchNorm-folded biases so large against their weights that the int32 bias made
+    ONNX Runtime coarsen those channels' weight scale (by up to 283x in the bundled
+    EfficientNet-Lite0 stem); kept in float, the bundled int8 graph's largest output difference to
+    float32 fell from 0.30 to 0.24 of the output's magnitude."""
     for node in graph.graph.node:
         if node.op_type == "Conv":
             return node.name

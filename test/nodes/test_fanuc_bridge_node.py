@@ -617,7 +617,12 @@ def chain(ros, sim, tmp_path, calibration_file):
     save_checkpoint(str(checkpoint), tiny_model(seed=3))
     detector = GraspDetectionNode(context=ros, parameter_overrides=[
         Parameter("checkpoint", value=str(checkpoint)), Parameter("calibration_file", value=str(calibration_file)),
-        Parameter("score_threshold", value=0.0)])
+        Parameter("score_threshold", value=0.0),
+        # The camera peer is reliable. With "auto" the node swaps its image subscription for one that
+        # follows the publisher, and destroying the old one while this test's multi-threaded executor
+        # builds a wait set on another thread raises rclpy's InvalidHandle now and then (the node's own
+        # executor is single-threaded; test_detection_node.py tests the swap).
+        Parameter("image_reliability", value="reliable")])
     values = {**FAST, "grasp_source": "request", "robot_ip": "127.0.0.1", "rmi_port": sim.port, "armed": True,
               "base_frame": "robot_base", "request_timeout": 3.0, "retry_delay": 0.05,
               "pick.gripper_max_opening_m": 0.5}
