@@ -56,10 +56,9 @@ class FrameSettings:
                    num_candidates=int(values.get("num_candidates", defaults.num_candidates)),
                    grasp_depth=float(values.get("grasp_depth", defaults.grasp_depth)),
                    reference_yaw=float(values.get("reference_yaw", defaults.reference_yaw)),
-                   depth=DepthSettings(float(values.get("finger_width", defaults.depth.finger_width)),
-                                       float(values.get("finger_length", defaults.depth.finger_length)),
-                                       float(values.get("clearance_tolerance", defaults.depth.clearance_tolerance)),
-                                       float(values.get("jaw_opening", defaults.depth.jaw_opening))),
+                   # the depth settings are node parameters of their field names
+                   depth=DepthSettings(**{f.name: float(values.get(f.name, getattr(defaults.depth, f.name)))
+                                          for f in dataclasses.fields(DepthSettings)}),
                    workspace=Workspace.from_settings(values.get("workspace_polygon", ""),
                                                      values.get("workspace_mask", "")))
 

@@ -14,6 +14,7 @@ from grasp_scorer_ros.fanuc.pick_planner import LinearMove, PickConfig, PickReje
 from grasp_scorer_ros.fanuc.rmi_client import RMIClient, RMIConnectionLost, RMIError, RMIFault, RMITimeout
 from grasp_scorer_ros.fanuc.rmi_protocol import Position
 from grasp_scorer_ros.rotations import quaternion_to_matrix, wpr_to_quaternion
+from pick_cell_helpers import PICK_PACKETS
 from rotation_helpers import top_down
 
 
@@ -137,16 +138,8 @@ def test_pick_becomes_the_right_packet_sequence(sim, prepared_client):
     execute_pick(prepared_client, plan_pick(GRASP, top_down(30), 0.04, CONFIG), on_step=progress, config=CONFIG)
 
     sent = [p for p in sim.received() if "Communication" not in p]
-    assert [(next(iter(p.values())), p.get("SequenceID", p.get("PortValue"))) for p in sent] == [
-        ("FRC_GetStatus", None), ("FRC_Initialize", None), ("FRC_SetUFrameUTool", None),
-        ("FRC_SetOverRide", None), ("FRC_ReadCartesianPosition", None),
-        ("FRC_WriteDOUT", "OFF"),
-        ("FRC_LinearMotion", 1), ("FRC_LinearMotion", 2),
-        ("FRC_WriteDOUT", "ON"),
-        ("FRC_LinearMotion", 3), ("FRC_LinearMotion", 4), ("FRC_LinearMotion", 5),
-        ("FRC_WriteDOUT", "OFF"),
-        ("FRC_LinearMotion", 6),
-    ]
+    assert [(next(iter(p.values())), p.get("SequenceID", p.get("PortValue"))) for p in sent] == \
+        [("FRC_GetStatus", None)] + PICK_PACKETS
     descend = sent[7]
     assert descend == {
         "Instruction": "FRC_LinearMotion", "SequenceID": 2,

@@ -1,5 +1,6 @@
 """The pick cell of the cell and pick-cycle tests (fanuc/cell.py, fanuc/pick_cycle.py): its pick settings,
-a grasp request, waiting, and a connected cell."""
+a grasp request, waiting, and a connected cell; and the packets a pick sends (also the planner's and the
+bridge node's tests)."""
 from grasp_scorer_ros.fanuc.cell import GraspRequest
 from grasp_scorer_ros.fanuc.pick_planner import PickConfig
 from grasp_scorer_ros.sim.sim_controller import SimulatedController
@@ -11,6 +12,19 @@ PICK = PickConfig(speed_mm_s=500.0, approach_speed_mm_s=250.0, gripper_settle_s=
 # verified picks (a part-present input)
 VERIFIED = PickConfig(speed_mm_s=500.0, approach_speed_mm_s=250.0, gripper_settle_s=0.01,
                       place_position_m=(0.40, -0.30, 0.05), part_present_port=3, part_present_wait_s=0.2)
+
+# The packets of one unverified pick, after the status read: preparing the controller, then plan_pick's
+# steps as the executor sends them (command, and its SequenceID or the digital output's value).
+PICK_PACKETS = [
+    ("FRC_Initialize", None), ("FRC_SetUFrameUTool", None),
+    ("FRC_SetOverRide", None), ("FRC_ReadCartesianPosition", None),
+    ("FRC_WriteDOUT", "OFF"),
+    ("FRC_LinearMotion", 1), ("FRC_LinearMotion", 2),
+    ("FRC_WriteDOUT", "ON"),
+    ("FRC_LinearMotion", 3), ("FRC_LinearMotion", 4), ("FRC_LinearMotion", 5),
+    ("FRC_WriteDOUT", "OFF"),
+    ("FRC_LinearMotion", 6),
+]
 
 
 def request(x=0.6, y=0.1, yaw_deg=30.0, width=0.04, frame="base_link"):

@@ -18,6 +18,7 @@ import yaml
 from grasp_scorer_ros.fanuc.pick_planner import PickConfig, plan_pick
 from grasp_scorer_ros.sim.sim_controller import SimulatedController
 from grasp_scorer_ros.rotations import quaternion_to_wpr
+from pick_cell_helpers import PICK_PACKETS
 from ros_helpers import spin_until
 from rotation_helpers import top_down
 
@@ -176,16 +177,7 @@ def test_grasp_on_topic_becomes_the_right_packet_sequence(bridge_graph, sim):
         ("FRC_GetStatus", None),                     # status read on connecting
         ("FRC_GetStatus", None)]                     # the pick's preparation
     # During the pick the watchdog asks FRC_GetStatus too: the pick's own packets, in order.
-    assert [s for s in summary[3:] if s[0] != "FRC_GetStatus"] == [
-        ("FRC_Initialize", None), ("FRC_SetUFrameUTool", None),
-        ("FRC_SetOverRide", None), ("FRC_ReadCartesianPosition", None),
-        ("FRC_WriteDOUT", "OFF"),
-        ("FRC_LinearMotion", 1), ("FRC_LinearMotion", 2),
-        ("FRC_WriteDOUT", "ON"),
-        ("FRC_LinearMotion", 3), ("FRC_LinearMotion", 4), ("FRC_LinearMotion", 5),
-        ("FRC_WriteDOUT", "OFF"),
-        ("FRC_LinearMotion", 6),
-    ]
+    assert [s for s in summary[3:] if s[0] != "FRC_GetStatus"] == PICK_PACKETS
     assert sim.sessions_opened == 1 and g.node.client.controller_port == sim.handoff_port
     assert received[4] == {"Command": "FRC_SetUFrameUTool", "UFrameNumber": 0, "UToolNumber": 1, "Group": 1}
     assert received[5] == {"Command": "FRC_SetOverRide", "Value": 100}
